@@ -1,0 +1,33 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CodexApiServer.Providers;
+using CodexApiServer.Storage;
+using CodexApiServer.Tunnel;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>Every type that crosses the wire, in OpenAI's snake_case. Nulls are written unless a type says otherwise.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UseStringEnumConverter = true,
+    NumberHandling = JsonNumberHandling.Strict)]
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ModelObject))]
+[JsonSerializable(typeof(CreateApiKeyRequest))]
+[JsonSerializable(typeof(ApiKeyObject))]
+[JsonSerializable(typeof(ApiKeyList))]
+[JsonSerializable(typeof(DeletedObject))]
+[JsonSerializable(typeof(CliStatus))]
+[JsonSerializable(typeof(TunnelStatus))]
+[JsonSerializable(typeof(StorageStatus))]
+public sealed partial class ApiJsonContext : JsonSerializerContext
+{
+    /// <summary>Like <see cref="JsonSerializerContext"/>'s Default, but writes non-ASCII text as UTF-8 rather than \u escapes, as OpenAI does.</summary>
+    public static ApiJsonContext Wire { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}

@@ -1,0 +1,85 @@
+using System.Text.Json.Serialization;
+using CodexApiServer.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CodexApiServer.Endpoints;
+
+public sealed record CreateApiKeyRequest(
+    string? Name,
+    IReadOnlyList<string>? Scopes,
+    long? ExpiresAt,
+    int? RequestsPerMinute,
+    long? TokensPerDay);
+
+public sealed record ApiKeyObject(
+    string Id,
+    string Object,
+    string Name,
+    string Prefix,
+    IReadOnlyList<string> Scopes,
+    long CreatedAt,
+    long? ExpiresAt,
+    long? LastUsedAt,
+    int? RequestsPerMinute,
+    long? TokensPerDay,
+    bool Active,
+    long? RevokedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null);
+
+public sealed record ApiKeyList(string Object, IReadOnlyList<ApiKeyObject> Data);
+
+public sealed record DeletedObject(string Id, string Object, bool Deleted);
+
+public static class ApiKeysApi
+{
+    public static RouteGroupBuilder MapApiKeysApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/v1/api-keys");
+        group.MapPost("/", Create);
+        group.MapGet("/", List);
+        group.MapGet("/{id}", Get);
+        group.MapDelete("/{id}", Delete);
+        return group;
+    }
+
+    private static async Task<Results<JsonHttpResult<ApiKeyObject>, JsonHttpResult<ErrorBody>>> Create(HttpRequest request, ApiKeyStore keys)
+    {
+        var (body, error) = await RequestBody.ReadAsync(request, ApiJsonContext.Wire.CreateApiKeyRequest);
+        if (error is not null)
+        {
+            return error;
+        }
+        var name = string.IsNullOrWhiteSpace(body!.Name) ? "unnamed" : body.Name.Trim();
+        if (name.Length > 100)
+        {
+            return OpenAIErrors.InvalidRequest("'name' must be at most 100 characters.", "name");
+        }
+        var scopes = body.Scopes ?? ["chat", "responses", "models"];
+        if (scopes.FirstOrDefault(s => !ApiKeyStore.AllScopes.Contains(s)) is { } bad)
+        {
+            return OpenAIErrors.InvalidRequest($"Unknown scope '{bad}'; use {string.Join(", ", ApiKeyStore.AllScopes)}.", "scopes");
+        }
+        if (body.RequestsPerMinute is <= 0 || body.TokensPerDay is <= 0)
+        {
+            return OpenAIErrors.InvalidRequest("Limits must be positive numbers.", body.RequestsPerMinute is <= 0 ? "requests_per_minute" : "tokens_per_day");
+        }
+        var (record, key) = keys.Create(name, scopes.Distinct().ToList(), body.ExpiresAt, body.RequestsPerMinute, body.TokensPerDay);
+        return TypedResults.Json(ToObject(record) with { Key = key }, ApiJsonContext.Wire.ApiKeyObject, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static JsonHttpResult<ApiKeyList> List(ApiKeyStore keys) =>
+        TypedResults.Json(new ApiKeyList("list", keys.List().Select(ToObject).ToList()), ApiJsonContext.Wire.ApiKeyList);
+
+    private static Results<JsonHttpResult<ApiKeyObject>, JsonHttpResult<ErrorBody>> Get(string id, ApiKeyStore keys) =>
+        keys.Get(id) is { } record
+            ? TypedResults.Json(ToObject(record), ApiJsonContext.Wire.ApiKeyObject)
+            : OpenAIErrors.NotFound($"No API key with id '{id}'.");
+
+    private static Results<JsonHttpResult<DeletedObject>, JsonHttpResult<ErrorBody>> Delete(string id, ApiKeyStore keys) =>
+        keys.Delete(id)
+            ? TypedResults.Json(new DeletedObject(id, "api_key", true), ApiJsonContext.Wire.DeletedObject)
+            : OpenAIErrors.NotFound($"No API key with id '{id}'.");
+
+    private static ApiKeyObject ToObject(ApiKeyRecord r) =>
+        new(r.Id, "api_key", r.Name, r.Prefix, r.Scopes, r.CreatedAt, r.ExpiresAt, r.LastUsedAt, r.RequestsPerMinute, r.TokensPerDay, r.Active, r.RevokedAt);
+}

@@ -1,0 +1,41 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>The one place every error body is made: the OpenAI shape, all four keys present.</summary>
+public static class OpenAIErrors
+{
+    public static JsonHttpResult<ErrorBody> Result(int status, string message, string type, string? code, string? param = null) =>
+        TypedResults.Json(new ErrorBody(new ErrorDetail(message, type, param, code)), ApiJsonContext.Wire.ErrorBody, statusCode: status);
+
+    public static JsonHttpResult<ErrorBody> InvalidRequest(string message, string? param = null, string code = "invalid_value") =>
+        Result(StatusCodes.Status400BadRequest, message, "invalid_request_error", code, param);
+
+    public static JsonHttpResult<ErrorBody> NotFound(string message, string code = "not_found", string? param = null) =>
+        Result(StatusCodes.Status404NotFound, message, "invalid_request_error", code, param);
+
+    public static JsonHttpResult<ErrorBody> ModelNotFound(string model) =>
+        NotFound($"The model '{model}' does not exist or you do not have access to it.", "model_not_found", "model");
+
+    /// <summary>Writes an error straight to the response, for middleware that runs outside endpoints.</summary>
+    public static Task WriteAsync(HttpContext context, int status, string message, string type, string? code, string? param = null)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        return JsonSerializer.SerializeAsync(context.Response.Body, new ErrorBody(new ErrorDetail(message, type, param, code)), ApiJsonContext.Wire.ErrorBody, context.RequestAborted);
+    }
+
+    /// <summary>Turns a deserialization failure into a message that names the field.</summary>
+    public static JsonHttpResult<ErrorBody> FromJsonException(JsonException e)
+    {
+        var path = e.Path is { Length: > 2 } p ? p[2..] : null;
+        return path is null
+            ? InvalidRequest("We could not parse the JSON body of your request. The body must be valid JSON.", code: "invalid_json")
+            : InvalidRequest($"Invalid type for '{path}': the value does not have the expected type.", path, "invalid_type");
+    }
+}
+
+public sealed record ErrorBody(ErrorDetail Error);
+
+public sealed record ErrorDetail(string Message, string Type, string? Param, string? Code);

@@ -1,0 +1,95 @@
+using System.Net;
+using CodexApiServer.Endpoints;
+using CodexApiServer.Providers;
+using CodexApiServer.Storage;
+using CodexApiServer.Tunnel;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace CodexApiServer.Hosting;
+
+/// <summary>Builds the whole server from settings: services, request pipeline, endpoint groups.</summary>
+public static class ServerApp
+{
+    public static WebApplication Build(ServerSettings settings, ILoggerProvider? extraLogging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = settings.DataDir,
+        });
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        if (extraLogging is not null)
+        {
+            builder.Logging.AddProvider(extraLogging);
+        }
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = settings.Config.MaxRequestBodyBytes;
+            kestrel.Listen(ParseAddress(settings.Host), settings.Port);
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddStorage();
+        builder.Services.AddProviders();
+        builder.Services.AddSingleton<TunnelManager>();
+
+        var app = builder.Build();
+        app.UseRequestPipeline();
+        app.MapHealthApi();
+        app.MapModelsApi();
+        app.MapApiKeysApi();
+
+        var children = app.Services.GetRequiredService<ChildProcesses>();
+        app.Lifetime.ApplicationStopped.Register(children.EndAll);
+        return app;
+    }
+
+    /// <summary>The first address the server listens on, once started.</summary>
+    public static string Address(this WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+    private static IPAddress ParseAddress(string host) => host switch
+    {
+        "localhost" => IPAddress.Loopback,
+        "*" or "+" => IPAddress.Any,
+        _ when IPAddress.TryParse(host, out var ip) => ip,
+        _ => throw new StartupException($"host \"{host}\" is not an IP address; use 127.0.0.1, 0.0.0.0, ::1 or :: (or localhost)"),
+    };
+
+    private static IServiceCollection AddStorage(this IServiceCollection services)
+    {
+        services.AddSingleton(sp =>
+        {
+            var database = new Database(sp.GetRequiredService<ServerSettings>());
+            database.Migrate();
+            return database;
+        });
+        services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<UsageLog>();
+        return services;
+    }
+
+    private static IServiceCollection AddProviders(this IServiceCollection services)
+    {
+        services.AddSingleton<ChildProcesses>();
+        services.AddSingleton<ModelCatalog>();
+        services.AddSingleton<CliProbe>();
+        services.AddHostedService(sp => sp.GetRequiredService<CliProbe>());
+        return services;
+    }
+}

@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace CodexApiServer.Hosting;
+
+/// <summary>The settings in config.json. Names and defaults follow the original product.</summary>
+public sealed class ServerConfig
+{
+    public const int DefaultPort = 8080;
+    public const string DefaultHost = "127.0.0.1";
+
+    public int Port { get; set; } = DefaultPort;
+    public string Host { get; set; } = DefaultHost;
+    public string DefaultModel { get; set; } = "gpt-5.2-codex";
+    public bool AllowLocalWithoutAuth { get; set; } = true;
+    public string? MasterKey { get; set; }
+    public bool TunnelAutoStart { get; set; }
+    public string? TunnelToken { get; set; }
+    public string? TunnelCustomUrl { get; set; }
+    public string? CodexPath { get; set; }
+    public string? ClaudePath { get; set; }
+    public string? CloudflaredPath { get; set; }
+
+    /// <summary>Largest request body accepted, in bytes; larger ones get 413.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 20 * 1024 * 1024;
+
+    /// <summary>Browser origins (scheme://host[:port]) allowed to call the API cross-origin.</summary>
+    public List<string> CorsOrigins { get; set; } = [];
+
+    /// <summary>Turns running at once per provider; more wait in a queue.</summary>
+    public int MaxConcurrentTurns { get; set; } = 4;
+
+    /// <summary>Longest a request waits in the queue before 429.</summary>
+    public int QueueTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Longest a single turn may run before it is interrupted.</summary>
+    public int TurnTimeoutSeconds { get; set; } = 600;
+
+    /// <summary>"chat" (default: no agent tools, read-only sandbox) or "agent".</summary>
+    public string Mode { get; set; } = "chat";
+
+    /// <summary>Working directory the agents may write to in agent mode.</summary>
+    public string? AgentWorkingDirectory { get; set; }
+
+    /// <summary>Extra models to list and route, beyond the built-in table.</summary>
+    public List<ConfiguredModel> Models { get; set; } = [];
+
+    /// <summary>Keys this version does not know: kept on save, warned about on start.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? UnknownKeys { get; set; }
+
+    /// <summary>Every problem with the values, each a sentence naming the key and the fix.</summary>
+    public List<string> Validate()
+    {
+        var problems = new List<string>();
+        if (Port is < 0 or > 65535)
+        {
+            problems.Add($"port {Port} is out of range; use 1-65535 (0 picks a free port)");
+        }
+        if (string.IsNullOrWhiteSpace(Host))
+        {
+            problems.Add("host is empty; use 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)");
+        }
+        if (!ModelName.IsValid(DefaultModel))
+        {
+            problems.Add($"defaultModel \"{DefaultModel}\" is not a valid model name; use letters, digits, '.', '_', ':' or '-'");
+        }
+        if (MaxRequestBodyBytes < 1024)
+        {
+            problems.Add("maxRequestBodyBytes must be at least 1024");
+        }
+        if (MaxConcurrentTurns is < 1 or > 256)
+        {
+            problems.Add("maxConcurrentTurns must be between 1 and 256");
+        }
+        if (QueueTimeoutSeconds is < 0 or > 3600)
+        {
+            problems.Add("queueTimeoutSeconds must be between 0 and 3600");
+        }
+        if (TurnTimeoutSeconds is < 1 or > 86400)
+        {
+            problems.Add("turnTimeoutSeconds must be between 1 and 86400");
+        }
+        if (Mode is not ("chat" or "agent"))
+        {
+            problems.Add($"mode \"{Mode}\" is unknown; use \"chat\" or \"agent\"");
+        }
+        if (Mode == "agent" && string.IsNullOrWhiteSpace(AgentWorkingDirectory))
+        {
+            problems.Add("mode \"agent\" needs agentWorkingDirectory, the folder the agents may change");
+        }
+        if (MasterKey is not null && !MasterKey.StartsWith("msk_", StringComparison.Ordinal))
+        {
+            problems.Add("masterKey must start with msk_; delete it from the file to have a new one generated");
+        }
+        foreach (var origin in CorsOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
+            {
+                problems.Add($"corsOrigins entry \"{origin}\" is not an origin like https://app.example.com");
+            }
+        }
+        foreach (var model in Models)
+        {
+            if (!ModelName.IsValid(model.Id))
+            {
+                problems.Add($"models entry \"{model.Id}\" is not a valid model name");
+            }
+            if (model.Provider is not ("codex" or "claude"))
+            {
+                problems.Add($"models entry \"{model.Id}\" has provider \"{model.Provider}\"; use \"codex\" or \"claude\"");
+            }
+        }
+        return problems;
+    }
+}
+
+public sealed class ConfiguredModel
+{
+    public string Id { get; set; } = "";
+    public string Provider { get; set; } = "codex";
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true)]
+[JsonSerializable(typeof(ServerConfig))]
+internal sealed partial class ConfigJsonContext : JsonSerializerContext;

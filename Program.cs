@@ -1,0 +1,37 @@
+using CodexApiServer.Hosting;
+
+try
+{
+    var cli = CommandLine.Parse(args);
+    switch (cli.Command)
+    {
+        case "help":
+            Console.WriteLine(CommandLine.Usage);
+            return 0;
+        case "version":
+            Console.WriteLine($"codex-api-server {AppInfo.Version}");
+            return 0;
+    }
+
+    var settings = ServerSettings.Load(cli, Environment.GetEnvironmentVariable);
+    if (cli.Command == "master-key")
+    {
+        Console.WriteLine(settings.Config.MasterKey);
+        return 0;
+    }
+    foreach (var warning in settings.Warnings)
+    {
+        Console.Error.WriteLine("warning: " + warning);
+    }
+
+    await using var app = ServerApp.Build(settings);
+    await app.StartListeningAsync(settings);
+    Console.WriteLine($"codex-api-server {AppInfo.Version} listening on {app.Address()} (data: {settings.DataDir})");
+    await app.WaitForShutdownAsync();
+    return 0;
+}
+catch (StartupException e)
+{
+    Console.Error.WriteLine("error: " + e.Message);
+    return 2;
+}

@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text;
+using CodexApiServer.Hosting;
+using Microsoft.Data.Sqlite;
+
+namespace CodexApiServer.Storage;
+
+public sealed record ApiKeyRecord(
+    string Id,
+    string Name,
+    string Prefix,
+    IReadOnlyList<string> Scopes,
+    long CreatedAt,
+    long? ExpiresAt,
+    long? LastUsedAt,
+    int? RequestsPerMinute,
+    long? TokensPerDay,
+    bool Active,
+    long? RevokedAt);
+
+/// <summary>API keys: only a SHA-256 hash and a display prefix are stored; the key itself is shown once.</summary>
+public sealed class ApiKeyStore(Database database)
+{
+    public static readonly string[] AllScopes = ["chat", "responses", "models", "admin"];
+
+    private const string Columns = "id, name, prefix, scopes, created_at, expires_at, last_used_at, requests_per_minute, tokens_per_day, active, revoked_at";
+
+    public (ApiKeyRecord Record, string Key) Create(string name, IReadOnlyList<string> scopes, long? expiresAt, int? requestsPerMinute, long? tokensPerDay)
+    {
+        var key = ServerSettings.NewSecret("cdx_");
+        var record = new ApiKeyRecord(
+            "key_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+            name,
+            key[..12],
+            scopes,
+            DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            expiresAt,
+            null,
+            requestsPerMinute,
+            tokensPerDay,
+            true,
+            null);
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"INSERT INTO api_keys ({Columns}, hash) VALUES ($id, $name, $prefix, $scopes, $created, $expires, NULL, $rpm, $tpd, 1, NULL, $hash)";
+        command.Parameters.AddWithValue("$id", record.Id);
+        command.Parameters.AddWithValue("$name", name);
+        command.Parameters.AddWithValue("$prefix", record.Prefix);
+        command.Parameters.AddWithValue("$scopes", string.Join(' ', scopes));
+        command.Parameters.AddWithValue("$created", record.CreatedAt);
+        command.Parameters.AddWithValue("$expires", (object?)expiresAt ?? DBNull.Value);
+        command.Parameters.AddWithValue("$rpm", (object?)requestsPerMinute ?? DBNull.Value);
+        command.Parameters.AddWithValue("$tpd", (object?)tokensPerDay ?? DBNull.Value);
+        command.Parameters.AddWithValue("$hash", Hash(key));
+        command.ExecuteNonQuery();
+        return (record, key);
+    }
+
+    public IReadOnlyList<ApiKeyRecord> List()
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM api_keys ORDER BY created_at, id";
+        return ReadAll(command);
+    }
+
+    public ApiKeyRecord? Get(string id)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM api_keys WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        return ReadAll(command).FirstOrDefault();
+    }
+
+    /// <summary>The key's record when the presented key matches a stored hash, compared in constant time.</summary>
+    public ApiKeyRecord? FindByKey(string presented)
+    {
+        var hash = Hash(presented);
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns}, hash FROM api_keys WHERE prefix = $prefix";
+        command.Parameters.AddWithValue("$prefix", presented.Length >= 12 ? presented[..12] : presented);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            if (CryptographicOperations.FixedTimeEquals((byte[])reader["hash"], hash))
+            {
+                return Map(reader);
+            }
+        }
+        return null;
+    }
+
+    public bool Delete(string id)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM api_keys WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        return command.ExecuteNonQuery() > 0;
+    }
+
+    public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+
+    private static List<ApiKeyRecord> ReadAll(SqliteCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        var list = new List<ApiKeyRecord>();
+        while (reader.Read())
+        {
+            list.Add(Map(reader));
+        }
+        return list;
+    }
+
+    private static ApiKeyRecord Map(SqliteDataReader r) => new(
+        r.GetString(0),
+        r.GetString(1),
+        r.GetString(2),
+        r.GetString(3).Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        r.GetInt64(4),
+        r.IsDBNull(5) ? null : r.GetInt64(5),
+        r.IsDBNull(6) ? null : r.GetInt64(6),
+        r.IsDBNull(7) ? null : r.GetInt32(7),
+        r.IsDBNull(8) ? null : r.GetInt64(8),
+        r.GetInt64(9) != 0,
+        r.IsDBNull(10) ? null : r.GetInt64(10));
+}
