@@ -79,6 +79,9 @@ public enum ProviderErrorKind
 
     /// <summary>The CLI refused the input: 400 invalid_request_error.</summary>
     InvalidRequest,
+
+    /// <summary>The session in <see cref="TurnRequest.SessionId"/> is neither live nor resumable; the caller replays the history in a new session.</summary>
+    SessionNotFound,
 }
 
 /// <param name="Hint">What the operator should do, e.g. the command to run on the server.</param>
