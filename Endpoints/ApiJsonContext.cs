@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Storage;
 using CodexApiServer.Tunnel;
@@ -18,6 +19,14 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(ApiKeyObject))]
 [JsonSerializable(typeof(ApiKeyList))]
+[JsonSerializable(typeof(UpdateApiKeyRequest))]
+[JsonSerializable(typeof(ApiKeyUsage))]
+[JsonSerializable(typeof(AdminConfigResponse))]
+[JsonSerializable(typeof(AdminStats))]
+[JsonSerializable(typeof(AdminLogs))]
+[JsonSerializable(typeof(LogEntry))]
+[JsonSerializable(typeof(MasterKeyResponse))]
+[JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(CliStatus))]
 [JsonSerializable(typeof(TunnelStatus))]

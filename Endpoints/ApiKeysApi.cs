@@ -26,6 +26,17 @@ public sealed record ApiKeyObject(
     long? RevokedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null);
 
+public sealed record UpdateApiKeyRequest(
+    string? Name,
+    IReadOnlyList<string>? Scopes,
+    long? ExpiresAt,
+    bool? ClearExpiresAt,
+    int? RequestsPerMinute,
+    long? TokensPerDay,
+    bool? Active);
+
+public sealed record ApiKeyUsage(string Object, string ApiKeyId, long Since, IReadOnlyList<UsageTotals> ByModel);
+
 public sealed record ApiKeyList(string Object, IReadOnlyList<ApiKeyObject> Data);
 
 public sealed record DeletedObject(string Id, string Object, bool Deleted);
@@ -39,6 +50,9 @@ public static class ApiKeysApi
         group.MapGet("/", List);
         group.MapGet("/{id}", Get);
         group.MapDelete("/{id}", Delete);
+        group.MapPatch("/{id}", Update);
+        group.MapPost("/{id}/revoke", Revoke);
+        group.MapGet("/{id}/usage", Usage);
         return group;
     }
 
@@ -55,13 +69,9 @@ public static class ApiKeysApi
             return OpenAIErrors.InvalidRequest("'name' must be at most 100 characters.", "name");
         }
         var scopes = body.Scopes ?? ["chat", "responses", "models"];
-        if (scopes.FirstOrDefault(s => !ApiKeyStore.AllScopes.Contains(s)) is { } bad)
+        if (Invalid(scopes, body.RequestsPerMinute, body.TokensPerDay) is { } invalid)
         {
-            return OpenAIErrors.InvalidRequest($"Unknown scope '{bad}'; use {string.Join(", ", ApiKeyStore.AllScopes)}.", "scopes");
-        }
-        if (body.RequestsPerMinute is <= 0 || body.TokensPerDay is <= 0)
-        {
-            return OpenAIErrors.InvalidRequest("Limits must be positive numbers.", body.RequestsPerMinute is <= 0 ? "requests_per_minute" : "tokens_per_day");
+            return invalid;
         }
         var (record, key) = keys.Create(name, scopes.Distinct().ToList(), body.ExpiresAt, body.RequestsPerMinute, body.TokensPerDay);
         return TypedResults.Json(ToObject(record) with { Key = key }, ApiJsonContext.Wire.ApiKeyObject, statusCode: StatusCodes.Status201Created);
@@ -79,6 +89,61 @@ public static class ApiKeysApi
         keys.Delete(id)
             ? TypedResults.Json(new DeletedObject(id, "api_key", true), ApiJsonContext.Wire.DeletedObject)
             : OpenAIErrors.NotFound($"No API key with id '{id}'.");
+
+    private static async Task<Results<JsonHttpResult<ApiKeyObject>, JsonHttpResult<ErrorBody>>> Update(string id, HttpRequest request, ApiKeyStore keys)
+    {
+        var (body, error) = await RequestBody.ReadAsync(request, ApiJsonContext.Wire.UpdateApiKeyRequest);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (body!.Name is { Length: 0 or > 100 })
+        {
+            return OpenAIErrors.InvalidRequest("'name' must be 1 to 100 characters.", "name");
+        }
+        // 0 clears a limit.
+        if (Invalid(body.Scopes ?? [], body.RequestsPerMinute is 0 ? null : body.RequestsPerMinute, body.TokensPerDay is 0 ? null : body.TokensPerDay) is { } invalid)
+        {
+            return invalid;
+        }
+        var updated = keys.Update(id, body.Name?.Trim(), body.Scopes?.Distinct().ToList(), body.ExpiresAt, body.ClearExpiresAt == true,
+            body.RequestsPerMinute, body.TokensPerDay, body.Active);
+        return updated is null
+            ? OpenAIErrors.NotFound($"No API key with id '{id}'.")
+            : TypedResults.Json(ToObject(updated), ApiJsonContext.Wire.ApiKeyObject);
+    }
+
+    private static Results<JsonHttpResult<ApiKeyObject>, JsonHttpResult<ErrorBody>> Revoke(string id, ApiKeyStore keys, TimeProvider time) =>
+        keys.Revoke(id, time.GetUtcNow().ToUnixTimeSeconds()) is { } revoked
+            ? TypedResults.Json(ToObject(revoked), ApiJsonContext.Wire.ApiKeyObject)
+            : OpenAIErrors.NotFound($"No API key with id '{id}'.");
+
+    private static Results<JsonHttpResult<ApiKeyUsage>, JsonHttpResult<ErrorBody>> Usage(string id, long? since, ApiKeyStore keys, UsageLog usage)
+    {
+        if (keys.Get(id) is null)
+        {
+            return OpenAIErrors.NotFound($"No API key with id '{id}'.");
+        }
+        var from = since ?? 0;
+        return TypedResults.Json(new ApiKeyUsage("api_key.usage", id, from, usage.TotalsByModel(id, from * 1000)), ApiJsonContext.Wire.ApiKeyUsage);
+    }
+
+    private static JsonHttpResult<ErrorBody>? Invalid(IReadOnlyList<string> scopes, int? requestsPerMinute, long? tokensPerDay)
+    {
+        if (scopes.FirstOrDefault(s => !ApiKeyStore.AllScopes.Contains(s)) is { } bad)
+        {
+            return OpenAIErrors.InvalidRequest($"Unknown scope '{bad}'; use {string.Join(", ", ApiKeyStore.AllScopes)}.", "scopes");
+        }
+        if (requestsPerMinute is <= 0)
+        {
+            return OpenAIErrors.InvalidRequest("'requests_per_minute' must be a positive number.", "requests_per_minute");
+        }
+        if (tokensPerDay is <= 0)
+        {
+            return OpenAIErrors.InvalidRequest("'tokens_per_day' must be a positive number.", "tokens_per_day");
+        }
+        return null;
+    }
 
     private static ApiKeyObject ToObject(ApiKeyRecord r) =>
         new(r.Id, "api_key", r.Name, r.Prefix, r.Scopes, r.CreatedAt, r.ExpiresAt, r.LastUsedAt, r.RequestsPerMinute, r.TokensPerDay, r.Active, r.RevokedAt);

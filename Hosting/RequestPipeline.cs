@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using CodexApiServer.Endpoints;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 
@@ -105,6 +106,9 @@ public static partial class RequestPipeline
             };
             return OpenAIErrors.WriteAsync(http, http.Response.StatusCode, message, "invalid_request_error", code);
         });
+
+        var access = app.Services.GetRequiredService<AccessControl>();
+        app.Use(access.InvokeAsync);
         return app;
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using CodexApiServer.Tunnel;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -19,7 +20,10 @@ public static class ServerApp
             ContentRootPath = settings.DataDir,
         });
 
+        var logBuffer = new LogBuffer();
         builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logBuffer);
+        builder.Services.AddSingleton(logBuffer);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
@@ -53,6 +57,7 @@ public static class ServerApp
         app.MapHealthApi();
         app.MapModelsApi();
         app.MapApiKeysApi();
+        app.MapAdminApi();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
@@ -81,6 +86,8 @@ public static class ServerApp
         });
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<UsageLog>();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<AccessControl>();
         return services;
     }
 

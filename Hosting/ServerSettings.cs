@@ -10,7 +10,10 @@ public sealed class ServerSettings
 
     public required string DataDir { get; init; }
     public required string ConfigPath { get; init; }
-    public required ServerConfig Config { get; init; }
+    private volatile ServerConfig _config = null!;
+
+    /// <summary>The config in effect; replaced whole by <see cref="Apply"/>, so readers see one consistent version.</summary>
+    public required ServerConfig Config { get => _config; init => _config = value; }
 
     /// <summary>Host and port after environment and flags; the file keeps its own values.</summary>
     public required string Host { get; init; }
@@ -67,6 +70,16 @@ public sealed class ServerSettings
             settings.Save();
         }
         return settings;
+    }
+
+    /// <summary>Makes a validated config the one in effect and writes it to the file.</summary>
+    public void Apply(ServerConfig next)
+    {
+        lock (_saveLock)
+        {
+            _config = next;
+            Save();
+        }
     }
 
     /// <summary>Writes config.json atomically, readable by the owner only.</summary>

@@ -92,6 +92,53 @@ public sealed class ApiKeyStore(Database database)
         return null;
     }
 
+    /// <summary>Applies the given changes (null = unchanged) and returns the updated record, or null when absent.</summary>
+    public ApiKeyRecord? Update(string id, string? name, IReadOnlyList<string>? scopes, long? expiresAt, bool clearExpiry,
+        int? requestsPerMinute, long? tokensPerDay, bool? active)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            UPDATE api_keys SET
+                name = coalesce($name, name),
+                scopes = coalesce($scopes, scopes),
+                expires_at = CASE WHEN $clear THEN NULL ELSE coalesce($expires, expires_at) END,
+                requests_per_minute = CASE WHEN $rpm = 0 THEN NULL ELSE coalesce($rpm, requests_per_minute) END,
+                tokens_per_day = CASE WHEN $tpd = 0 THEN NULL ELSE coalesce($tpd, tokens_per_day) END,
+                active = coalesce($active, active)
+            WHERE id = $id
+            """;
+        command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$name", (object?)name ?? DBNull.Value);
+        command.Parameters.AddWithValue("$scopes", scopes is null ? DBNull.Value : string.Join(' ', scopes));
+        command.Parameters.AddWithValue("$expires", (object?)expiresAt ?? DBNull.Value);
+        command.Parameters.AddWithValue("$clear", clearExpiry);
+        command.Parameters.AddWithValue("$rpm", (object?)requestsPerMinute ?? DBNull.Value);
+        command.Parameters.AddWithValue("$tpd", (object?)tokensPerDay ?? DBNull.Value);
+        command.Parameters.AddWithValue("$active", active is null ? DBNull.Value : active.Value ? 1 : 0);
+        return command.ExecuteNonQuery() > 0 ? Get(id) : null;
+    }
+
+    public ApiKeyRecord? Revoke(string id, long now)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE api_keys SET active = 0, revoked_at = coalesce(revoked_at, $now) WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$now", now);
+        return command.ExecuteNonQuery() > 0 ? Get(id) : null;
+    }
+
+    public void TouchLastUsed(string id, long now)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE api_keys SET last_used_at = $now WHERE id = $id AND (last_used_at IS NULL OR last_used_at < $now)";
+        command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$now", now);
+        command.ExecuteNonQuery();
+    }
+
     public bool Delete(string id)
     {
         using var connection = database.Open();

@@ -14,6 +14,12 @@ public sealed record UsageRow(
     long ReasoningTokens,
     long LatencyMs);
 
+public sealed record UsageTotals(string Model, long Requests, long Errors, long InputTokens, long OutputTokens, long CachedTokens, long ReasoningTokens, long AverageLatencyMs);
+
+public sealed record KeyTotals(string? ApiKeyId, string Name, long Requests, long Errors, long InputTokens, long OutputTokens);
+
+public sealed record HourTotals(long Hour, long Requests, long Errors, long Tokens);
+
 /// <summary>One row per request, written after the response is complete, failed ones included.</summary>
 public sealed class UsageLog(Database database)
 {
@@ -39,6 +45,85 @@ public sealed class UsageLog(Database database)
         command.Parameters.AddWithValue("$reasoning", row.ReasoningTokens);
         command.Parameters.AddWithValue("$latency", row.LatencyMs);
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>Input plus output tokens a key used since a time (unix ms).</summary>
+    public long TokensSince(string apiKeyId, long sinceMs) =>
+        (long)Scalar("SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM usage_logs WHERE api_key_id = $key AND created_at > $since", apiKeyId, sinceMs)!;
+
+    /// <summary>When the oldest token use in the window happened, so a client knows when the budget frees up.</summary>
+    public long? OldestTokenUseSince(string apiKeyId, long sinceMs) =>
+        Scalar("SELECT min(created_at) FROM usage_logs WHERE api_key_id = $key AND created_at > $since AND input_tokens + output_tokens > 0", apiKeyId, sinceMs) is long t ? t : null;
+
+    private object? Scalar(string sql, string apiKeyId, long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$key", apiKeyId);
+        command.Parameters.AddWithValue("$since", sinceMs);
+        var value = command.ExecuteScalar();
+        return value is DBNull ? null : value;
+    }
+
+    /// <summary>Totals for one key, per model, since a time (unix ms).</summary>
+    public IReadOnlyList<UsageTotals> TotalsByModel(string? apiKeyId, long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT coalesce(model, ''), count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens),
+                   sum(cached_tokens), sum(reasoning_tokens), coalesce(avg(latency_ms), 0)
+            FROM usage_logs WHERE ($key IS NULL OR api_key_id = $key) AND created_at > $since
+            GROUP BY model ORDER BY count(*) DESC
+            """;
+        command.Parameters.AddWithValue("$key", (object?)apiKeyId ?? DBNull.Value);
+        command.Parameters.AddWithValue("$since", sinceMs);
+        using var reader = command.ExecuteReader();
+        var list = new List<UsageTotals>();
+        while (reader.Read())
+        {
+            list.Add(new UsageTotals(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3),
+                reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), (long)reader.GetDouble(7)));
+        }
+        return list;
+    }
+
+    public IReadOnlyList<KeyTotals> TotalsByKey(long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT api_key_id, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens)
+            FROM usage_logs WHERE created_at > $since GROUP BY api_key_id ORDER BY count(*) DESC
+            """;
+        command.Parameters.AddWithValue("$since", sinceMs);
+        using var reader = command.ExecuteReader();
+        var list = new List<KeyTotals>();
+        while (reader.Read())
+        {
+            list.Add(new KeyTotals(reader.IsDBNull(0) ? null : reader.GetString(0), "", reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
+        }
+        return list;
+    }
+
+    /// <summary>Requests and tokens per hour (hour = unix seconds at its start).</summary>
+    public IReadOnlyList<HourTotals> TotalsByHour(long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT (created_at / 3600000) * 3600, count(*), sum(status >= 400), sum(input_tokens + output_tokens)
+            FROM usage_logs WHERE created_at > $since GROUP BY 1 ORDER BY 1
+            """;
+        command.Parameters.AddWithValue("$since", sinceMs);
+        using var reader = command.ExecuteReader();
+        var list = new List<HourTotals>();
+        while (reader.Read())
+        {
+            list.Add(new HourTotals(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
+        return list;
     }
 
     public long Count()

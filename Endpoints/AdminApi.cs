@@ -1,0 +1,159 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CodexApiServer.Hosting;
+using CodexApiServer.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CodexApiServer.Endpoints;
+
+public sealed record AdminConfigResponse(JsonObject Config, IReadOnlyList<string> RestartRequired, string ConfigPath);
+
+public sealed record AdminStats(
+    long Since,
+    long Requests,
+    long Errors,
+    long InputTokens,
+    long OutputTokens,
+    IReadOnlyList<UsageTotals> ByModel,
+    IReadOnlyList<KeyTotals> ByKey,
+    IReadOnlyList<HourTotals> ByHour);
+
+public sealed record AdminLogs(string Object, IReadOnlyList<LogEntry> Data);
+
+public sealed record MasterKeyResponse(string MasterKey);
+
+/// <summary>What the admin console reads and changes. Access control guards it (admin scope or master key).</summary>
+public static class AdminApi
+{
+    // Keys whose new value only takes effect when the server starts again.
+    private static readonly string[] RestartKeys = ["port", "host", "maxRequestBodyBytes", "maxConcurrentTurns", "mode", "agentWorkingDirectory"];
+
+    public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/admin");
+        group.MapGet("/config", GetConfig);
+        group.MapPatch("/config", PatchConfig);
+        group.MapGet("/stats", Stats);
+        group.MapGet("/logs", Logs);
+        group.MapDelete("/logs", ClearLogs);
+        group.MapGet("/logs/stream", StreamLogs);
+        group.MapPost("/master-key/regenerate", RegenerateMasterKey);
+        return group;
+    }
+
+    private static JsonHttpResult<AdminConfigResponse> GetConfig(ServerSettings settings) =>
+        TypedResults.Json(new AdminConfigResponse(ToJson(settings.Config), [], settings.ConfigPath), ApiJsonContext.Wire.AdminConfigResponse);
+
+    /// <summary>Merges the given keys into the config, validates the whole, and persists it.</summary>
+    private static async Task<Results<JsonHttpResult<AdminConfigResponse>, JsonHttpResult<ErrorBody>>> PatchConfig(HttpRequest request, ServerSettings settings)
+    {
+        var (patch, error) = await RequestBody.ReadAsync(request, ApiJsonContext.Wire.JsonObject);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (patch!.ContainsKey("masterKey"))
+        {
+            return OpenAIErrors.InvalidRequest("masterKey cannot be set; use POST /admin/master-key/regenerate.", "masterKey");
+        }
+        var merged = ToJson(settings.Config);
+        foreach (var (key, value) in patch)
+        {
+            merged[key] = value?.DeepClone();
+        }
+        ServerConfig next;
+        try
+        {
+            next = merged.Deserialize(ConfigJsonContext.Default.ServerConfig)!;
+        }
+        catch (JsonException e)
+        {
+            var field = e.Path is { Length: > 2 } p ? p[2..] : null;
+            return OpenAIErrors.InvalidRequest($"Invalid value for '{field}'.", field, "invalid_type");
+        }
+        var problems = next.Validate();
+        if (problems.Count > 0)
+        {
+            return OpenAIErrors.InvalidRequest(string.Join("; ", problems));
+        }
+        next.MasterKey = settings.Config.MasterKey;
+        var before = ToJson(settings.Config);
+        settings.Apply(next);
+        var restart = RestartKeys.Where(k => patch.ContainsKey(k) && !JsonNode.DeepEquals(before[k], merged[k])).ToList();
+        return TypedResults.Json(new AdminConfigResponse(ToJson(next), restart, settings.ConfigPath), ApiJsonContext.Wire.AdminConfigResponse);
+    }
+
+    private static JsonHttpResult<AdminStats> Stats(long? since, UsageLog usage, ApiKeyStore keys, TimeProvider time)
+    {
+        var from = since ?? time.GetUtcNow().AddDays(-1).ToUnixTimeSeconds();
+        var byModel = usage.TotalsByModel(null, from * 1000);
+        var names = keys.List().ToDictionary(k => k.Id, k => k.Name);
+        var byKey = usage.TotalsByKey(from * 1000).Select(k => k with { Name = k.ApiKeyId is { } id && names.TryGetValue(id, out var n) ? n : k.ApiKeyId is null ? "(no key)" : "(deleted)" }).ToList();
+        return TypedResults.Json(new AdminStats(
+            from,
+            byModel.Sum(m => m.Requests),
+            byModel.Sum(m => m.Errors),
+            byModel.Sum(m => m.InputTokens),
+            byModel.Sum(m => m.OutputTokens),
+            byModel,
+            byKey,
+            usage.TotalsByHour(from * 1000)), ApiJsonContext.Wire.AdminStats);
+    }
+
+    private static JsonHttpResult<AdminLogs> Logs(int? limit, long? after, LogBuffer logs) =>
+        TypedResults.Json(new AdminLogs("list", logs.Recent(Math.Clamp(limit ?? 200, 1, 2000), after ?? 0)), ApiJsonContext.Wire.AdminLogs);
+
+    private static NoContent ClearLogs(LogBuffer logs)
+    {
+        logs.Clear();
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Live tail: each new line as an SSE event, with a keep-alive comment every 15 s.</summary>
+    private static async Task StreamLogs(HttpContext context, LogBuffer logs)
+    {
+        var aborted = context.RequestAborted;
+        var reader = logs.Subscribe(aborted);
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        await context.Response.WriteAsync(": connected\n\n", aborted);
+        await context.Response.Body.FlushAsync(aborted);
+        try
+        {
+            while (!aborted.IsCancellationRequested)
+            {
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+                wait.CancelAfter(TimeSpan.FromSeconds(15));
+                try
+                {
+                    var entry = await reader.ReadAsync(wait.Token);
+                    var json = JsonSerializer.Serialize(entry, ApiJsonContext.Wire.LogEntry);
+                    await context.Response.WriteAsync($"id: {entry.Id}\ndata: {json}\n\n", Encoding.UTF8, aborted);
+                }
+                catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                {
+                    await context.Response.WriteAsync(": keep-alive\n\n", aborted);
+                }
+                await context.Response.Body.FlushAsync(aborted);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or System.Threading.Channels.ChannelClosedException or IOException)
+        {
+            // The viewer left.
+        }
+    }
+
+    private static JsonHttpResult<MasterKeyResponse> RegenerateMasterKey(ServerSettings settings)
+    {
+        var next = ToJson(settings.Config).Deserialize(ConfigJsonContext.Default.ServerConfig)!;
+        next.MasterKey = ServerSettings.NewSecret("msk_");
+        settings.Apply(next);
+        return TypedResults.Json(new MasterKeyResponse(next.MasterKey), ApiJsonContext.Wire.MasterKeyResponse);
+    }
+
+    private static JsonObject ToJson(ServerConfig config) =>
+        JsonSerializer.SerializeToNode(config, ConfigJsonContext.Default.ServerConfig)!.AsObject();
+}
