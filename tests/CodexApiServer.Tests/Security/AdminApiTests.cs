@@ -1,0 +1,144 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using CodexApiServer.Tests.Support;
+
+namespace CodexApiServer.Tests.Security;
+
+public sealed class AdminApiTests
+{
+    [Fact]
+    public async Task Config_patch_is_validated_persisted_and_says_what_needs_a_restart()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (get, current) = await server.SendJsonAsync(HttpMethod.Get, "/admin/config");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal("gpt-5.2-codex", current!["config"]!["defaultModel"]!.GetValue<string>());
+
+        var (bad, badBody) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"port": 123456}""");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("port", ErrorAssert.IsOpenAIError(badBody)["message"]!.GetValue<string>());
+        var (wrongType, wrongBody) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"tunnelAutoStart": "yes"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, wrongType.StatusCode);
+        Assert.Equal("tunnelAutoStart", ErrorAssert.IsOpenAIError(wrongBody)["param"]!.GetValue<string>());
+        var (masterKey, _) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"masterKey": "msk_mine"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, masterKey.StatusCode);
+
+        var (ok, patched) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config",
+            """{"defaultModel": "claude-sonnet-4-5", "port": 9999, "tunnelCustomUrl": "https://api.example.com", "corsOrigins": ["https://chat.example.com"]}""");
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(["port"], patched!["restart_required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(server.DataDir, "config.json")))!;
+        Assert.Equal("claude-sonnet-4-5", file["defaultModel"]!.GetValue<string>());
+        Assert.Equal(9999, file["port"]!.GetValue<int>());
+        Assert.Equal("https://api.example.com", file["tunnelCustomUrl"]!.GetValue<string>());
+        Assert.Equal(server.Settings.Config.MasterKey, file["masterKey"]!.GetValue<string>());
+
+        // Live settings apply at once: the new CORS origin is allowed now.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.Add("Origin", "https://chat.example.com");
+        var cors = await server.Client.SendAsync(request);
+        Assert.Equal("https://chat.example.com", cors.Headers.GetValues("Access-Control-Allow-Origin").Single());
+    }
+
+    [Fact]
+    public async Task Master_key_regeneration_replaces_the_old_key_at_once()
+    {
+        await using var server = await TestServer.StartAsync();
+        var old = server.Settings.Config.MasterKey!;
+        var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/admin/master-key/regenerate", bearer: old);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var fresh = body!["master_key"]!.GetValue<string>();
+        Assert.Matches("^msk_[A-Za-z0-9_-]{43}$", fresh);
+        Assert.NotEqual(old, fresh);
+
+        async Task<HttpStatusCode> ExternalWith(string key)
+        {
+            using var r = new HttpRequestMessage(HttpMethod.Get, "/admin/config");
+            r.Headers.Authorization = new("Bearer", key);
+            r.Headers.Add("X-Forwarded-For", "203.0.113.1");
+            r.Headers.Add("CF-Connecting-IP", "203.0.113.1");
+            return (await server.Client.SendAsync(r)).StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, await ExternalWith(old));
+        Assert.Equal(HttpStatusCode.OK, await ExternalWith(fresh));
+        Assert.Equal(fresh, JsonNode.Parse(File.ReadAllText(Path.Combine(server.DataDir, "config.json")))!["masterKey"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Stats_count_requests_errors_and_keys()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (_, key) = await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", """{"name": "stats key", "scopes": ["models"]}""");
+        for (var i = 0; i < 3; i++)
+        {
+            await server.SendJsonAsync(HttpMethod.Get, "/v1/models", bearer: key!["key"]!.GetValue<string>());
+        }
+        await server.SendJsonAsync(HttpMethod.Get, "/v1/models/nope");
+        var (_, stats) = await server.SendJsonAsync(HttpMethod.Get, "/admin/stats");
+        Assert.Equal(5, stats!["requests"]!.GetValue<long>());
+        Assert.Equal(1, stats["errors"]!.GetValue<long>());
+        var byKey = stats["by_key"]!.AsArray();
+        Assert.Equal(3, byKey.Single(k => k!["name"]!.GetValue<string>() == "stats key")!["requests"]!.GetValue<long>());
+        Assert.NotEmpty(stats["by_hour"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Logs_list_clear_and_stream_live()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SendJsonAsync(HttpMethod.Get, "/v1/models");
+        var (_, logs) = await server.SendJsonAsync(HttpMethod.Get, "/admin/logs");
+        Assert.Contains(logs!["data"]!.AsArray(), l => l!["message"]!.GetValue<string>().Contains("GET /v1/models 200"));
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var stream = await server.Client.GetAsync("/admin/logs/stream", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        Assert.Equal("text/event-stream", stream.Content.Headers.ContentType!.MediaType);
+        using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync(cts.Token));
+        Assert.Equal(": connected", await reader.ReadLineAsync(cts.Token));
+        await server.SendJsonAsync(HttpMethod.Get, "/v1/models/opus");
+        string? line;
+        do
+        {
+            line = await reader.ReadLineAsync(cts.Token);
+        }
+        while (line is not null && !(line.StartsWith("data: ") && line.Contains("/v1/models/opus 200")));
+        Assert.NotNull(line);
+
+        var (cleared, _) = await server.SendJsonAsync(HttpMethod.Delete, "/admin/logs");
+        Assert.Equal(HttpStatusCode.NoContent, cleared.StatusCode);
+        var (_, empty) = await server.SendJsonAsync(HttpMethod.Get, "/admin/logs");
+        Assert.DoesNotContain(empty!["data"]!.AsArray(), l => l!["message"]!.GetValue<string>().Contains("/v1/models/opus"));
+    }
+
+    [Fact]
+    public async Task Api_keys_can_be_updated_and_report_their_usage()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (_, created) = await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", """{"name": "before", "scopes": ["chat"]}""");
+        var id = created!["id"]!.GetValue<string>();
+        Assert.StartsWith("cdx_", created["key"]!.GetValue<string>());
+        Assert.True(created["key"]!.GetValue<string>().Length >= 4 + 32);
+
+        var (_, listed) = await server.SendJsonAsync(HttpMethod.Get, "/v1/api-keys");
+        Assert.All(listed!["data"]!.AsArray(), k => Assert.Null(k!["key"]));
+
+        var (patch, updated) = await server.SendJsonAsync(HttpMethod.Patch, $"/v1/api-keys/{id}", """{"name": "after", "scopes": ["models", "chat"], "requests_per_minute": 30}""");
+        Assert.Equal(HttpStatusCode.OK, patch.StatusCode);
+        Assert.Equal("after", updated!["name"]!.GetValue<string>());
+        Assert.Equal(30, updated["requests_per_minute"]!.GetValue<int>());
+        Assert.Equal(["models", "chat"], updated["scopes"]!.AsArray().Select(s => s!.GetValue<string>()));
+        var (badScope, _) = await server.SendJsonAsync(HttpMethod.Patch, $"/v1/api-keys/{id}", """{"scopes": ["root"]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, badScope.StatusCode);
+
+        await server.SendJsonAsync(HttpMethod.Get, "/v1/models", bearer: created["key"]!.GetValue<string>());
+        var (_, usage) = await server.SendJsonAsync(HttpMethod.Get, $"/v1/api-keys/{id}/usage");
+        Assert.Equal(1, usage!["by_model"]!.AsArray().Sum(m => m!["requests"]!.GetValue<long>()));
+        var (_, got) = await server.SendJsonAsync(HttpMethod.Get, $"/v1/api-keys/{id}");
+        Assert.NotNull(got!["last_used_at"]);
+
+        var (deleted, _) = await server.SendJsonAsync(HttpMethod.Delete, $"/v1/api-keys/{id}");
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        var (missing, _) = await server.SendJsonAsync(HttpMethod.Get, $"/v1/api-keys/{id}");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+}
