@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using CodexApiServer.Tunnel;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -15,11 +16,16 @@ public sealed record HealthResponse(
     TunnelStatus Tunnel,
     StorageStatus Storage);
 
+/// <summary>What an anonymous caller from outside sees: no paths, versions of CLIs or tunnel details.</summary>
+public sealed record HealthSummary(string Status, string Version, long UptimeSeconds);
+
 public sealed record HealthProviders(CliStatus Codex, CliStatus Claude);
 
 public static class HealthApi
 {
     private static readonly long StartedAt = Stopwatch.GetTimestamp();
+
+    private static long Uptime => (long)Stopwatch.GetElapsedTime(StartedAt).TotalSeconds;
 
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
@@ -28,13 +34,18 @@ public static class HealthApi
     }
 
     // Reads cached state only: the CLI probe and the tunnel report in the background.
-    private static JsonHttpResult<HealthResponse> GetHealth(CliProbe probe, TunnelManager tunnel, Database database)
+    private static Results<JsonHttpResult<HealthResponse>, JsonHttpResult<HealthSummary>> GetHealth(HttpContext context, CliProbe probe, TunnelManager tunnel, Database database)
     {
         var storage = database.Status();
+        var caller = Caller.Of(context);
+        if (caller.External && caller.Key is null && !caller.IsMaster)
+        {
+            return TypedResults.Json(new HealthSummary(storage.State == "ok" ? "ok" : "degraded", AppInfo.Version, Uptime), ApiJsonContext.Wire.HealthSummary);
+        }
         var body = new HealthResponse(
             storage.State == "ok" ? "ok" : "degraded",
             AppInfo.Version,
-            (long)Stopwatch.GetElapsedTime(StartedAt).TotalSeconds,
+            Uptime,
             new HealthProviders(probe.Codex, probe.Claude),
             tunnel.Status,
             storage);

@@ -85,6 +85,9 @@ public sealed class AccessControlTests : IAsyncLifetime
             if (scope is null)
             {
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                var health = await Body(response);
+                Assert.Equal("ok", health!["status"]!.GetValue<string>());
+                Assert.Null(health["providers"]); // no paths or versions for anonymous outsiders
                 continue;
             }
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
