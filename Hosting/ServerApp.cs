@@ -58,6 +58,7 @@ public static class ServerApp
         app.MapModelsApi();
         app.MapApiKeysApi();
         app.MapAdminApi();
+        app.MapAdminPages();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);

@@ -1,0 +1,48 @@
+using System.Collections.Frozen;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>
+/// The admin console: a few static files embedded in the binary as plain resources (smaller than
+/// an embedded file provider), served from memory. The pages are public; the data they show is not.
+/// </summary>
+public static class AdminPages
+{
+    private static readonly FrozenDictionary<string, (string ContentType, byte[] Bytes)> Files = Load();
+
+    public static IEndpointRouteBuilder MapAdminPages(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/", () => TypedResults.Redirect("/admin"));
+        routes.MapGet("/admin", () => Serve("index.html"));
+        routes.MapGet("/admin/{file:regex(^[a-z-]+\\.(js|css|html)$)}", (string file) => Serve(file));
+        return routes;
+    }
+
+    private static Results<FileContentHttpResult, NotFound> Serve(string file) =>
+        Files.TryGetValue(file, out var entry)
+            ? TypedResults.File(entry.Bytes, entry.ContentType)
+            : TypedResults.NotFound();
+
+    private static FrozenDictionary<string, (string, byte[])> Load()
+    {
+        var assembly = typeof(AdminPages).Assembly;
+        var files = new Dictionary<string, (string, byte[])>();
+        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith("wwwroot/", StringComparison.Ordinal)))
+        {
+            using var stream = assembly.GetManifestResourceStream(name)!;
+            using var memory = new MemoryStream();
+            stream.CopyTo(memory);
+            var file = name["wwwroot/".Length..];
+            var type = Path.GetExtension(file) switch
+            {
+                ".html" => "text/html; charset=utf-8",
+                ".js" => "text/javascript; charset=utf-8",
+                ".css" => "text/css; charset=utf-8",
+                _ => "application/octet-stream",
+            };
+            files[file] = (type, memory.ToArray());
+        }
+        return files.ToFrozenDictionary();
+    }
+}
