@@ -21,6 +21,7 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(CliStatus))]
 [JsonSerializable(typeof(TunnelStatus))]
+[JsonSerializable(typeof(TunnelStartRequest))]
 [JsonSerializable(typeof(StorageStatus))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {

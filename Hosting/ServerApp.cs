@@ -46,13 +46,14 @@ public static class ServerApp
         builder.Services.AddSingleton(settings);
         builder.Services.AddStorage();
         builder.Services.AddProviders();
-        builder.Services.AddSingleton<TunnelManager>();
+        builder.Services.AddTunnel();
 
         var app = builder.Build();
         app.UseRequestPipeline();
         app.MapHealthApi();
         app.MapModelsApi();
         app.MapApiKeysApi();
+        app.MapAdminTunnelApi();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
