@@ -229,7 +229,7 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
             }
             // A tunnel that stayed up a while starts over at the shortest delay.
             failuresInARow = attempt.Uptime >= Options.RestartMaxDelay ? 1 : failuresInARow + 1;
-            var delay = BackOff(failuresInARow);
+            var delay = BackOff(Options, failuresInARow);
             LogFailed(_logger, attempt.Error, delay.TotalSeconds);
             var at = DateTimeOffset.UtcNow + delay;
             Publish(session, r => r with
@@ -254,10 +254,10 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
         }
     }
 
-    internal TimeSpan BackOff(int failuresInARow)
+    internal static TimeSpan BackOff(TunnelOptions options, int failuresInARow)
     {
-        var ticks = Options.RestartBaseDelay.Ticks * Math.Pow(2, Math.Min(failuresInARow - 1, 30));
-        return TimeSpan.FromTicks((long)Math.Min(ticks, Options.RestartMaxDelay.Ticks));
+        var ticks = options.RestartBaseDelay.Ticks * Math.Pow(2, Math.Min(failuresInARow - 1, 30));
+        return TimeSpan.FromTicks((long)Math.Min(ticks, options.RestartMaxDelay.Ticks));
     }
 
     private async Task<Attempt> RunOnceAsync(Session session, string path, CancellationToken token)
