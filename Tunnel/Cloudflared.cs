@@ -7,6 +7,8 @@ namespace CodexApiServer.Tunnel;
 /// <summary>Where cloudflared lives on this machine, which release asset fits it, and how a user installs it.</summary>
 internal static class Cloudflared
 {
+    private static readonly Lazy<bool> DebianLike = new(IsDebianLike);
+
     public static string ExecutableName => OperatingSystem.IsWindows() ? "cloudflared.exe" : "cloudflared";
 
     /// <summary>Where POST /admin/tunnel/install puts it.</summary>
@@ -51,7 +53,7 @@ internal static class Cloudflared
         {
             return $"install it with: winget install --id Cloudflare.cloudflared (or {ours})";
         }
-        if (OperatingSystem.IsLinux() && IsDebianLike() && DebArch() is { } arch)
+        if (OperatingSystem.IsLinux() && DebianLike.Value && DebArch() is { } arch)
         {
             return "install it with: curl -fL -o cloudflared.deb "
                 + $"https://github.com/cloudflare/cloudflared/releases/latest/download/cloudflared-linux-{arch}.deb && sudo dpkg -i cloudflared.deb "

@@ -79,6 +79,10 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
                 }
                 await EndSessionAsync(current);
             }
+            else
+            {
+                _session?.Cts.Dispose();
+            }
             _session = null;
             if (Cloudflared.Locate(_settings) is null)
             {
@@ -311,7 +315,7 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
             }
 
             var runningSince = Stopwatch.GetTimestamp();
-            var url = named ? NonEmpty(_settings.Config.TunnelCustomUrl) : log.Url;
+            var url = named ? CustomUrl(_settings.Config.TunnelCustomUrl) : log.Url;
             Publish(session, r => r with
             {
                 State = "running",
@@ -404,7 +408,16 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
 
     private static string Detail(string? line) => string.IsNullOrEmpty(line) ? "" : ": " + line;
 
-    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    /// <summary>The configured public address of a named tunnel; a bare host name means https.</summary>
+    internal static string? CustomUrl(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+        value = value.Trim().TrimEnd('/');
+        return value.Contains("://", StringComparison.Ordinal) ? value : "https://" + value;
+    }
 
     private static bool HasExited(Process process)
     {

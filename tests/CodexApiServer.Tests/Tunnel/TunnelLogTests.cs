@@ -60,3 +60,31 @@ public sealed class TunnelLogTests
     private static TimeSpan BackOff(TunnelOptions options, int failures) =>
         TunnelManager.BackOff(options, failures);
 }
+
+public sealed class TunnelRequestTests
+{
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("CF-Connecting-IP", true)]
+    [InlineData("cf-ray", true)]
+    [InlineData("X-Forwarded-For", true)]
+    public void Requests_forwarded_by_Cloudflare_are_recognised(string? header, bool fromTunnel)
+    {
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = System.Net.IPAddress.Loopback;
+        if (header is not null)
+        {
+            context.Request.Headers[header] = "203.0.113.7";
+        }
+        Assert.Equal(fromTunnel, TunnelRequests.IsFromTunnel(context.Request));
+    }
+
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("  ", null)]
+    [InlineData("api.example.com", "https://api.example.com")]
+    [InlineData("https://api.example.com/", "https://api.example.com")]
+    [InlineData("http://intranet.example", "http://intranet.example")]
+    public void A_custom_url_without_scheme_means_https(string? configured, string? expected) =>
+        Assert.Equal(expected, TunnelManager.CustomUrl(configured));
+}

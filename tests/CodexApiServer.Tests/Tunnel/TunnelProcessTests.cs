@@ -37,6 +37,12 @@ public sealed class TunnelProcessTests
         Assert.Equal(fake.Pids.Single(), status["pid"]!.GetValue<int>());
         Assert.Equal(0, status["restarts"]!.GetValue<int>());
         Assert.Equal(["tunnel", "--no-autoupdate", "--url", $"http://127.0.0.1:{server.BaseAddress.Port}"], fake.Argv);
+
+        // Starting what already runs changes nothing.
+        var again = await PostAsync(server, "/admin/tunnel/start", """{"mode":"quick"}""");
+        Assert.Equal("running", again.Str("state"));
+        Assert.Equal(status["pid"]!.GetValue<int>(), again["pid"]!.GetValue<int>());
+        Assert.Single(fake.Pids);
     }
 
     [Fact]
