@@ -15,7 +15,7 @@ public static class AdminPages
     {
         routes.MapGet("/", () => TypedResults.Redirect("/admin"));
         routes.MapGet("/admin", () => Serve("index.html"));
-        routes.MapGet("/admin/{file:regex(^[a-z-]+\\.(js|css|html)$)}", (string file) => Serve(file));
+        routes.MapGet("/admin/{file}", (string file) => Serve(file));
         return routes;
     }
 

@@ -31,6 +31,7 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(CliStatus))]
 [JsonSerializable(typeof(TunnelStatus))]
+[JsonSerializable(typeof(TunnelStartRequest))]
 [JsonSerializable(typeof(StorageStatus))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {

@@ -50,7 +50,7 @@ public static class ServerApp
         builder.Services.AddSingleton(settings);
         builder.Services.AddStorage();
         builder.Services.AddProviders();
-        builder.Services.AddSingleton<TunnelManager>();
+        builder.Services.AddTunnel();
 
         var app = builder.Build();
         app.UseRequestPipeline();
@@ -58,6 +58,7 @@ public static class ServerApp
         app.MapModelsApi();
         app.MapApiKeysApi();
         app.MapAdminApi();
+        app.MapAdminTunnelApi();
         app.MapAdminPages();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();

@@ -14,7 +14,9 @@ namespace CodexApiServer.Security;
 /// </summary>
 public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore keys, UsageLog usage, TimeProvider time, ILogger<AccessControl> logger)
 {
-    private static readonly string[] ForwardingHeaders = ["X-Forwarded-For", "Forwarded", "X-Real-IP", "CF-Connecting-IP"];
+    // cloudflared connects from 127.0.0.1 but always adds CF-Connecting-IP and X-Forwarded-For:
+    // whatever arrives through a proxy is external, however local its address looks.
+    private static readonly string[] ForwardingHeaders = ["X-Forwarded-For", "Forwarded", "X-Real-IP", "CF-Connecting-IP", "CF-Ray"];
     private const int FreeFailures = 5;
     private static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(5);
 

@@ -141,4 +141,27 @@ public sealed class AdminApiTests
         var (missing, _) = await server.SendJsonAsync(HttpMethod.Get, $"/v1/api-keys/{id}");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
+
+    [Fact]
+    public async Task The_console_pages_are_served_from_the_binary_to_anyone_but_their_data_is_guarded()
+    {
+        await using var server = await TestServer.StartAsync();
+        var page = await server.Client.GetAsync("/admin");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("<title>Codex API Server</title>", await page.Content.ReadAsStringAsync());
+        var script = await server.Client.GetAsync("/admin/app.js");
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType!.MediaType);
+        Assert.DoesNotContain("http://", await script.Content.ReadAsStringAsync()); // nothing from a CDN
+        var (missing, body) = await server.SendJsonAsync(HttpMethod.Get, "/admin/nothing.js");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        ErrorAssert.IsOpenAIError(body);
+
+        using var outside = new HttpRequestMessage(HttpMethod.Get, "/admin");
+        outside.Headers.Add("X-Forwarded-For", "203.0.113.5");
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.SendAsync(outside)).StatusCode);
+        using var data = new HttpRequestMessage(HttpMethod.Get, "/admin/config");
+        data.Headers.Add("X-Forwarded-For", "203.0.113.5");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client.SendAsync(data)).StatusCode);
+    }
 }

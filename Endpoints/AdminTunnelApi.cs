@@ -1,0 +1,57 @@
+using CodexApiServer.Tunnel;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>The Cloudflare tunnel: status, start, stop, and installing cloudflared. Access control is applied to the group by the caller.</summary>
+public static class AdminTunnelApi
+{
+    public static RouteGroupBuilder MapAdminTunnelApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/admin/tunnel");
+        group.MapGet("/status", GetStatus);
+        group.MapPost("/start", Start);
+        group.MapPost("/stop", Stop);
+        group.MapPost("/install", Install);
+        return group;
+    }
+
+    private static JsonHttpResult<TunnelStatus> GetStatus(TunnelManager tunnel) =>
+        TypedResults.Json(tunnel.Status, ApiJsonContext.Wire.TunnelStatus);
+
+    private static async Task<Results<JsonHttpResult<TunnelStatus>, JsonHttpResult<ErrorBody>>> Start(HttpRequest request, TunnelManager tunnel)
+    {
+        string? mode = null;
+        // The body is optional: an empty POST starts the default mode.
+        if (request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != false)
+        {
+            var (body, error) = await RequestBody.ReadAsync(request, ApiJsonContext.Wire.TunnelStartRequest);
+            if (error is not null)
+            {
+                return error;
+            }
+            mode = body!.Mode;
+            if (mode is not (null or TunnelManager.Quick or TunnelManager.Named))
+            {
+                return OpenAIErrors.InvalidRequest($"Unknown tunnel mode '{mode}'; use \"quick\" or \"named\".", "mode");
+            }
+        }
+        if (await tunnel.StartTunnelAsync(mode, request.HttpContext.RequestAborted) is { } failure)
+        {
+            return OpenAIErrors.Result(failure.StatusCode, failure.Message, "invalid_request_error", failure.Code, failure.Code == "tunnel_token_missing" ? "mode" : null);
+        }
+        return TypedResults.Json(tunnel.Status, ApiJsonContext.Wire.TunnelStatus, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    private static async Task<JsonHttpResult<TunnelStatus>> Stop(TunnelManager tunnel)
+    {
+        await tunnel.StopTunnelAsync();
+        return TypedResults.Json(tunnel.Status, ApiJsonContext.Wire.TunnelStatus);
+    }
+
+    private static Results<JsonHttpResult<TunnelStatus>, JsonHttpResult<ErrorBody>> Install(TunnelManager tunnel) =>
+        tunnel.BeginInstall() is { } error
+            ? OpenAIErrors.Result(StatusCodes.Status501NotImplemented, error, "invalid_request_error", "unsupported_platform")
+            : TypedResults.Json(tunnel.Status, ApiJsonContext.Wire.TunnelStatus, statusCode: StatusCodes.Status202Accepted);
+}
