@@ -29,8 +29,10 @@ public static class OpenAIErrors
     /// <summary>Turns a deserialization failure into a message that names the field.</summary>
     public static JsonHttpResult<ErrorBody> FromJsonException(JsonException e)
     {
+        // The reader's own exception inside means the text is not JSON at all; otherwise a value had the wrong type.
+        var syntax = e.InnerException is JsonException || e.Path is null;
         var path = e.Path is { Length: > 2 } p ? p[2..] : null;
-        return path is null
+        return syntax || path is null
             ? InvalidRequest("We could not parse the JSON body of your request. The body must be valid JSON.", code: "invalid_json")
             : InvalidRequest($"Invalid type for '{path}': the value does not have the expected type.", path, "invalid_type");
     }

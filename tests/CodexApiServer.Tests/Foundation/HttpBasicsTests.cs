@@ -13,8 +13,14 @@ public sealed class HttpBasicsTests
         await using var server = await TestServer.StartAsync();
         var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", """{"name": """);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var error = ErrorAssert.IsOpenAIError(body);
+        var error = ErrorAssert.IsOpenAIError(body, "invalid_json");
         Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
+        foreach (var broken in new[] { "not json", "{\"name\": \"x\",}", "[1, 2" })
+        {
+            var (r, b) = await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", broken);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            ErrorAssert.IsOpenAIError(b, "invalid_json");
+        }
     }
 
     [Fact]
