@@ -42,6 +42,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private int _generation;
     private int _quickDeaths;
     private volatile bool _disposed;
+    private int _disposeCount;
 
     public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
         ILogger<CodexProvider> logger, CodexProviderOptions? options = null)
@@ -487,15 +488,30 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             }
             // `codex app-server` on a CLI without it could start something else (the TUI takes a
             // prompt argument), so ask the help text which subcommands exist.
-            string mode;
-            try
+            var mode = "app-server";
+            using (var help = _children.Start(path, ["--help"], null, _options.Environment, redirectStdin: false))
             {
-                var (exit, help) = await _children.RunAsync(path, ["--help"], TimeSpan.FromSeconds(20), cancellationToken);
-                mode = exit == 0 && !help.Contains("app-server", StringComparison.Ordinal) ? "exec" : "app-server";
-            }
-            catch (TimeoutException)
-            {
-                mode = "app-server";
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(20));
+                var stderr = help.StandardError.ReadToEndAsync(timeout.Token);
+                try
+                {
+                    var text = await help.StandardOutput.ReadToEndAsync(timeout.Token);
+                    await help.WaitForExitAsync(timeout.Token);
+                    if (help.ExitCode == 0 && !text.Contains("app-server", StringComparison.Ordinal))
+                    {
+                        mode = "exec";
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // No answer in time: try app-server, which reports its own failure if any.
+                }
+                finally
+                {
+                    _children.End(help);
+                    _ = stderr.ContinueWith(static _ => { }, TaskScheduler.Default);
+                }
             }
             _mode = mode;
             _probe.SetCodexMode(mode);
@@ -626,6 +642,11 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The container may dispose us twice: as CodexProvider and as ITurnProvider.
+        if (Interlocked.Exchange(ref _disposeCount, 1) != 0)
+        {
+            return;
+        }
         _disposed = true;
         if (_server is { } server)
         {

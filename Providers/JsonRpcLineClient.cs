@@ -29,6 +29,7 @@ public sealed partial class JsonRpcLineClient : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private long _nextId;
     private volatile bool _closed;
+    private int _disposeCount;
 
     /// <param name="onNotification">Called on the reader loop for each notification; must not block.</param>
     /// <param name="onServerRequest">Called with (id, whole message) for each request from the other side; must answer it.</param>
@@ -217,6 +218,10 @@ public sealed partial class JsonRpcLineClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposeCount, 1) != 0)
+        {
+            return;
+        }
         await _stop.CancelAsync();
         try
         {
