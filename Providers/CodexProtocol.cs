@@ -84,7 +84,7 @@ internal static class CodexProtocol
     }
 
     public static long Long(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.TryGetInt64(out var n) ? n : 0;
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
 
     public static string? Str(JsonElement obj, string name) =>
         obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
@@ -103,6 +103,7 @@ internal static class CodexProtocol
         {
             if (variant.Value.ValueKind == JsonValueKind.Object
                 && variant.Value.TryGetProperty("httpStatusCode", out var status)
+                && status.ValueKind == JsonValueKind.Number
                 && status.TryGetInt32(out var code))
             {
                 return code;
@@ -134,6 +135,7 @@ internal static class CodexProtocol
         {
             return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);
         }
-        return new ProviderError(ProviderErrorKind.Upstream, "the model upstream failed: " + message);
+        var status = HttpStatus(info) is { } code ? $" (HTTP {code})" : "";
+        return new ProviderError(ProviderErrorKind.Upstream, $"the model upstream failed{status}: {message}");
     }
 }

@@ -199,7 +199,7 @@ public sealed partial class JsonRpcLineClient : IAsyncDisposable
             {
                 if (message.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
                 {
-                    var code = error.TryGetProperty("code", out var c) && c.TryGetInt64(out var n) ? n : 0;
+                    var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt64(out var n) ? n : 0;
                     var text = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : "error";
                     pending.TrySetException(new JsonRpcException(code, text));
                 }
