@@ -198,21 +198,16 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         var handedOn = false;
         try
         {
-            var started = await server.Rpc.RequestAsync("turn/start", w =>
+            JsonElement started;
+            try
             {
-                w.WriteString("threadId", session.ThreadId);
-                CodexProtocol.WriteInput(w, request.Messages);
-                w.WriteString("model", request.Model.CliModel);
-                if (!string.IsNullOrEmpty(request.ReasoningEffort))
-                {
-                    w.WriteString("effort", request.ReasoningEffort);
-                }
-                if (request.OutputSchema is { } schema)
-                {
-                    w.WritePropertyName("outputSchema");
-                    schema.WriteTo(w);
-                }
-            }, _options.RequestTimeout, cancellationToken);
+                started = await StartTurnAsync(server, session, request, cancellationToken);
+            }
+            catch (JsonRpcException e)
+            {
+                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the turn: " + e.Message)));
+                return true;
+            }
             var turnId = CodexProtocol.Str(CodexProtocol.Prop(started, "turn"), "id")
                 ?? throw new InvalidOperationException("turn/start answered without a turn id");
 
@@ -325,6 +320,23 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         }
     }
 
+    private Task<JsonElement> StartTurnAsync(AppServer server, CodexSession session, TurnRequest request, CancellationToken cancellationToken) =>
+        server.Rpc.RequestAsync("turn/start", w =>
+        {
+            w.WriteString("threadId", session.ThreadId);
+            CodexProtocol.WriteInput(w, request.Messages);
+            w.WriteString("model", request.Model.CliModel);
+            if (!string.IsNullOrEmpty(request.ReasoningEffort))
+            {
+                w.WriteString("effort", request.ReasoningEffort);
+            }
+            if (request.OutputSchema is { } schema)
+            {
+                w.WritePropertyName("outputSchema");
+                schema.WriteTo(w);
+            }
+        }, _options.RequestTimeout, cancellationToken);
+
     /// <summary>Stops a turn upstream, then keeps the thread locked until codex says the turn ended.</summary>
     private async Task InterruptAsync(AppServer server, CodexSession session, Channel<JsonElement> notifications, string turnId)
     {
@@ -360,7 +372,14 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     {
         if (request.SessionId is null)
         {
-            return (await StartThreadAsync(server, request, cancellationToken), null);
+            try
+            {
+                return (await StartThreadAsync(server, request, cancellationToken), null);
+            }
+            catch (JsonRpcException e)
+            {
+                return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused to start a thread: " + e.Message));
+            }
         }
         if (_sessions.TryGetValue(request.SessionId, out var known) && known.Generation == server.Generation)
         {

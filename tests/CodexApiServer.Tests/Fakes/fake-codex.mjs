@@ -15,9 +15,12 @@ const log = line => { if (logFile) fs.appendFileSync(logFile, line + '\n'); };
 
 if (args[0] === '--help') {
   console.log('Codex CLI\n\nCommands:\n  exec        Run Codex non-interactively');
-  if (mode !== 'no-app-server') console.log('  app-server  [experimental] Run the app server');
+  if (!mode.includes('no-app-server')) console.log('  app-server  [experimental] Run the app server');
   process.exit(0);
 }
+
+if (args[0] === '--version') { console.log('codex-cli 0.0.0-fake'); process.exit(0); }
+if (args[0] === 'login' && args[1] === 'status') { console.log('Logged in using an API key'); process.exit(0); }
 
 if (args[0] === 'exec') {
   log('argv ' + JSON.stringify(args));
@@ -27,7 +30,7 @@ if (args[0] === 'exec') {
     log('prompt ' + JSON.stringify(prompt));
     await write({ type: 'thread.started', thread_id: 'exec-thread' });
     await write({ type: 'turn.started' });
-    if (mode === 'exec-auth') {
+    if (mode.startsWith('exec-auth')) {
       await write({ type: 'error', message: 'Reconnecting... 1/5 (unexpected status 401 Unauthorized: bad key)' });
       await sleep(10000);
       process.exit(1);
@@ -97,6 +100,7 @@ function appServer() {
         return;
       }
       case 'turn/start':
+        if (p.effort === 'bogus') { await write({ id: msg.id, error: { code: -32600, message: 'Invalid request: unknown reasoning effort bogus' } }); return; }
         await runTurn(msg, p);
         return;
       default:

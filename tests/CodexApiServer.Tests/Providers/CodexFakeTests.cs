@@ -281,6 +281,26 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
+    public async Task Exec_fallback_fails_fast_on_401()
+    {
+        await using var codex = Fake("exec-auth-no-app-server");
+        var clock = Stopwatch.StartNew();
+        var error = (await codex.RunAsync(CodexHarness.Ask("hi"))).Failed();
+        Assert.Equal(ProviderErrorKind.NotAuthenticated, error.Kind);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task A_turn_codex_refuses_is_invalid_request()
+    {
+        await using var codex = Fake("normal");
+        var request = CodexHarness.Ask("hi") with { ReasoningEffort = "bogus" };
+        var error = (await codex.RunAsync(request)).Failed();
+        Assert.Equal(ProviderErrorKind.InvalidRequest, error.Kind);
+        Assert.Contains("effort", error.Message);
+    }
+
+    [Fact]
     public async Task Disposing_the_provider_ends_the_app_server()
     {
         var codex = Fake("normal");

@@ -184,6 +184,43 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_session_survives_the_app_server_dying_by_thread_resume()
+    {
+        var (mock, codex) = await StartAsync();
+        await using var _ = mock;
+        await using var __ = codex;
+        var first = await codex.RunAsync(CodexHarness.Ask("remember the word kumquat"));
+        var session = first.Completed().SessionId!;
+        var pid = codex.Provider.AppServerPid!.Value;
+
+        using (var process = Process.GetProcessById(pid))
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        await CodexFakeTests.WaitForAsync(() => codex.Provider.AppServerPid is null);
+
+        var second = await codex.RunAsync(CodexHarness.Ask("which word?", session));
+        Assert.Equal(session, second.Completed().SessionId);
+        Assert.NotEqual(pid, codex.Provider.AppServerPid);
+        var input = mock.Requests[^1]["input"]!.ToJsonString();
+        Assert.Contains("remember the word kumquat", input);
+        Assert.Equal("which word?", NewestUserText(mock.Requests[^1]));
+    }
+
+    [Fact]
+    public async Task An_unknown_session_is_session_not_found()
+    {
+        var (mock, codex) = await StartAsync();
+        await using var _ = mock;
+        await using var __ = codex;
+        var error = (await codex.RunAsync(CodexHarness.Ask("hi", Guid.CreateVersion7().ToString()))).Failed();
+        Assert.Equal(ProviderErrorKind.SessionNotFound, error.Kind);
+        Assert.Empty(mock.Requests);
+        var garbage = (await codex.RunAsync(CodexHarness.Ask("hi", "not-a-thread"))).Failed();
+        Assert.Equal(ProviderErrorKind.SessionNotFound, garbage.Kind);
+    }
+
+    [Fact]
     public async Task After_disposal_no_codex_process_remains()
     {
         var (mock, codex) = await StartAsync();
