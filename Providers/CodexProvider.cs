@@ -201,7 +201,8 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             JsonElement started;
             try
             {
-                started = await StartTurnAsync(server, session, request, cancellationToken);
+                // Not cancelled midway: once codex has the turn we need its id to interrupt it.
+                started = await StartTurnAsync(server, session, request, CancellationToken.None);
             }
             catch (JsonRpcException e)
             {
@@ -210,6 +211,13 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             }
             var turnId = CodexProtocol.Str(CodexProtocol.Prop(started, "turn"), "id")
                 ?? throw new InvalidOperationException("turn/start answered without a turn id");
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                handedOn = true;
+                _ = InterruptAsync(server, session, notifications, turnId);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
 
             var itemsWithDeltas = new HashSet<string>(StringComparer.Ordinal);
             while (true)
@@ -458,6 +466,23 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         return dir;
     }
 
+    /// <summary>Scratch folders of an earlier run: a resumed thread gets a new one.</summary>
+    private void RemoveStaleScratchDirs()
+    {
+        if (!Directory.Exists(ScratchRoot))
+        {
+            return;
+        }
+        var live = _sessions.Values.Select(s => s.ScratchDir).ToHashSet(StringComparer.Ordinal);
+        foreach (var dir in Directory.EnumerateDirectories(ScratchRoot, "codex-*"))
+        {
+            if (!live.Contains(dir))
+            {
+                DeleteDir(dir);
+            }
+        }
+    }
+
     private static void DeleteDir(string dir)
     {
         try
@@ -562,6 +587,10 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 // A CLI that keeps dying must not be restarted in a tight loop.
                 var delay = TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, _quickDeaths - 1), 10_000));
                 await Task.Delay(delay, cancellationToken);
+            }
+            if (_generation == 0)
+            {
+                RemoveStaleScratchDirs();
             }
             Directory.CreateDirectory(ScratchRoot);
             var process = _children.Start(path, ["app-server"], ScratchRoot, _options.Environment);

@@ -301,6 +301,17 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
+    public async Task Scratch_folders_left_by_an_earlier_run_are_removed_at_the_first_start()
+    {
+        await using var codex = Fake("normal");
+        var stale = Path.Combine(codex.DataDir, "scratch", "codex-stale");
+        Directory.CreateDirectory(stale);
+        (await codex.RunAsync(CodexHarness.Ask("hi"))).Completed();
+        Assert.False(Directory.Exists(stale));
+        Assert.Single(Directory.GetDirectories(Path.Combine(codex.DataDir, "scratch"), "codex-*"));
+    }
+
+    [Fact]
     public async Task Disposing_the_provider_ends_the_app_server()
     {
         var codex = Fake("normal");
