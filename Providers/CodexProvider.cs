@@ -17,6 +17,9 @@ public sealed class CodexProviderOptions
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     public int MaxLineBytes { get; init; } = JsonRpcLineClient.DefaultMaxLineBytes;
+
+    /// <summary>"app-server" or "exec" to skip detection; null detects from `codex --help`.</summary>
+    public string? ForceMode { get; init; }
 }
 
 /// <summary>
@@ -529,6 +532,12 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             if (_mode is { } again)
             {
                 return again;
+            }
+            if (_options.ForceMode is "app-server" or "exec")
+            {
+                _mode = _options.ForceMode;
+                _probe.SetCodexMode(_options.ForceMode);
+                return _options.ForceMode;
             }
             // `codex app-server` on a CLI without it could start something else (the TUI takes a
             // prompt argument), so ask the help text which subcommands exist.

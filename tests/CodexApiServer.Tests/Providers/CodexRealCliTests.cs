@@ -221,6 +221,25 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_exec_fallback_runs_the_real_cli_with_the_prompt_on_stdin()
+    {
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        await using var codex = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), forceMode: "exec");
+        mock.Chunks = ["exec ", "は", " fine"];
+
+        var events = await codex.RunAsync(new TurnRequest(CodexHarness.Model(), "Be brief.", [TurnMessage.User("hello 🙂")], ReasoningEffort: "low"));
+
+        Assert.Equal("exec は fine", events.Text());
+        Assert.Equal(new TokenUsage(21, 6, 4, 2), events.OfType<UsageReport>().Last().Usage);
+        Assert.Null(events.Completed().SessionId);
+        var sent = Assert.Single(mock.Requests);
+        Assert.Equal("[system]: Be brief.\n\n[user]: hello 🙂", NewestUserText(sent));
+        Assert.Equal("low", (string?)sent["reasoning"]?["effort"]);
+        Assert.Null(codex.Provider.AppServerPid);
+        Assert.Equal("exec", codex.Probe.Codex.Mode);
+    }
+
+    [Fact]
     public async Task After_disposal_no_codex_process_remains()
     {
         var (mock, codex) = await StartAsync();

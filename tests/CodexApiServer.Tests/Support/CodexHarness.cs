@@ -31,7 +31,7 @@ public sealed class CodexHarness : IAsyncDisposable
     public CapturingLoggerProvider Logs { get; }
 
     public static CodexHarness Create(string? codexPath, IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? requestTimeout = null, int? maxLineBytes = null)
+        TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? forceMode = null)
     {
         var dataDir = TempDir.Create("codex");
         var config = codexPath is null ? "{\"codexPath\": \"/nonexistent/codex\"}" : $"{{\"codexPath\": \"{codexPath}\"}}";
@@ -47,6 +47,7 @@ public sealed class CodexHarness : IAsyncDisposable
             Environment = environment,
             RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(30),
             MaxLineBytes = maxLineBytes ?? JsonRpcLineClient.DefaultMaxLineBytes,
+            ForceMode = forceMode,
         };
         var provider = new CodexProvider(settings, probe, children, catalog, loggerFactory.CreateLogger<CodexProvider>(), options);
         return new CodexHarness(dataDir, settings, children, probe, catalog, provider, logs, loggerFactory);
