@@ -18,6 +18,9 @@ public sealed class CodexProviderOptions
 
     public int MaxLineBytes { get; init; } = JsonRpcLineClient.DefaultMaxLineBytes;
 
+    /// <summary>Threads kept loaded at once; the least recently used idle ones beyond are unloaded (and resumed when used again).</summary>
+    public int MaxLiveSessions { get; init; } = 256;
+
     /// <summary>"app-server" or "exec" to skip detection; null detects from `codex --help`.</summary>
     public string? ForceMode { get; init; }
 }
@@ -165,14 +168,25 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             return;
         }
 
-        var (session, error) = await ResolveSessionAsync(server, request, cancellationToken);
-        if (session is null)
+        CodexSession? session = null;
+        for (var attempt = 0; session is null; attempt++)
         {
-            events.TryWrite(new TurnFailed(error!));
-            return;
+            var (found, error) = await ResolveSessionAsync(server, request, cancellationToken);
+            if (found is null)
+            {
+                events.TryWrite(new TurnFailed(error!));
+                return;
+            }
+            await found.Lock.WaitAsync(cancellationToken);
+            if (found.Ended && attempt == 0)
+            {
+                // Unloaded while we waited for it: resolving again resumes it.
+                found.Lock.Release();
+                continue;
+            }
+            session = found;
         }
 
-        await session.Lock.WaitAsync(cancellationToken);
         var releaseLock = true;
         try
         {
@@ -394,6 +408,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         }
         if (_sessions.TryGetValue(request.SessionId, out var known) && known.Generation == server.Generation)
         {
+            known.LastUsed = Stopwatch.GetTimestamp();
             return (known, null);
         }
 
@@ -425,6 +440,8 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         }
         var session = known ?? _sessions.GetOrAdd(request.SessionId, id => new CodexSession(id, scratch));
         session.Generation = server.Generation;
+        session.LastUsed = Stopwatch.GetTimestamp();
+        EvictIdleSessions();
         return (session, null);
     }
 
@@ -443,6 +460,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
             var session = new CodexSession(threadId, scratch) { Generation = server.Generation };
             _sessions[threadId] = session;
+            EvictIdleSessions();
             return session;
         }
         catch
@@ -500,12 +518,32 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Keeps the number of loaded threads bounded. An evicted thread stays on disk, so a later
+    /// turn on it resumes it: eviction costs a resume, never the conversation.
+    /// </summary>
+    private void EvictIdleSessions()
+    {
+        var excess = _sessions.Count - _options.MaxLiveSessions;
+        if (excess <= 0)
+        {
+            return;
+        }
+        var idle = _sessions.Values.Where(s => s.Lock.CurrentCount == 1).OrderBy(s => s.LastUsed).Take(excess).ToList();
+        foreach (var session in idle)
+        {
+            LogEvicted(_logger, session.ThreadId);
+            _ = EndSessionAsync(session.ThreadId).AsTask();
+        }
+    }
+
     public async ValueTask EndSessionAsync(string sessionId)
     {
         if (!_sessions.TryRemove(sessionId, out var session))
         {
             return;
         }
+        session.Ended = true;
         if (_server is { IsAlive: true } server && session.Generation == server.Generation)
         {
             try
@@ -724,6 +762,8 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         public string ScratchDir { get; } = scratchDir;
         public SemaphoreSlim Lock { get; } = new(1, 1);
         public int Generation { get; set; }
+        public long LastUsed { get; set; } = Stopwatch.GetTimestamp();
+        public volatile bool Ended;
     }
 
     /// <summary>One running app-server process and the turns listening to it.</summary>
@@ -901,6 +941,9 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Unsubscribing Codex thread {ThreadId} failed: {Reason}")]
     private static partial void LogUnsubscribeFailed(ILogger logger, string threadId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Unloading idle Codex thread {ThreadId}")]
+    private static partial void LogEvicted(ILogger logger, string threadId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "model/list failed: {Reason}")]
     private static partial void LogModelListFailed(ILogger logger, string reason);

@@ -208,6 +208,24 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Threads_beyond_the_live_limit_are_unloaded_and_resumed_when_used_again()
+    {
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        await using var codex = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), maxLiveSessions: 1);
+        var a = (await codex.RunAsync(CodexHarness.Ask("thread A says apricot"))).Completed().SessionId!;
+        var b = (await codex.RunAsync(CodexHarness.Ask("thread B says banana"))).Completed().SessionId!;
+        await CodexFakeTests.WaitForAsync(() => codex.Logs.Lines.Any(l => l.Contains("Unloading idle Codex thread " + a)));
+
+        var again = await codex.RunAsync(CodexHarness.Ask("and now?", a));
+
+        Assert.Equal(a, again.Completed().SessionId);
+        var input = mock.Requests[^1]["input"]!.ToJsonString();
+        Assert.Contains("thread A says apricot", input);
+        Assert.DoesNotContain("banana", input);
+        Assert.NotEqual(a, b);
+    }
+
+    [Fact]
     public async Task An_unknown_session_is_session_not_found()
     {
         var (mock, codex) = await StartAsync();

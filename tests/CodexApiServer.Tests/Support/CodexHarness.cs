@@ -31,7 +31,7 @@ public sealed class CodexHarness : IAsyncDisposable
     public CapturingLoggerProvider Logs { get; }
 
     public static CodexHarness Create(string? codexPath, IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? forceMode = null)
+        TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? forceMode = null, int maxLiveSessions = 256)
     {
         var dataDir = TempDir.Create("codex");
         var config = codexPath is null ? "{\"codexPath\": \"/nonexistent/codex\"}" : $"{{\"codexPath\": \"{codexPath}\"}}";
@@ -48,6 +48,7 @@ public sealed class CodexHarness : IAsyncDisposable
             RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(30),
             MaxLineBytes = maxLineBytes ?? JsonRpcLineClient.DefaultMaxLineBytes,
             ForceMode = forceMode,
+            MaxLiveSessions = maxLiveSessions,
         };
         var provider = new CodexProvider(settings, probe, children, catalog, loggerFactory.CreateLogger<CodexProvider>(), options);
         return new CodexHarness(dataDir, settings, children, probe, catalog, provider, logs, loggerFactory);
