@@ -658,6 +658,15 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 }, _options.RequestTimeout, cancellationToken);
                 await server.Rpc.NotifyAsync("initialized", cancellationToken);
             }
+            catch (Exception e) when (e is IOException or TimeoutException or JsonRpcException)
+            {
+                _quickDeaths++;
+                _children.End(process);
+                // What codex printed on its way out is what the operator needs to see.
+                await Task.WhenAny(server.StderrDrained, Task.Delay(500, CancellationToken.None));
+                var stderr = server.StderrTail;
+                throw new IOException($"codex app-server did not start ({e.Message}){(stderr.Length > 0 ? "; stderr: " + stderr : "")}", e);
+            }
             catch
             {
                 _quickDeaths++;
@@ -781,11 +790,12 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             StartedAt = Stopwatch.GetTimestamp();
             Rpc = new JsonRpcLineClient(process.StandardInput.BaseStream, process.StandardOutput.BaseStream, owner._logger,
                 OnNotification, OnServerRequestAsync, owner._options.MaxLineBytes);
-            _ = Task.Run(DrainStderrAsync);
+            StderrDrained = Task.Run(DrainStderrAsync);
             Rpc.Completion.ContinueWith(_ => owner.OnServerExited(this), TaskScheduler.Default);
         }
 
         public Process Process { get; }
+        public Task StderrDrained { get; }
         public int Pid { get; }
         public int Generation { get; }
         public long StartedAt { get; }

@@ -54,6 +54,7 @@ function firstTime() {
 }
 
 function appServer() {
+  if (mode === 'die-at-start') { console.error('error: config.toml is invalid: something specific'); process.exit(1); }
   let threads = 0, turns = 0, srvReq = 0;
   const knownThreads = new Set((process.env.FAKE_CODEX_RESUMABLE ?? '').split(',').filter(Boolean));
   const waiting = new Map(); // id of our request -> resolve

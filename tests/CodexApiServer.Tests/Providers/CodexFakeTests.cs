@@ -254,6 +254,21 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
+    public async Task An_app_server_that_dies_at_start_fails_the_turn_with_its_stderr()
+    {
+        await using var codex = Fake("die-at-start");
+        var error = (await codex.RunAsync(CodexHarness.Ask("hi"))).Failed();
+        Assert.Equal(ProviderErrorKind.Crashed, error.Kind);
+        Assert.Contains("config.toml is invalid: something specific", error.Message);
+
+        // The next attempt waits a little (back-off) and tries again rather than giving up for good.
+        var clock = Stopwatch.StartNew();
+        var again = (await codex.RunAsync(CodexHarness.Ask("hi"))).Failed();
+        Assert.Equal(ProviderErrorKind.Crashed, again.Kind);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(200), $"retried after {clock.Elapsed}");
+    }
+
+    [Fact]
     public async Task Missing_cli_is_not_installed_with_the_npm_hint()
     {
         await using var codex = CodexHarness.Create(null);
