@@ -99,6 +99,8 @@ public static class ServerApp
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<CliProbe>();
         services.AddHostedService(sp => sp.GetRequiredService<CliProbe>());
+        services.AddSingleton<CodexProvider>();
+        services.AddSingleton<ITurnProvider>(sp => sp.GetRequiredService<CodexProvider>());
         return services;
     }
 }

@@ -1,0 +1,141 @@
+using System.Text;
+using System.Text.Json;
+
+namespace CodexApiServer.Providers;
+
+/// <summary>What the Codex provider writes and reads, apart from the process handling.</summary>
+internal static class CodexProtocol
+{
+    /// <summary>
+    /// The user input items for one turn. A single user message goes as it is; several messages
+    /// (a replayed history, or a tool result and a question) become one text that keeps the roles
+    /// visible, the last message last. Images follow as their own items.
+    /// </summary>
+    public static void WriteInput(Utf8JsonWriter w, IReadOnlyList<TurnMessage> messages)
+    {
+        w.WritePropertyName("input");
+        w.WriteStartArray();
+        var text = FlattenText(messages);
+        if (text.Length > 0)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "text");
+            w.WriteString("text", text);
+            w.WriteEndObject();
+        }
+        foreach (var message in messages)
+        {
+            foreach (var part in message.Parts)
+            {
+                var url = part switch
+                {
+                    ImageUrlPart u => u.Url,
+                    ImageDataPart d => $"data:{d.MediaType};base64,{Convert.ToBase64String(d.Data)}",
+                    _ => null,
+                };
+                if (url is not null)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("type", "image");
+                    w.WriteString("url", url);
+                    w.WriteEndObject();
+                }
+            }
+        }
+        w.WriteEndArray();
+    }
+
+    public static string FlattenText(IReadOnlyList<TurnMessage> messages)
+    {
+        if (messages.Count == 1 && messages[0].Role == "user")
+        {
+            return string.Join("\n", messages[0].Parts.OfType<TextPart>().Select(p => p.Text));
+        }
+        var sb = new StringBuilder();
+        foreach (var message in messages)
+        {
+            var body = string.Join("\n", message.Parts.OfType<TextPart>().Select(p => p.Text));
+            var images = message.Parts.Count(p => p is ImageUrlPart or ImageDataPart);
+            if (body.Length == 0 && images == 0)
+            {
+                continue;
+            }
+            if (sb.Length > 0)
+            {
+                sb.Append("\n\n");
+            }
+            sb.Append('[').Append(message.Role).Append("]: ").Append(body);
+            if (images > 0)
+            {
+                sb.Append(body.Length > 0 ? " " : "").Append(images == 1 ? "(1 image attached)" : $"({images} images attached)");
+            }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The turn's token counts from a thread/tokenUsage/updated notification (its `last` part).</summary>
+    public static TokenUsage? ReadUsage(JsonElement parameters)
+    {
+        if (!parameters.TryGetProperty("tokenUsage", out var usage) || !usage.TryGetProperty("last", out var last) || last.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        return new TokenUsage(Long(last, "inputTokens"), Long(last, "outputTokens"), Long(last, "cachedInputTokens"), Long(last, "reasoningOutputTokens"));
+    }
+
+    public static long Long(JsonElement obj, string name) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
+
+    public static string? Str(JsonElement obj, string name) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    public static JsonElement Prop(JsonElement obj, string name) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) ? v : default;
+
+    /// <summary>The upstream HTTP status inside a codexErrorInfo, when codex forwarded one.</summary>
+    public static int? HttpStatus(JsonElement info)
+    {
+        if (info.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        foreach (var variant in info.EnumerateObject())
+        {
+            if (variant.Value.ValueKind == JsonValueKind.Object
+                && variant.Value.TryGetProperty("httpStatusCode", out var status)
+                && status.ValueKind == JsonValueKind.Number
+                && status.TryGetInt32(out var code))
+            {
+                return code;
+            }
+        }
+        return null;
+    }
+
+    public static bool IsUnauthorized(JsonElement turnError)
+    {
+        var info = Prop(turnError, "codexErrorInfo");
+        return (info.ValueKind == JsonValueKind.String && info.GetString() == "unauthorized") || HttpStatus(info) == 401;
+    }
+
+    public static ProviderError NotAuthenticated(string detail) => new(ProviderErrorKind.NotAuthenticated,
+        $"Codex is not logged in or its credentials were refused upstream (401): {detail}", CliProbe.LoginHint("codex"));
+
+    /// <summary>A provider error for a codex TurnError object.</summary>
+    public static ProviderError Classify(JsonElement turnError)
+    {
+        var message = Str(turnError, "message") ?? "the Codex turn failed";
+        if (IsUnauthorized(turnError))
+        {
+            return NotAuthenticated(message);
+        }
+        var info = Prop(turnError, "codexErrorInfo");
+        var kind = info.ValueKind == JsonValueKind.String ? info.GetString() : null;
+        if (kind is "contextWindowExceeded" or "badRequest" || HttpStatus(info) == 400)
+        {
+            return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);
+        }
+        var status = HttpStatus(info) is { } code ? $" (HTTP {code})" : "";
+        return new ProviderError(ProviderErrorKind.Upstream, $"the model upstream failed{status}: {message}");
+    }
+}

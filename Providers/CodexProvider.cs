@@ -1,0 +1,960 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Threading.Channels;
+using CodexApiServer.Hosting;
+
+namespace CodexApiServer.Providers;
+
+public sealed class CodexProviderOptions
+{
+    /// <summary>Extra environment for the codex child (tests point it at a mock model server); null keeps ours.</summary>
+    public IReadOnlyDictionary<string, string?>? Environment { get; init; }
+
+    /// <summary>How long a JSON-RPC request (initialize, thread/start, turn/start ...) may take to be answered.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public int MaxLineBytes { get; init; } = JsonRpcLineClient.DefaultMaxLineBytes;
+
+    /// <summary>Threads kept loaded at once; the least recently used idle ones beyond are unloaded (and resumed when used again).</summary>
+    public int MaxLiveSessions { get; init; } = 256;
+
+    /// <summary>"app-server" or "exec" to skip detection; null detects from `codex --help`.</summary>
+    public string? ForceMode { get; init; }
+}
+
+/// <summary>
+/// Runs turns on the Codex CLI. Preferred: one long-lived `codex app-server` (JSON-RPC over stdio)
+/// with one thread per conversation, so a follow-up turn costs no process start and streams real
+/// token deltas. Fallback for CLIs without app-server: `codex exec --json` per turn.
+/// </summary>
+public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
+{
+    private const string DefaultBaseInstructions = "You are a helpful assistant.";
+    private static readonly TimeSpan InterruptDrain = TimeSpan.FromSeconds(5);
+
+    private readonly ServerSettings _settings;
+    private readonly CliProbe _probe;
+    private readonly ChildProcesses _children;
+    private readonly ModelCatalog _catalog;
+    private readonly ILogger<CodexProvider> _logger;
+    private readonly CodexProviderOptions _options;
+    private readonly SemaphoreSlim _startLock = new(1, 1);
+    private readonly ConcurrentDictionary<string, CodexSession> _sessions = new(StringComparer.Ordinal);
+    private volatile AppServer? _server;
+    private volatile string? _mode;
+    private int _generation;
+    private int _quickDeaths;
+    private volatile bool _disposed;
+    private int _disposeCount;
+
+    public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
+        ILogger<CodexProvider> logger, CodexProviderOptions? options = null)
+    {
+        _settings = settings;
+        _probe = probe;
+        _children = children;
+        _catalog = catalog;
+        _logger = logger;
+        _options = options ?? new CodexProviderOptions();
+    }
+
+    public ProviderKind Kind => ProviderKind.Codex;
+
+    /// <summary>"app-server" or "exec" once known.</summary>
+    public string? Mode => _mode;
+
+    /// <summary>The PID of the running app-server, if one runs.</summary>
+    public int? AppServerPid => _server is { IsAlive: true } s ? s.Pid : null;
+
+    private string ScratchRoot => Path.Combine(_settings.DataDir, "scratch");
+
+    public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // The turn runs as its own task writing to a channel, so it can clean up (interrupt the
+        // turn, release the thread) after the caller has stopped listening.
+        var events = Channel.CreateUnbounded<TurnEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = ProduceAsync(request, events.Writer, stop);
+        try
+        {
+            await foreach (var e in events.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return e;
+            }
+        }
+        finally
+        {
+            if (!producer.IsCompleted)
+            {
+                // The caller left early (cancelled or stopped enumerating): the turn must stop upstream too.
+                try
+                {
+                    await stop.CancelAsync();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
+        }
+    }
+
+    private async Task ProduceAsync(TurnRequest request, ChannelWriter<TurnEvent> events, CancellationTokenSource stop)
+    {
+        try
+        {
+            await RunTurnAsync(request, events, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the caller gets a terminal event rather than a stream that just stops.
+            LogTurnFailed(_logger, e.GetType().Name, e.Message);
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "the Codex CLI failed: " + e.Message)));
+        }
+        finally
+        {
+            events.TryComplete();
+            stop.Dispose();
+        }
+    }
+
+    private async Task RunTurnAsync(TurnRequest request, ChannelWriter<TurnEvent> events, CancellationToken cancellationToken)
+    {
+        if (request.Messages.Count == 0)
+        {
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "there is no message to send")));
+            return;
+        }
+        var path = _probe.CodexPath;
+        if (path is null)
+        {
+            events.TryWrite(new TurnFailed(NotInstalled("codex was not found on PATH")));
+            return;
+        }
+        if (!ModelName.IsValid(request.Model.CliModel))
+        {
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name")));
+            return;
+        }
+        string mode;
+        try
+        {
+            mode = await DetectModeAsync(path, cancellationToken);
+        }
+        catch (Win32Exception e)
+        {
+            events.TryWrite(new TurnFailed(NotInstalled($"cannot run {path}: {e.Message}")));
+            return;
+        }
+        if (mode == "exec")
+        {
+            await RunExecTurnAsync(path, request, events, cancellationToken);
+            return;
+        }
+
+        AppServer server;
+        try
+        {
+            server = await GetServerAsync(path, cancellationToken);
+        }
+        catch (Win32Exception e)
+        {
+            events.TryWrite(new TurnFailed(NotInstalled($"cannot run {path}: {e.Message}")));
+            return;
+        }
+
+        CodexSession? session = null;
+        for (var attempt = 0; session is null; attempt++)
+        {
+            var (found, error) = await ResolveSessionAsync(server, request, cancellationToken);
+            if (found is null)
+            {
+                events.TryWrite(new TurnFailed(error!));
+                return;
+            }
+            await found.Lock.WaitAsync(cancellationToken);
+            if (found.Ended && attempt == 0)
+            {
+                // Unloaded while we waited for it: resolving again resumes it.
+                found.Lock.Release();
+                continue;
+            }
+            session = found;
+        }
+
+        var releaseLock = true;
+        try
+        {
+            if (session.Generation != server.Generation || !server.IsAlive)
+            {
+                // The process died while this turn waited for the thread.
+                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "the codex app-server exited; try again")));
+                return;
+            }
+            releaseLock = await RunThreadTurnAsync(server, session, request, events, cancellationToken);
+        }
+        finally
+        {
+            if (releaseLock)
+            {
+                session.Lock.Release();
+            }
+        }
+    }
+
+    /// <returns>False when the lock is handed on to a task that waits for an interrupted turn to wind down.</returns>
+    private async Task<bool> RunThreadTurnAsync(AppServer server, CodexSession session, TurnRequest request, ChannelWriter<TurnEvent> events, CancellationToken cancellationToken)
+    {
+        var notifications = Channel.CreateUnbounded<JsonElement>(new UnboundedChannelOptions { SingleReader = true });
+        server.Subscriptions[session.ThreadId] = notifications;
+        var handedOn = false;
+        try
+        {
+            JsonElement started;
+            try
+            {
+                // Not cancelled midway: once codex has the turn we need its id to interrupt it.
+                started = await StartTurnAsync(server, session, request, CancellationToken.None);
+            }
+            catch (JsonRpcException e)
+            {
+                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the turn: " + e.Message)));
+                return true;
+            }
+            var turnId = CodexProtocol.Str(CodexProtocol.Prop(started, "turn"), "id")
+                ?? throw new InvalidOperationException("turn/start answered without a turn id");
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                handedOn = true;
+                _ = InterruptAsync(server, session, notifications, turnId);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            var itemsWithDeltas = new HashSet<string>(StringComparer.Ordinal);
+            while (true)
+            {
+                JsonElement message;
+                try
+                {
+                    message = await notifications.Reader.ReadAsync(cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    handedOn = true;
+                    _ = InterruptAsync(server, session, notifications, turnId);
+                    throw;
+                }
+                catch (ChannelClosedException)
+                {
+                    events.TryWrite(new TurnFailed(Crashed(server)));
+                    return true;
+                }
+
+                var method = CodexProtocol.Str(message, "method");
+                var p = CodexProtocol.Prop(message, "params");
+                if (CodexProtocol.Str(p, "turnId") is { } forTurn && forTurn != turnId)
+                {
+                    continue;
+                }
+                switch (method)
+                {
+                    case "item/agentMessage/delta":
+                        if (CodexProtocol.Str(p, "delta") is { Length: > 0 } delta)
+                        {
+                            if (CodexProtocol.Str(p, "itemId") is { } itemId)
+                            {
+                                itemsWithDeltas.Add(itemId);
+                            }
+                            events.TryWrite(new TextDelta(delta));
+                        }
+                        break;
+                    case "item/reasoning/summaryTextDelta" or "item/reasoning/textDelta":
+                        if (CodexProtocol.Str(p, "delta") is { Length: > 0 } reasoning)
+                        {
+                            events.TryWrite(new ReasoningDelta(reasoning));
+                        }
+                        break;
+                    case "item/completed":
+                        {
+                            // A message that arrived whole, without deltas, still reaches the caller.
+                            var item = CodexProtocol.Prop(p, "item");
+                            if (CodexProtocol.Str(item, "type") == "agentMessage"
+                                && CodexProtocol.Str(item, "id") is { } id && !itemsWithDeltas.Contains(id)
+                                && CodexProtocol.Str(item, "text") is { Length: > 0 } whole)
+                            {
+                                events.TryWrite(new TextDelta(whole));
+                            }
+                            break;
+                        }
+                    case "thread/tokenUsage/updated":
+                        if (CodexProtocol.ReadUsage(p) is { } usage)
+                        {
+                            events.TryWrite(new UsageReport(usage));
+                        }
+                        break;
+                    case "error":
+                        {
+                            var turnError = CodexProtocol.Prop(p, "error");
+                            LogTurnError(_logger, session.ThreadId, CodexProtocol.Str(turnError, "message") ?? "", p.TryGetProperty("willRetry", out var wr) && wr.ValueKind == JsonValueKind.True);
+                            if (CodexProtocol.IsUnauthorized(turnError))
+                            {
+                                // Codex would retry a refused credential for ~7 s; the answer will not change.
+                                handedOn = true;
+                                _ = InterruptAsync(server, session, notifications, turnId);
+                                events.TryWrite(new TurnFailed(CodexProtocol.Classify(turnError)));
+                                return false;
+                            }
+                            break;
+                        }
+                    case "turn/completed":
+                        {
+                            var turn = CodexProtocol.Prop(p, "turn");
+                            if (CodexProtocol.Str(turn, "id") is { } completedId && completedId != turnId)
+                            {
+                                break;
+                            }
+                            var status = CodexProtocol.Str(turn, "status");
+                            if (status == "completed")
+                            {
+                                events.TryWrite(new TurnCompleted("stop", session.ThreadId));
+                            }
+                            else
+                            {
+                                var turnError = CodexProtocol.Prop(turn, "error");
+                                events.TryWrite(new TurnFailed(turnError.ValueKind == JsonValueKind.Object
+                                    ? CodexProtocol.Classify(turnError)
+                                    : new ProviderError(ProviderErrorKind.Upstream, $"the Codex turn ended as {status ?? "unknown"}")));
+                            }
+                            return true;
+                        }
+                }
+            }
+        }
+        finally
+        {
+            if (!handedOn)
+            {
+                server.Subscriptions.TryRemove(new KeyValuePair<string, Channel<JsonElement>>(session.ThreadId, notifications));
+            }
+        }
+    }
+
+    private Task<JsonElement> StartTurnAsync(AppServer server, CodexSession session, TurnRequest request, CancellationToken cancellationToken) =>
+        server.Rpc.RequestAsync("turn/start", w =>
+        {
+            w.WriteString("threadId", session.ThreadId);
+            CodexProtocol.WriteInput(w, request.Messages);
+            w.WriteString("model", request.Model.CliModel);
+            if (!string.IsNullOrEmpty(request.ReasoningEffort))
+            {
+                w.WriteString("effort", request.ReasoningEffort);
+            }
+            if (request.OutputSchema is { } schema)
+            {
+                w.WritePropertyName("outputSchema");
+                schema.WriteTo(w);
+            }
+        }, _options.RequestTimeout, cancellationToken);
+
+    /// <summary>Stops a turn upstream, then keeps the thread locked until codex says the turn ended.</summary>
+    private async Task InterruptAsync(AppServer server, CodexSession session, Channel<JsonElement> notifications, string turnId)
+    {
+        try
+        {
+            await server.Rpc.RequestAsync("turn/interrupt", w =>
+            {
+                w.WriteString("threadId", session.ThreadId);
+                w.WriteString("turnId", turnId);
+            }, InterruptDrain, CancellationToken.None);
+            using var drain = new CancellationTokenSource(InterruptDrain);
+            while (true)
+            {
+                var message = await notifications.Reader.ReadAsync(drain.Token);
+                if (CodexProtocol.Str(message, "method") == "turn/completed")
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or OperationCanceledException or ChannelClosedException)
+        {
+            LogInterruptFailed(_logger, session.ThreadId, e.Message);
+        }
+        finally
+        {
+            server.Subscriptions.TryRemove(new KeyValuePair<string, Channel<JsonElement>>(session.ThreadId, notifications));
+            session.Lock.Release();
+        }
+    }
+
+    private async Task<(CodexSession? Session, ProviderError? Error)> ResolveSessionAsync(AppServer server, TurnRequest request, CancellationToken cancellationToken)
+    {
+        if (request.SessionId is null)
+        {
+            try
+            {
+                return (await StartThreadAsync(server, request, cancellationToken), null);
+            }
+            catch (JsonRpcException e)
+            {
+                return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused to start a thread: " + e.Message));
+            }
+        }
+        if (_sessions.TryGetValue(request.SessionId, out var known) && known.Generation == server.Generation)
+        {
+            known.LastUsed = Stopwatch.GetTimestamp();
+            return (known, null);
+        }
+
+        // A thread of an earlier process (ours, or before a restart of the whole server): codex
+        // keeps non-ephemeral threads on disk, so resume it.
+        var scratch = known?.ScratchDir ?? NewScratchDir();
+        try
+        {
+            await server.Rpc.RequestAsync("thread/resume", w =>
+            {
+                w.WriteString("threadId", request.SessionId);
+                WriteThreadSettings(w, request, scratch);
+                w.WriteBoolean("excludeTurns", true);
+            }, _options.RequestTimeout, cancellationToken);
+        }
+        catch (JsonRpcException e)
+        {
+            LogResumeFailed(_logger, request.SessionId, e.Message);
+            if (known is null)
+            {
+                DeleteDir(scratch);
+            }
+            else
+            {
+                _sessions.TryRemove(request.SessionId, out _);
+                DeleteDir(known.ScratchDir);
+            }
+            return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"Codex thread {request.SessionId} is neither live nor resumable"));
+        }
+        var session = known ?? _sessions.GetOrAdd(request.SessionId, id => new CodexSession(id, scratch));
+        session.Generation = server.Generation;
+        session.LastUsed = Stopwatch.GetTimestamp();
+        EvictIdleSessions();
+        return (session, null);
+    }
+
+    private async Task<CodexSession> StartThreadAsync(AppServer server, TurnRequest request, CancellationToken cancellationToken)
+    {
+        var scratch = NewScratchDir();
+        try
+        {
+            var result = await server.Rpc.RequestAsync("thread/start", w =>
+            {
+                WriteThreadSettings(w, request, scratch);
+                // Kept on disk so a thread outlives a restart of the app-server (thread/resume).
+                w.WriteBoolean("ephemeral", false);
+            }, _options.RequestTimeout, cancellationToken);
+            var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
+                ?? throw new InvalidOperationException("thread/start answered without a thread id");
+            var session = new CodexSession(threadId, scratch) { Generation = server.Generation };
+            _sessions[threadId] = session;
+            EvictIdleSessions();
+            return session;
+        }
+        catch
+        {
+            DeleteDir(scratch);
+            throw;
+        }
+    }
+
+    private static void WriteThreadSettings(Utf8JsonWriter w, TurnRequest request, string scratch)
+    {
+        w.WriteString("model", request.Model.CliModel);
+        w.WriteString("cwd", scratch);
+        w.WriteString("sandbox", "read-only");
+        w.WriteString("approvalPolicy", "never");
+        // Our caller's instructions replace the coding-agent prompt: plain chat need not pay for it.
+        w.WriteString("baseInstructions", string.IsNullOrEmpty(request.Instructions) ? DefaultBaseInstructions : request.Instructions);
+    }
+
+    private string NewScratchDir()
+    {
+        var dir = Path.Combine(ScratchRoot, $"codex-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>Scratch folders of an earlier run: a resumed thread gets a new one.</summary>
+    private void RemoveStaleScratchDirs()
+    {
+        if (!Directory.Exists(ScratchRoot))
+        {
+            return;
+        }
+        var live = _sessions.Values.Select(s => s.ScratchDir).ToHashSet(StringComparer.Ordinal);
+        foreach (var dir in Directory.EnumerateDirectories(ScratchRoot, "codex-*"))
+        {
+            if (!live.Contains(dir))
+            {
+                DeleteDir(dir);
+            }
+        }
+    }
+
+    private static void DeleteDir(string dir)
+    {
+        try
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Keeps the number of loaded threads bounded. An evicted thread stays on disk, so a later
+    /// turn on it resumes it: eviction costs a resume, never the conversation.
+    /// </summary>
+    private void EvictIdleSessions()
+    {
+        var excess = _sessions.Count - _options.MaxLiveSessions;
+        if (excess <= 0)
+        {
+            return;
+        }
+        var idle = _sessions.Values.Where(s => s.Lock.CurrentCount == 1).OrderBy(s => s.LastUsed).Take(excess).ToList();
+        foreach (var session in idle)
+        {
+            LogEvicted(_logger, session.ThreadId);
+            _ = EndSessionAsync(session.ThreadId).AsTask();
+        }
+    }
+
+    public async ValueTask EndSessionAsync(string sessionId)
+    {
+        if (!_sessions.TryRemove(sessionId, out var session))
+        {
+            return;
+        }
+        session.Ended = true;
+        if (_server is { IsAlive: true } server && session.Generation == server.Generation)
+        {
+            try
+            {
+                await server.Rpc.RequestAsync("thread/unsubscribe", w => w.WriteString("threadId", sessionId), TimeSpan.FromSeconds(5), CancellationToken.None);
+            }
+            catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException)
+            {
+                LogUnsubscribeFailed(_logger, sessionId, e.Message);
+            }
+        }
+        DeleteDir(session.ScratchDir);
+    }
+
+    private async Task<string> DetectModeAsync(string path, CancellationToken cancellationToken)
+    {
+        if (_mode is { } known)
+        {
+            return known;
+        }
+        await _startLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_mode is { } again)
+            {
+                return again;
+            }
+            if (_options.ForceMode is "app-server" or "exec")
+            {
+                _mode = _options.ForceMode;
+                _probe.SetCodexMode(_options.ForceMode);
+                return _options.ForceMode;
+            }
+            // `codex app-server` on a CLI without it could start something else (the TUI takes a
+            // prompt argument), so ask the help text which subcommands exist.
+            var mode = "app-server";
+            using (var help = _children.Start(path, ["--help"], null, _options.Environment, redirectStdin: false))
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(20));
+                var stderr = help.StandardError.ReadToEndAsync(timeout.Token);
+                try
+                {
+                    var text = await help.StandardOutput.ReadToEndAsync(timeout.Token);
+                    await help.WaitForExitAsync(timeout.Token);
+                    if (help.ExitCode == 0 && !text.Contains("app-server", StringComparison.Ordinal))
+                    {
+                        mode = "exec";
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // No answer in time: try app-server, which reports its own failure if any.
+                }
+                finally
+                {
+                    _children.End(help);
+                    _ = stderr.ContinueWith(static _ => { }, TaskScheduler.Default);
+                }
+            }
+            _mode = mode;
+            _probe.SetCodexMode(mode);
+            LogMode(_logger, mode);
+            return mode;
+        }
+        finally
+        {
+            _startLock.Release();
+        }
+    }
+
+    private async Task<AppServer> GetServerAsync(string path, CancellationToken cancellationToken)
+    {
+        if (_server is { IsAlive: true } running)
+        {
+            return running;
+        }
+        await _startLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_server is { IsAlive: true } again)
+            {
+                return again;
+            }
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_quickDeaths > 0)
+            {
+                // A CLI that keeps dying must not be restarted in a tight loop.
+                var delay = TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, _quickDeaths - 1), 10_000));
+                await Task.Delay(delay, cancellationToken);
+            }
+            if (_generation == 0)
+            {
+                RemoveStaleScratchDirs();
+            }
+            Directory.CreateDirectory(ScratchRoot);
+            var process = _children.Start(path, ["app-server"], ScratchRoot, _options.Environment);
+            var server = new AppServer(this, process, Interlocked.Increment(ref _generation));
+            try
+            {
+                await server.Rpc.RequestAsync("initialize", w =>
+                {
+                    w.WritePropertyName("clientInfo");
+                    w.WriteStartObject();
+                    w.WriteString("name", "codex-api-server");
+                    w.WriteString("version", AppInfo.Version);
+                    w.WriteEndObject();
+                    w.WritePropertyName("capabilities");
+                    w.WriteStartObject();
+                    w.WriteBoolean("experimentalApi", true);
+                    w.WriteEndObject();
+                }, _options.RequestTimeout, cancellationToken);
+                await server.Rpc.NotifyAsync("initialized", cancellationToken);
+            }
+            catch (Exception e) when (e is IOException or TimeoutException or JsonRpcException)
+            {
+                _quickDeaths++;
+                _children.End(process);
+                // What codex printed on its way out is what the operator needs to see.
+                await Task.WhenAny(server.StderrDrained, Task.Delay(500, CancellationToken.None));
+                var stderr = server.StderrTail;
+                throw new IOException($"codex app-server did not start ({e.Message}){(stderr.Length > 0 ? "; stderr: " + stderr : "")}", e);
+            }
+            catch
+            {
+                _quickDeaths++;
+                _children.End(process);
+                throw;
+            }
+            _server = server;
+            LogStarted(_logger, server.Pid, server.Generation);
+            _ = LoadModelsAsync(server);
+            return server;
+        }
+        finally
+        {
+            _startLock.Release();
+        }
+    }
+
+    private async Task LoadModelsAsync(AppServer server)
+    {
+        var ids = new List<string>();
+        string? cursor = null;
+        try
+        {
+            for (var page = 0; page < 10; page++)
+            {
+                var result = await server.Rpc.RequestAsync("model/list", w =>
+                {
+                    if (cursor is not null)
+                    {
+                        w.WriteString("cursor", cursor);
+                    }
+                }, _options.RequestTimeout, CancellationToken.None);
+                if (CodexProtocol.Prop(result, "data") is { ValueKind: JsonValueKind.Array } data)
+                {
+                    foreach (var model in data.EnumerateArray())
+                    {
+                        if (CodexProtocol.Str(model, "id") is { } id)
+                        {
+                            ids.Add(id);
+                        }
+                    }
+                }
+                cursor = CodexProtocol.Str(result, "nextCursor");
+                if (cursor is null)
+                {
+                    break;
+                }
+            }
+            _catalog.SetReportedCodexModels(ids);
+        }
+        catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException)
+        {
+            LogModelListFailed(_logger, e.Message);
+        }
+    }
+
+    private void OnServerExited(AppServer server)
+    {
+        foreach (var (_, channel) in server.Subscriptions)
+        {
+            channel.Writer.TryComplete(new IOException("the codex app-server exited"));
+        }
+        if (!_disposed)
+        {
+            var uptime = Stopwatch.GetElapsedTime(server.StartedAt);
+            _quickDeaths = uptime < TimeSpan.FromSeconds(30) ? _quickDeaths + 1 : 0;
+            LogExited(_logger, server.Pid, server.ExitDescription, server.StderrTail);
+        }
+        _children.End(server.Process);
+    }
+
+    private static ProviderError NotInstalled(string detail) => new(ProviderErrorKind.NotInstalled,
+        $"the Codex CLI is not available ({detail})", CliProbe.InstallHint("codex"));
+
+    private static ProviderError Crashed(AppServer server) => new(ProviderErrorKind.Crashed,
+        $"the codex app-server exited during the turn ({server.ExitDescription}); the next request starts it again");
+
+    public async ValueTask DisposeAsync()
+    {
+        // The container may dispose us twice: as CodexProvider and as ITurnProvider.
+        if (Interlocked.Exchange(ref _disposeCount, 1) != 0)
+        {
+            return;
+        }
+        _disposed = true;
+        if (_server is { } server)
+        {
+            _children.End(server.Process);
+            await server.Rpc.DisposeAsync();
+            server.Process.Dispose();
+        }
+        foreach (var (_, session) in _sessions)
+        {
+            DeleteDir(session.ScratchDir);
+        }
+        _sessions.Clear();
+    }
+
+    private sealed class CodexSession(string threadId, string scratchDir)
+    {
+        public string ThreadId { get; } = threadId;
+        public string ScratchDir { get; } = scratchDir;
+        public SemaphoreSlim Lock { get; } = new(1, 1);
+        public int Generation { get; set; }
+        public long LastUsed { get; set; } = Stopwatch.GetTimestamp();
+        public volatile bool Ended;
+    }
+
+    /// <summary>One running app-server process and the turns listening to it.</summary>
+    private sealed class AppServer
+    {
+        private readonly CodexProvider _owner;
+        private readonly Queue<string> _stderrTail = new();
+
+        public AppServer(CodexProvider owner, Process process, int generation)
+        {
+            _owner = owner;
+            Process = process;
+            Pid = process.Id;
+            Generation = generation;
+            StartedAt = Stopwatch.GetTimestamp();
+            Rpc = new JsonRpcLineClient(process.StandardInput.BaseStream, process.StandardOutput.BaseStream, owner._logger,
+                OnNotification, OnServerRequestAsync, owner._options.MaxLineBytes);
+            StderrDrained = Task.Run(DrainStderrAsync);
+            Rpc.Completion.ContinueWith(_ => owner.OnServerExited(this), TaskScheduler.Default);
+        }
+
+        public Process Process { get; }
+        public Task StderrDrained { get; }
+        public int Pid { get; }
+        public int Generation { get; }
+        public long StartedAt { get; }
+        public JsonRpcLineClient Rpc { get; }
+        public ConcurrentDictionary<string, Channel<JsonElement>> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+        public bool IsAlive => !Rpc.IsClosed;
+
+        public string StderrTail
+        {
+            get
+            {
+                lock (_stderrTail)
+                {
+                    return string.Join(" | ", _stderrTail);
+                }
+            }
+        }
+
+        public string ExitDescription
+        {
+            get
+            {
+                try
+                {
+                    return Process.HasExited ? $"exit code {Process.ExitCode}" : "output closed";
+                }
+                catch (InvalidOperationException)
+                {
+                    return "gone";
+                }
+            }
+        }
+
+        private void OnNotification(JsonElement message)
+        {
+            var threadId = CodexProtocol.Str(CodexProtocol.Prop(message, "params"), "threadId");
+            if (threadId is not null && Subscriptions.TryGetValue(threadId, out var channel))
+            {
+                channel.Writer.TryWrite(message);
+            }
+        }
+
+        // Every request from codex gets an answer, or the turn that caused it would wait forever.
+        // We never approve anything: the threads are read-only chat.
+        private async ValueTask OnServerRequestAsync(JsonElement id, JsonElement message)
+        {
+            var method = CodexProtocol.Str(message, "method") ?? "";
+            LogServerRequest(_owner._logger, method);
+            switch (method)
+            {
+                case "item/commandExecution/requestApproval" or "item/fileChange/requestApproval":
+                    await Rpc.RespondAsync(id, w => w.WriteString("decision", "decline"));
+                    break;
+                case "applyPatchApproval" or "execCommandApproval":
+                    await Rpc.RespondAsync(id, w =>
+                    {
+                        w.WritePropertyName("decision");
+                        w.WriteStartObject();
+                        w.WritePropertyName("denied");
+                        w.WriteStartObject();
+                        w.WriteString("rejection", "codex-api-server does not allow commands or file changes");
+                        w.WriteEndObject();
+                        w.WriteEndObject();
+                    });
+                    break;
+                case "item/permissions/requestApproval":
+                    await Rpc.RespondAsync(id, w =>
+                    {
+                        w.WritePropertyName("permissions");
+                        w.WriteStartObject();
+                        w.WriteEndObject();
+                        w.WriteString("scope", "turn");
+                    });
+                    break;
+                case "item/tool/requestUserInput":
+                    await Rpc.RespondAsync(id, w =>
+                    {
+                        w.WritePropertyName("answers");
+                        w.WriteStartObject();
+                        w.WriteEndObject();
+                    });
+                    break;
+                case "mcpServer/elicitation/request":
+                    await Rpc.RespondAsync(id, w => w.WriteString("action", "decline"));
+                    break;
+                case "item/tool/call":
+                    await Rpc.RespondAsync(id, w =>
+                    {
+                        w.WritePropertyName("contentItems");
+                        w.WriteStartArray();
+                        w.WriteEndArray();
+                        w.WriteBoolean("success", false);
+                    });
+                    break;
+                default:
+                    await Rpc.RespondErrorAsync(id, -32601, $"codex-api-server does not handle {method}");
+                    break;
+            }
+        }
+
+        private async Task DrainStderrAsync()
+        {
+            var reader = new Utf8LineReader(Process.StandardError.BaseStream, 64 * 1024);
+            try
+            {
+                while (await reader.ReadLineAsync(_ => { }, CancellationToken.None) is { } line)
+                {
+                    var text = System.Text.Encoding.UTF8.GetString(line.Span);
+                    LogStderr(_owner._logger, Pid, text);
+                    lock (_stderrTail)
+                    {
+                        _stderrTail.Enqueue(text.Length > 300 ? text[..300] : text);
+                        while (_stderrTail.Count > 5)
+                        {
+                            _stderrTail.Dequeue();
+                        }
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Codex runs in {Mode} mode")]
+    private static partial void LogMode(ILogger logger, string mode);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Started codex app-server as PID {Pid} (start #{Generation})")]
+    private static partial void LogStarted(ILogger logger, int pid, int generation);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "codex app-server PID {Pid} ended ({Exit}); last stderr: {Stderr}")]
+    private static partial void LogExited(ILogger logger, int pid, string exit, string stderr);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "codex[{Pid}] stderr: {Line}")]
+    private static partial void LogStderr(ILogger logger, int pid, string line);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "codex asked {Method}; answered with a refusal")]
+    private static partial void LogServerRequest(ILogger logger, string method);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Codex thread {ThreadId} reported an error (will retry: {WillRetry}): {Message}")]
+    private static partial void LogTurnError(ILogger logger, string threadId, string message, bool willRetry);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A Codex turn failed: {Type}: {Message}")]
+    private static partial void LogTurnFailed(ILogger logger, string type, string message);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Interrupting Codex thread {ThreadId} did not finish cleanly: {Reason}")]
+    private static partial void LogInterruptFailed(ILogger logger, string threadId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Codex thread {ThreadId} could not be resumed: {Reason}")]
+    private static partial void LogResumeFailed(ILogger logger, string threadId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Unsubscribing Codex thread {ThreadId} failed: {Reason}")]
+    private static partial void LogUnsubscribeFailed(ILogger logger, string threadId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Unloading idle Codex thread {ThreadId}")]
+    private static partial void LogEvicted(ILogger logger, string threadId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "model/list failed: {Reason}")]
+    private static partial void LogModelListFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,221 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CodexApiServer.Tests.Support;
+
+/// <summary>
+/// A model server on 127.0.0.1 speaking the OpenAI Responses API as the real codex CLI expects it
+/// (POST /v1/responses with SSE), so the real CLI runs end to end with no account and no network.
+/// </summary>
+public sealed class MockResponsesUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<JsonNode> _requests = new();
+
+    private MockResponsesUpstream(WebApplication app) => _app = app;
+
+    /// <summary>The text chunks each answer streams, one output_text.delta each.</summary>
+    public string[] Chunks { get; set; } = ["Hello", " from", " the", " mock."];
+
+    public TokenCounts Usage { get; set; } = new(21, 6, 4, 2);
+
+    /// <summary>When set, POST /v1/responses answers with this HTTP status and an error body.</summary>
+    public int? FailWithStatus { get; set; }
+
+    /// <summary>Pause before each delta.</summary>
+    public TimeSpan DeltaDelay { get; set; } = TimeSpan.Zero;
+
+    public IReadOnlyList<JsonNode> Requests => _requests.ToArray();
+
+    /// <summary>Completed when a streaming answer's connection was closed by the client before the end.</summary>
+    public TaskCompletionSource<DateTimeOffset> ClientAborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when the first delta of a stream has been written.</summary>
+    public TaskCompletionSource<DateTimeOffset> FirstDeltaSent { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string BaseUrl => _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/v1";
+
+    public sealed record TokenCounts(long Input, long Output, long Cached, long Reasoning);
+
+    public static async Task<MockResponsesUpstream> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var mock = new MockResponsesUpstream(app);
+        app.MapGet("/v1/models", () => Results.Text("""{"object":"list","data":[],"models":[]}""", "application/json"));
+        app.MapPost("/v1/responses", mock.RespondAsync);
+        await app.StartAsync();
+        return mock;
+    }
+
+    /// <summary>A CODEX_HOME for the real CLI that talks to this mock, and the environment to run it with.</summary>
+    /// <param name="maxRetries">Bounds codex's own upstream retries (by default ~5 stream and 4 request retries, ~27 s on a 500).</param>
+    public IReadOnlyDictionary<string, string?> CodexEnvironment(int? maxRetries = null)
+    {
+        var home = TempDir.Create("codex-home");
+        File.WriteAllText(Path.Combine(home, "config.toml"), $"""
+            model_provider = "mock"
+            [model_providers.mock]
+            name = "mock"
+            base_url = "{BaseUrl}"
+            wire_api = "responses"
+            env_key = "MOCK_KEY"
+            {(maxRetries is { } n ? $"stream_max_retries = {n}\nrequest_max_retries = {n}" : "")}
+            """);
+        return new Dictionary<string, string?> { ["CODEX_HOME"] = home, ["MOCK_KEY"] = "x" };
+    }
+
+    public void ResetFirstDelta() => FirstDeltaSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async Task RespondAsync(HttpContext context)
+    {
+        var body = await JsonNode.ParseAsync(context.Request.Body);
+        _requests.Enqueue(body!);
+        var response = context.Response;
+        if (FailWithStatus is { } status)
+        {
+            response.StatusCode = status;
+            response.ContentType = "application/json";
+            await response.WriteAsync("{\"error\":{\"message\":\"mock says " + status + "\",\"type\":\"invalid_request_error\",\"code\":\"mock_" + status + "\"}}");
+            return;
+        }
+
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        var aborted = context.RequestAborted;
+        var id = "resp_" + Guid.NewGuid().ToString("N");
+        var text = string.Concat(Chunks);
+        try
+        {
+            await SendAsync(response, "response.created", w => WriteResponse(w, id, "in_progress", null, false), aborted);
+            await SendAsync(response, "response.output_item.added", w =>
+            {
+                w.WriteNumber("output_index", 0);
+                w.WritePropertyName("item");
+                WriteMessage(w, "in_progress", null);
+            }, aborted);
+            var first = true;
+            foreach (var chunk in Chunks)
+            {
+                if (DeltaDelay > TimeSpan.Zero)
+                {
+                    await Task.Delay(DeltaDelay, aborted);
+                }
+                await SendAsync(response, "response.output_text.delta", w =>
+                {
+                    w.WriteString("item_id", "msg_1");
+                    w.WriteNumber("output_index", 0);
+                    w.WriteNumber("content_index", 0);
+                    w.WriteString("delta", chunk);
+                }, aborted);
+                if (first)
+                {
+                    FirstDeltaSent.TrySetResult(DateTimeOffset.UtcNow);
+                    first = false;
+                }
+            }
+            await SendAsync(response, "response.output_item.done", w =>
+            {
+                w.WriteNumber("output_index", 0);
+                w.WritePropertyName("item");
+                WriteMessage(w, "completed", text);
+            }, aborted);
+            await SendAsync(response, "response.completed", w => WriteResponse(w, id, "completed", text, true), aborted);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            ClientAborted.TrySetResult(DateTimeOffset.UtcNow);
+        }
+        catch (IOException)
+        {
+            ClientAborted.TrySetResult(DateTimeOffset.UtcNow);
+        }
+    }
+
+    private static async Task SendAsync(HttpResponse response, string type, Action<Utf8JsonWriter> members, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("type", type);
+            members(w);
+            w.WriteEndObject();
+        }
+        var frame = $"event: {type}\ndata: {Encoding.UTF8.GetString(buffer.ToArray())}\n\n";
+        await response.WriteAsync(frame, cancellationToken);
+        await response.Body.FlushAsync(cancellationToken);
+    }
+
+    private static void WriteMessage(Utf8JsonWriter w, string status, string? text)
+    {
+        w.WriteStartObject();
+        w.WriteString("type", "message");
+        w.WriteString("id", "msg_1");
+        w.WriteString("role", "assistant");
+        w.WriteString("status", status);
+        w.WritePropertyName("content");
+        w.WriteStartArray();
+        if (text is not null)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "output_text");
+            w.WriteString("text", text);
+            w.WritePropertyName("annotations");
+            w.WriteStartArray();
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private void WriteResponse(Utf8JsonWriter w, string id, string status, string? text, bool withUsage)
+    {
+        w.WritePropertyName("response");
+        w.WriteStartObject();
+        w.WriteString("id", id);
+        w.WriteString("object", "response");
+        w.WriteString("status", status);
+        w.WritePropertyName("output");
+        w.WriteStartArray();
+        if (text is not null)
+        {
+            WriteMessage(w, "completed", text);
+        }
+        w.WriteEndArray();
+        if (withUsage)
+        {
+            w.WritePropertyName("usage");
+            w.WriteStartObject();
+            w.WriteNumber("input_tokens", Usage.Input);
+            w.WritePropertyName("input_tokens_details");
+            w.WriteStartObject();
+            w.WriteNumber("cached_tokens", Usage.Cached);
+            w.WriteEndObject();
+            w.WriteNumber("output_tokens", Usage.Output);
+            w.WritePropertyName("output_tokens_details");
+            w.WriteStartObject();
+            w.WriteNumber("reasoning_tokens", Usage.Reasoning);
+            w.WriteEndObject();
+            w.WriteNumber("total_tokens", Usage.Input + Usage.Output);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
