@@ -90,6 +90,8 @@ public static class ServerApp
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<CliProbe>();
         services.AddHostedService(sp => sp.GetRequiredService<CliProbe>());
+        services.AddSingleton<ClaudeProvider>();
+        services.AddSingleton<ITurnProvider>(sp => sp.GetRequiredService<ClaudeProvider>());
         return services;
     }
 }
