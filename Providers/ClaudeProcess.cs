@@ -115,10 +115,16 @@ public sealed partial class ClaudeProcess
     private async Task ReadStdoutAsync()
     {
         var reader = new JsonLineReader(_process.StandardOutput.BaseStream, MaxLineBytes);
+        var skipped = 0;
         try
         {
             while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
             {
+                if (reader.SkippedLines != skipped)
+                {
+                    skipped = reader.SkippedLines;
+                    LogSkipped(_logger, Pid, MaxLineBytes);
+                }
                 if (line.Length == 0)
                 {
                     continue;
@@ -133,10 +139,6 @@ public sealed partial class ClaudeProcess
                 {
                     _lines.Writer.TryWrite(parsed);
                 }
-            }
-            if (reader.SkippedLines > 0)
-            {
-                LogSkipped(_logger, Pid, reader.SkippedLines, MaxLineBytes);
             }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
@@ -181,8 +183,8 @@ public sealed partial class ClaudeProcess
     [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} wrote a line that is not JSON ({Bytes} bytes); skipped")]
     private static partial void LogGarbage(ILogger logger, int pid, int bytes);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} wrote {Count} lines longer than {Max} bytes; skipped")]
-    private static partial void LogSkipped(ILogger logger, int pid, int count, int max);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} wrote a line longer than {Max} bytes; skipped")]
+    private static partial void LogSkipped(ILogger logger, int pid, int max);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Reading claude {Pid} stdout failed: {Reason}")]
     private static partial void LogReadFailed(ILogger logger, int pid, string reason);
