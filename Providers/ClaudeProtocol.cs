@@ -43,28 +43,41 @@ public static class ClaudeProtocol
         {
             return null;
         }
-        using (document)
+        try
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
-            {
-                return null;
-            }
-            switch (type.GetString())
-            {
-                case "stream_event":
-                    return ParseStreamEvent(root);
-                case "system" when Str(root, "subtype") == "api_retry":
-                    return new ClaudeLine(ClaudeLineKind.ApiRetry)
-                    {
-                        ErrorStatus = root.TryGetProperty("error_status", out var status) && status.TryGetInt32(out var s) ? s : null,
-                        Error = Str(root, "error"),
-                    };
-                case "result":
-                    return ParseResult(root);
-                default:
-                    return new ClaudeLine(ClaudeLineKind.Other);
-            }
+            return Interpret(document.RootElement);
+        }
+        catch (InvalidOperationException)
+        {
+            // A field of an unexpected type: treat the line as noise rather than end the reader.
+            return null;
+        }
+        finally
+        {
+            document.Dispose();
+        }
+    }
+
+    private static ClaudeLine? Interpret(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+        switch (type.GetString())
+        {
+            case "stream_event":
+                return ParseStreamEvent(root);
+            case "system" when Str(root, "subtype") == "api_retry":
+                return new ClaudeLine(ClaudeLineKind.ApiRetry)
+                {
+                    ErrorStatus = Int(root, "error_status"),
+                    Error = Str(root, "error"),
+                };
+            case "result":
+                return ParseResult(root);
+            default:
+                return new ClaudeLine(ClaudeLineKind.Other);
         }
     }
 
@@ -108,8 +121,8 @@ public static class ClaudeProtocol
             Subtype = Str(root, "subtype"),
             StopReason = Str(root, "stop_reason"),
             Text = Str(root, "result"),
-            ErrorStatus = root.TryGetProperty("api_error_status", out var st) && st.TryGetInt32(out var n) ? n : null,
-            NumTurns = root.TryGetProperty("num_turns", out var t) && t.TryGetInt32(out var nt) ? nt : 0,
+            ErrorStatus = Int(root, "api_error_status"),
+            NumTurns = Int(root, "num_turns") ?? 0,
             Usage = usage,
             StructuredOutput = structured,
         };
@@ -119,7 +132,10 @@ public static class ClaudeProtocol
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     private static long Long(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.TryGetInt64(out var n) ? n : 0;
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
+
+    private static int? Int(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : null;
 
     /// <summary>
     /// The system prompt for a new session: the request's instructions plus any system/developer

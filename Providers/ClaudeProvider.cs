@@ -68,6 +68,15 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         }
     }
 
+    /// <summary>The PID serving a live session, or null.</summary>
+    public int? PidOf(string sessionId)
+    {
+        lock (_lock)
+        {
+            return _sessions.TryGetValue(sessionId, out var process) ? process.Pid : null;
+        }
+    }
+
     /// <summary>Started spares waiting for a conversation.</summary>
     public int SpareCount
     {
