@@ -102,6 +102,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         var finished = false;
         var sawModelOutput = false;
         var textSent = false;
+        // With a schema the answer is the StructuredOutput tool's input, reported in the result;
+        // text the model writes around the tool call would corrupt the JSON, so it is held back.
+        var structured = request.OutputSchema is not null;
+        var heldText = structured ? new System.Text.StringBuilder() : null;
         try
         {
             var writeError = await WriteAsync(process!, ClaudeProtocol.UserLine(request.Messages), cancellationToken);
@@ -124,6 +128,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 }
                 switch (line.Kind)
                 {
+                    case ClaudeLineKind.TextDelta when line.Text is { Length: > 0 } && heldText is not null:
+                        sawModelOutput = true;
+                        heldText.Append(line.Text);
+                        break;
                     case ClaudeLineKind.TextDelta when line.Text is { Length: > 0 }:
                         sawModelOutput = textSent = true;
                         yield return new TextDelta(line.Text);
@@ -148,6 +156,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                         if (line.StructuredOutput is not null && !textSent)
                         {
                             yield return new TextDelta(line.StructuredOutput);
+                        }
+                        else if (heldText is { Length: > 0 })
+                        {
+                            yield return new TextDelta(heldText.ToString());
                         }
                         if (line.Usage is not null)
                         {

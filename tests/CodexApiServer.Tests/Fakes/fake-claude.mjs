@@ -62,6 +62,13 @@ async function handle(raw) {
     await sleep(60000);
     return;
   }
+  if (mode === 'retry') {
+    // Upstream overloaded twice, then fine: the provider keeps waiting. Real lines carry nulls too.
+    line({ type: 'system', subtype: 'api_retry', attempt: 1, max_retries: 10, retry_delay_ms: 100, error_status: 529, error: 'overloaded', session_id: sessionId });
+    await sleep(100);
+    line({ type: 'system', subtype: 'api_retry', attempt: 2, max_retries: 10, retry_delay_ms: 100, error_status: null, error: 'unknown', session_id: sessionId });
+    await sleep(100);
+  }
   let deltas = ['Hello', ', ', 'wörld ', '日本語', ' 😀'];
   if (mode === 'echo') { const s = JSON.stringify(content); deltas = [s.slice(0, 10), s.slice(10)]; }
   if (mode === 'turn') deltas = [`pid=${process.pid}`, ` turn=${turn}`];
@@ -90,5 +97,5 @@ async function handle(raw) {
     line({ type: 'result', subtype: 'success', is_error: true, api_error_status: 500, result: 'API Error: 500 boom', stop_reason: null, num_turns: 1, session_id: sessionId, usage });
     return;
   }
-  line({ type: 'result', subtype: 'success', is_error: false, result: deltas.join(''), stop_reason: stop, num_turns: 1, session_id: sessionId, usage });
+  line({ type: 'result', subtype: 'success', is_error: false, api_error_status: null, result: deltas.join(''), stop_reason: stop, num_turns: 1, session_id: sessionId, usage, modelUsage: {} });
 }

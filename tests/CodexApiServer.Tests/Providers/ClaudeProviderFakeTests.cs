@@ -170,6 +170,7 @@ public sealed class ClaudeProviderFakeTests
     }
 
     [Theory]
+    [InlineData("retry")]
     [InlineData("garbage")]
     [InlineData("huge")]
     [InlineData("split")]

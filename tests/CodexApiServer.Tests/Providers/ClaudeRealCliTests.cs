@@ -171,6 +171,28 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Output_schema_answer_is_the_structured_json_only()
+    {
+        await using var upstream = await MockAnthropicUpstream.StartAsync();
+        upstream.Reply = r =>
+        {
+            Assert.Contains("StructuredOutput", r.Json["tools"]!.ToJsonString(), StringComparison.Ordinal);
+            return r.Body.Contains("tool_result", StringComparison.Ordinal)
+                ? MockReply.Text("Done.")
+                : MockReply.ToolUse("StructuredOutput", """{"city":"Paris","temp":21}""") with { Chunks = ["Let me answer. "] };
+        };
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        var schema = System.Text.Json.JsonDocument.Parse("""{"type":"object","properties":{"city":{"type":"string"},"temp":{"type":"number"}},"required":["city","temp"]}""").RootElement;
+
+        var result = await h.RunAsync(new TurnRequest(ClaudeTestHarness.Model(), null, [TurnMessage.User("Weather in Paris?")], OutputSchema: schema));
+
+        Assert.Equal("stop", result.Completed?.FinishReason);
+        var answer = JsonNode.Parse(result.Text)!;
+        Assert.Equal("Paris", answer["city"]!.GetValue<string>());
+        Assert.Equal(21, answer["temp"]!.GetValue<int>());
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task After_dispose_no_claude_process_of_ours_remains()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();

@@ -21,8 +21,13 @@ public sealed record MockReply(
     long InputTokens = 12,
     long OutputTokens = 7,
     long CacheReadTokens = 3,
-    string StopReason = "end_turn")
+    string StopReason = "end_turn",
+    string? ToolName = null,
+    string? ToolInputJson = null)
 {
+    /// <summary>The model calls a tool (after the text chunks, if any), streaming its input as JSON deltas.</summary>
+    public static MockReply ToolUse(string name, string inputJson) => new([], StopReason: "tool_use", ToolName: name, ToolInputJson: inputJson);
+
     public static MockReply Text(params string[] chunks) => new(chunks);
 
     public static MockReply Error(int status) => new([], status);
@@ -162,6 +167,27 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
                 await Task.Delay(Timeout.Infinite, ct);
             }
             await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 0 }, ct);
+            if (reply.ToolName is not null)
+            {
+                await SendAsync(context, "content_block_start", new JsonObject
+                {
+                    ["type"] = "content_block_start",
+                    ["index"] = 1,
+                    ["content_block"] = new JsonObject { ["type"] = "tool_use", ["id"] = "toolu_mock_1", ["name"] = reply.ToolName, ["input"] = new JsonObject() },
+                }, ct);
+                var input = reply.ToolInputJson ?? "{}";
+                var half = input.Length / 2;
+                foreach (var part in new[] { input[..half], input[half..] })
+                {
+                    await SendAsync(context, "content_block_delta", new JsonObject
+                    {
+                        ["type"] = "content_block_delta",
+                        ["index"] = 1,
+                        ["delta"] = new JsonObject { ["type"] = "input_json_delta", ["partial_json"] = part },
+                    }, ct);
+                }
+                await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 1 }, ct);
+            }
             await SendAsync(context, "message_delta", new JsonObject
             {
                 ["type"] = "message_delta",
