@@ -39,6 +39,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
     private readonly Dictionary<ClaudeSessionKey, DateTimeOffset> _keysUsed = [];
     private readonly HashSet<string> _endedSessions = new(StringComparer.Ordinal);
+    private readonly Queue<string> _endedOrder = new();
     private readonly List<int> _startedPids = [];
     private readonly Timer _reaper;
     private bool _disposed;
@@ -188,12 +189,62 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         ClaudeProcess? process;
         lock (_lock)
         {
-            _endedSessions.Add(sessionId);
+            if (_endedSessions.Add(sessionId))
+            {
+                _endedOrder.Enqueue(sessionId);
+                if (_endedOrder.Count > 10_000)
+                {
+                    _endedSessions.Remove(_endedOrder.Dequeue());
+                }
+            }
             _sessions.Remove(sessionId, out process);
         }
         process?.End();
+        if (Guid.TryParse(sessionId, out _))
+        {
+            DeleteTranscript(sessionId);
+        }
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>
+    /// Removes the CLI's stored transcript of an ended session (it keeps one per session for --resume),
+    /// so a forgotten conversation does not stay on disk. Best effort.
+    /// </summary>
+    private void DeleteTranscript(string sessionId)
+    {
+        var home = EnvironmentValue("HOME") ?? EnvironmentValue("USERPROFILE");
+        var configDir = EnvironmentValue("CLAUDE_CONFIG_DIR") ?? (home is null ? null : Path.Combine(home, ".claude"));
+        var projects = configDir is null ? null : Path.Combine(configDir, "projects");
+        if (projects is null || !Directory.Exists(projects))
+        {
+            return;
+        }
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories(projects))
+            {
+                var file = Path.Combine(dir, sessionId + ".jsonl");
+                if (File.Exists(file))
+                {
+                    File.Delete(file);
+                    if (!Directory.EnumerateFileSystemEntries(dir).Any())
+                    {
+                        Directory.Delete(dir);
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogTranscriptNotRemoved(_logger, sessionId, e.Message);
+        }
+    }
+
+    private string? EnvironmentValue(string name) =>
+        _options.Environment is { } env && env.TryGetValue(name, out var value)
+            ? (string.IsNullOrEmpty(value) ? null : value)
+            : Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 
     public async ValueTask DisposeAsync()
     {
@@ -403,6 +454,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         lock (_lock)
         {
             _startedPids.Add(process.Pid);
+            if (_startedPids.Count > 1000)
+            {
+                _startedPids.RemoveAt(0);
+            }
         }
         LogStarted(_logger, process.Pid, key.Model, resume);
         return process;
@@ -536,6 +591,9 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} turn failed ({Kind}): {Reason}")]
     private static partial void LogTurnFailed(ILogger logger, int pid, ProviderErrorKind kind, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove the transcript of Claude session {SessionId}: {Reason}")]
+    private static partial void LogTranscriptNotRemoved(ILogger logger, string sessionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} idle; ended")]
     private static partial void LogReaped(ILogger logger, int pid);

@@ -193,6 +193,32 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Reaped_session_resumes_with_its_history_and_an_ended_one_is_gone_from_disk()
+    {
+        await using var upstream = await MockAnthropicUpstream.StartAsync();
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0, idleTimeout: TimeSpan.FromMilliseconds(400));
+        var first = await h.RunAsync(ClaudeTestHarness.Request("Remember the word pelican."));
+        var id = first.Completed!.SessionId!;
+        var firstPid = Assert.Single(h.Provider.StartedPids);
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(firstPid), TimeSpan.FromSeconds(5)), "idle process not reaped");
+
+        var second = await h.RunAsync(ClaudeTestHarness.Request("Which word?", id));
+
+        Assert.Equal(id, second.Completed?.SessionId);
+        Assert.Equal(2, h.Provider.StartedPids.Count);
+        var messages = upstream.MessageRequests[^1].Json["messages"]!.AsArray();
+        Assert.Contains("pelican", messages[0]!.ToJsonString(), StringComparison.Ordinal);
+        var transcript = Directory.GetFiles(Path.Combine(h.ClaudeHome!, ".claude", "projects"), id + ".jsonl", SearchOption.AllDirectories);
+        Assert.Single(transcript);
+
+        await h.Provider.EndSessionAsync(id);
+
+        Assert.False(File.Exists(transcript[0]));
+        var after = await h.RunAsync(ClaudeTestHarness.Request("Still there?", id));
+        Assert.Equal(ProviderErrorKind.SessionNotFound, after.Error?.Kind);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task After_dispose_no_claude_process_of_ours_remains()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();

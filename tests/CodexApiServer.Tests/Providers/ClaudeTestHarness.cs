@@ -49,7 +49,10 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
         return new ClaudeTestHarness(script, options, configMode, agentDir) { FakeLog = fakeLog };
     }
 
-    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, IDictionary<string, string?>? extraEnv = null)
+    /// <summary>The fresh HOME the real claude runs with.</summary>
+    public string? ClaudeHome { get; private init; }
+
+    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null)
     {
         var home = TempDir.Create("claude-home");
         var env = new Dictionary<string, string?>
@@ -72,15 +75,8 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
             ["HTTP_PROXY"] = null,
             ["NO_PROXY"] = "127.0.0.1,localhost",
         };
-        if (extraEnv is not null)
-        {
-            foreach (var (k, v) in extraEnv)
-            {
-                env[k] = v;
-            }
-        }
-        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares };
-        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null);
+        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
+        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null) { ClaudeHome = home };
     }
 
     public static TurnRequest Request(string text, string? sessionId = null, string? instructions = "Be brief.") =>
@@ -150,6 +146,10 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
         if (FakeLog is not null)
         {
             TempDir.Delete(FakeLog);
+        }
+        if (ClaudeHome is not null)
+        {
+            TempDir.Delete(ClaudeHome);
         }
     }
 }
