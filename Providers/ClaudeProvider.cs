@@ -28,6 +28,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 {
     private const string DefaultChatPrompt = "You are Claude, a helpful assistant. Answer the user directly.";
     private const string LoginHint = "run `claude` on the server, then /login";
+    private const int MaxArgvPromptChars = 16 * 1024;
 
     private readonly ServerSettings _settings;
     private readonly CliProbe _probe;
@@ -304,7 +305,9 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                         {
                             return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)));
                         }
-                        if (live.Key == key && !live.HasExited)
+                        // The system prompt is left out: the CLI records it on a session's first request and
+                        // keeps it on resume, so a restart with other instructions would change nothing.
+                        if (live.Key with { SystemPrompt = null } == key with { SystemPrompt = null } && !live.HasExited)
                         {
                             process = live;
                         }
@@ -417,22 +420,25 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 
     private ClaudeProcess Start(string path, ClaudeSessionKey key, string sessionId, bool resume)
     {
+        // Values as --name=value: a prompt that starts with "-" must not be read as another flag.
         var args = new List<string>
         {
             "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages", "--model", key.Model,
+            "--include-partial-messages", "--model=" + key.Model,
         };
         if (key.SystemPrompt is not null)
         {
-            args.AddRange(["--system-prompt", key.SystemPrompt]);
+            args.Add(key.SystemPrompt.Length > MaxArgvPromptChars
+                ? "--system-prompt-file=" + PromptFile(key.SystemPrompt)
+                : "--system-prompt=" + key.SystemPrompt);
         }
         if (key.Effort is not null)
         {
-            args.AddRange(["--effort", key.Effort]);
+            args.Add("--effort=" + key.Effort);
         }
         if (key.Schema is not null)
         {
-            args.AddRange(["--json-schema", key.Schema]);
+            args.Add("--json-schema=" + key.Schema);
         }
         string? scratch = null;
         string cwd;
@@ -461,6 +467,25 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         }
         LogStarted(_logger, process.Pid, key.Model, resume);
         return process;
+    }
+
+    /// <summary>
+    /// A long prompt goes through a file: one argv string is capped (128 KiB on Linux, less on
+    /// Windows). Files are named by content, so pooled processes with the same prompt share one.
+    /// </summary>
+    private string PromptFile(string prompt)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(prompt);
+        var dir = Path.Combine(_settings.DataDir, "scratch", "prompts");
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) + ".txt");
+        if (!File.Exists(path))
+        {
+            var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            File.WriteAllBytes(temp, bytes);
+            File.Move(temp, path, overwrite: true);
+        }
+        return path;
     }
 
     private static async Task<ProviderError?> WriteAsync(ClaudeProcess process, byte[] line, CancellationToken cancellationToken)

@@ -27,7 +27,7 @@ public sealed class ClaudeProviderFakeTests
         var expected = new[]
         {
             "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages", "--model", "claude-sonnet-4-5", "--system-prompt", "Be brief.",
+            "--include-partial-messages", "--model=claude-sonnet-4-5", "--system-prompt=Be brief.",
             "--tools", "", "--setting-sources", "", "--session-id", result.Completed.SessionId!,
         };
         Assert.Equal(expected, argv);
@@ -66,6 +66,25 @@ public sealed class ClaudeProviderFakeTests
     }
 
     [Fact]
+    public async Task Later_turns_without_instructions_keep_the_process_and_another_model_resumes()
+    {
+        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 0);
+        var first = await h.RunAsync(ClaudeTestHarness.Request("one", instructions: "Be brief."));
+        var id = first.Completed!.SessionId;
+        var second = await h.RunAsync(ClaudeTestHarness.Request("two", id, instructions: null));
+        Assert.EndsWith(" turn=2", second.Text);
+        Assert.Single(h.Provider.StartedPids);
+
+        var third = await h.RunAsync(ClaudeTestHarness.Request("three", id) with { Model = ClaudeTestHarness.Model("claude-opus-4-5") });
+
+        Assert.EndsWith(" turn=1", third.Text);
+        Assert.Equal(id, third.Completed?.SessionId);
+        var argv = h.FakeStarts()[h.Provider.StartedPids[^1]];
+        Assert.Contains("--model=claude-opus-4-5", argv);
+        Assert.Equal(["--resume", id!], argv[^2..]);
+    }
+
+    [Fact]
     public async Task New_conversation_takes_a_started_spare()
     {
         await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 1);
@@ -95,7 +114,7 @@ public sealed class ClaudeProviderFakeTests
 
         Assert.DoesNotContain($"pid={spare} ", other.Text);
         var argv = h.FakeStarts()[int.Parse(other.Text.Split(' ')[0][4..])];
-        Assert.Equal("B", argv[Array.IndexOf(argv, "--system-prompt") + 1]);
+        Assert.Contains("--system-prompt=B", argv);
     }
 
     [Fact]
@@ -291,7 +310,7 @@ public sealed class ClaudeProviderFakeTests
         Assert.DoesNotContain("French", transcript, StringComparison.Ordinal);
         Assert.Equal("What is my name?", content[1].GetProperty("text").GetString());
         var argv = Assert.Single(h.FakeStarts()).Value;
-        Assert.Equal("Be brief.\n\nAnswer in French.", argv[Array.IndexOf(argv, "--system-prompt") + 1]);
+        Assert.Contains("--system-prompt=Be brief.\n\nAnswer in French.", argv);
     }
 
     [Fact]
@@ -327,8 +346,8 @@ public sealed class ClaudeProviderFakeTests
         var schema = JsonDocument.Parse("""{"type":"object","properties":{"a":{"type":"string"}}}""").RootElement;
         await h.RunAsync(new TurnRequest(ClaudeTestHarness.Model(), null, [TurnMessage.User("hi")], effort, schema));
         var argv = Assert.Single(h.FakeStarts()).Value;
-        Assert.Equal(expected, argv[Array.IndexOf(argv, "--effort") + 1]);
-        Assert.Equal(schema.GetRawText(), argv[Array.IndexOf(argv, "--json-schema") + 1]);
+        Assert.Contains("--effort=" + expected, argv);
+        Assert.Contains("--json-schema=" + schema.GetRawText(), argv);
     }
 
     [Fact]

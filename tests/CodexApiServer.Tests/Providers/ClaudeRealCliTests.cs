@@ -218,6 +218,28 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         Assert.Equal(ProviderErrorKind.SessionNotFound, after.Error?.Kind);
     }
 
+    [Theory(Timeout = 60_000)]
+    [InlineData("--tools default")]
+    [InlineData("long")]
+    public async Task Instructions_reach_the_system_prompt_whatever_their_shape(string instructions)
+    {
+        if (instructions == "long")
+        {
+            // Longer than one argv string may be on Linux (128 KiB).
+            instructions = "Remember: " + string.Concat(Enumerable.Repeat("pelicans are birds. ", 10_000));
+        }
+        await using var upstream = await MockAnthropicUpstream.StartAsync();
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+
+        var result = await h.RunAsync(ClaudeTestHarness.Request("hi", instructions: instructions));
+
+        Assert.Equal("Hello from the mock.", result.Text);
+        var request = Assert.Single(upstream.MessageRequests).Json;
+        var system = request["system"]!.ToJsonString();
+        Assert.Contains(JsonValue.Create(instructions)!.ToJsonString()[1..^1], system, StringComparison.Ordinal);
+        Assert.Empty(request["tools"]?.AsArray() ?? []);
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task After_dispose_no_claude_process_of_ours_remains()
     {
