@@ -520,6 +520,14 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         {
             return new ProviderError(ProviderErrorKind.SessionNotFound, $"Claude session {process.SessionId} cannot be resumed");
         }
+        // With no credentials at all the CLI does not call upstream; it ends the turn with
+        // "Not logged in · Please run /login" and no status.
+        if (line.ErrorStatus is null && (message.Contains("/login", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("not logged in", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("Invalid API key", StringComparison.OrdinalIgnoreCase)))
+        {
+            return new ProviderError(ProviderErrorKind.NotAuthenticated, message, LoginHint);
+        }
         return line.ErrorStatus switch
         {
             401 => new ProviderError(ProviderErrorKind.NotAuthenticated, message, LoginHint),

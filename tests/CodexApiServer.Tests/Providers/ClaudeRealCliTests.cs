@@ -118,6 +118,21 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task No_credentials_at_all_is_NotAuthenticated_in_under_3_seconds()
+    {
+        await using var upstream = await MockAnthropicUpstream.StartAsync();
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0, apiKey: null);
+
+        var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
+
+        Assert.Equal(ProviderErrorKind.NotAuthenticated, result.Error?.Kind);
+        Assert.Equal("run `claude` on the server, then /login", result.Error!.Hint);
+        output.WriteLine($"no credentials → NotAuthenticated after {result.Elapsed.TotalMilliseconds:0} ms: {result.Error.Message}");
+        Assert.True(result.Elapsed < TimeSpan.FromSeconds(3), $"took {result.Elapsed}");
+        Assert.Empty(upstream.MessageRequests);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Upstream_500_is_Upstream_after_bounded_retries()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();

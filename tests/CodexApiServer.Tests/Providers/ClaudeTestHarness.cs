@@ -52,14 +52,15 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
     /// <summary>The fresh HOME the real claude runs with.</summary>
     public string? ClaudeHome { get; private init; }
 
-    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null)
+    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null, string? apiKey = "x")
     {
         var home = TempDir.Create("claude-home");
         var env = new Dictionary<string, string?>
         {
             ["ANTHROPIC_BASE_URL"] = upstream.BaseUrl,
-            ["ANTHROPIC_API_KEY"] = "x",
+            ["ANTHROPIC_API_KEY"] = apiKey,
             ["ANTHROPIC_AUTH_TOKEN"] = null,
+            ["CLAUDE_CODE_OAUTH_TOKEN"] = null,
             ["CLAUDE_CONFIG_DIR"] = null,
             ["HOME"] = home,
             ["XDG_CONFIG_HOME"] = Path.Combine(home, ".config"),
