@@ -308,11 +308,12 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         var before = upstream.MessageRequests.Length;
         var cwd = TempDir.Create("claude-defaults");
         var children = new ChildProcesses(NullLogger<ChildProcesses>.Instance);
+        var home = TempDir.Create("claude-home");
         var env = new Dictionary<string, string?>
         {
             ["ANTHROPIC_BASE_URL"] = upstream.BaseUrl,
             ["ANTHROPIC_API_KEY"] = "x",
-            ["HOME"] = TempDir.Create("claude-home"),
+            ["HOME"] = home,
             ["CLAUDE_CODE_MAX_RETRIES"] = "1",
             ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1",
             ["DISABLE_TELEMETRY"] = "1",
@@ -337,6 +338,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         {
             children.Dispose();
             TempDir.Delete(cwd);
+            TempDir.Delete(home);
         }
         return upstream.MessageRequests.Skip(before).First();
     }
