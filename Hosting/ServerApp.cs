@@ -101,6 +101,8 @@ public static class ServerApp
         services.AddHostedService(sp => sp.GetRequiredService<CliProbe>());
         services.AddSingleton<CodexProvider>();
         services.AddSingleton<ITurnProvider>(sp => sp.GetRequiredService<CodexProvider>());
+        services.AddSingleton<ClaudeProvider>();
+        services.AddSingleton<ITurnProvider>(sp => sp.GetRequiredService<ClaudeProvider>());
         return services;
     }
 }

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace CodexApiServer.Providers;
+
+/// <summary>
+/// One running `claude -p` in stream-json mode: one conversation (Claude session) for its life.
+/// stdout is read line by line into a channel; stderr is drained and logged so the pipe never fills.
+/// </summary>
+public sealed partial class ClaudeProcess
+{
+    /// <summary>Longest stdout line we parse; longer ones (nothing we need is that big) are skipped.</summary>
+    public const int MaxLineBytes = 8 * 1024 * 1024;
+
+    private readonly Process _process;
+    private readonly ChildProcesses _children;
+    private readonly ILogger _logger;
+    private readonly Channel<ClaudeLine> _lines = Channel.CreateUnbounded<ClaudeLine>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Queue<string> _stderrTail = new();
+    private int _ended;
+
+    public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, bool resumed)
+    {
+        _process = process;
+        _children = children;
+        _logger = logger;
+        Key = key;
+        SessionId = sessionId;
+        ScratchDir = scratchDir;
+        Resumed = resumed;
+        Pid = process.Id;
+        StartedAt = Stopwatch.GetTimestamp();
+        LastUsed = DateTimeOffset.UtcNow;
+        Completion = Task.WhenAll(Task.Run(ReadStdoutAsync), Task.Run(ReadStderrAsync));
+    }
+
+    public ClaudeSessionKey Key { get; }
+    public string SessionId { get; }
+    public string? ScratchDir { get; }
+    public bool Resumed { get; }
+    public int Pid { get; }
+    public long StartedAt { get; }
+    public DateTimeOffset LastUsed { get; set; }
+    public int TurnsDone { get; set; }
+
+    // Set while a turn runs, so a second turn on the same session is refused, not interleaved.
+    private int _busy;
+
+    public bool IsBusy => Volatile.Read(ref _busy) != 0;
+
+    public bool TryBeginTurn() => Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    public void EndTurn() => Volatile.Write(ref _busy, 0);
+
+    public Task Completion { get; }
+
+    public bool HasExited
+    {
+        get
+        {
+            try
+            {
+                return _process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return true;
+            }
+        }
+    }
+
+    public string StderrTail
+    {
+        get
+        {
+            lock (_stderrTail)
+            {
+                return string.Join(" | ", _stderrTail);
+            }
+        }
+    }
+
+    public ChannelReader<ClaudeLine> Lines => _lines.Reader;
+
+    public async Task WriteAsync(byte[] line, CancellationToken cancellationToken)
+    {
+        var stdin = _process.StandardInput.BaseStream;
+        await stdin.WriteAsync(line, cancellationToken);
+        await stdin.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>Ends the process and its tree at once: a cancelled turn must stop the upstream request now.</summary>
+    public void End()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            _children.End(_process);
+        }
+        if (ScratchDir is not null)
+        {
+            try
+            {
+                Directory.Delete(ScratchDir, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                LogScratchNotRemoved(_logger, ScratchDir, e.Message);
+            }
+        }
+    }
+
+    private async Task ReadStdoutAsync()
+    {
+        var reader = new JsonLineReader(_process.StandardOutput.BaseStream, MaxLineBytes);
+        var skipped = 0;
+        try
+        {
+            while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
+            {
+                if (reader.SkippedLines != skipped)
+                {
+                    skipped = reader.SkippedLines;
+                    LogSkipped(_logger, Pid, MaxLineBytes);
+                }
+                if (line.Length == 0)
+                {
+                    continue;
+                }
+                var parsed = ClaudeProtocol.Parse(line);
+                if (parsed is null)
+                {
+                    LogGarbage(_logger, Pid, line.Length);
+                    continue;
+                }
+                if (parsed.Kind != ClaudeLineKind.Other && parsed.Kind != ClaudeLineKind.StreamEvent)
+                {
+                    _lines.Writer.TryWrite(parsed);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            LogReadFailed(_logger, Pid, e.Message);
+        }
+        finally
+        {
+            _lines.Writer.TryComplete();
+        }
+    }
+
+    private async Task ReadStderrAsync()
+    {
+        try
+        {
+            while (await _process.StandardError.ReadLineAsync() is { } line)
+            {
+                if (line.Length == 0)
+                {
+                    continue;
+                }
+                LogStderr(_logger, Pid, line.Length > 2000 ? line[..2000] : line);
+                lock (_stderrTail)
+                {
+                    _stderrTail.Enqueue(line.Length > 300 ? line[..300] : line);
+                    if (_stderrTail.Count > 5)
+                    {
+                        _stderrTail.Dequeue();
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} stderr: {Line}")]
+    private static partial void LogStderr(ILogger logger, int pid, string line);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} wrote a line that is not JSON ({Bytes} bytes); skipped")]
+    private static partial void LogGarbage(ILogger logger, int pid, int bytes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} wrote a line longer than {Max} bytes; skipped")]
+    private static partial void LogSkipped(ILogger logger, int pid, int max);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reading claude {Pid} stdout failed: {Reason}")]
+    private static partial void LogReadFailed(ILogger logger, int pid, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove scratch directory {Dir}: {Reason}")]
+    private static partial void LogScratchNotRemoved(ILogger logger, string dir, string reason);
+}
+
+/// <summary>What a process is started with; idle processes are pooled per key.</summary>
+public readonly record struct ClaudeSessionKey(string Model, string? SystemPrompt, string? Effort, string? Schema);

@@ -1,0 +1,269 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+
+namespace CodexApiServer.Providers;
+
+public enum ClaudeLineKind
+{
+    Other,
+    TextDelta,
+    ThinkingDelta,
+    StreamEvent,
+    ApiRetry,
+    Result,
+}
+
+/// <summary>What we need from one stdout line of `claude -p --output-format stream-json`.</summary>
+public sealed record ClaudeLine(ClaudeLineKind Kind)
+{
+    public string? Text { get; init; }
+    public int? ErrorStatus { get; init; }
+    public string? Error { get; init; }
+    public bool IsError { get; init; }
+    public string? Subtype { get; init; }
+    public string? StopReason { get; init; }
+    public int NumTurns { get; init; }
+    public TokenUsage? Usage { get; init; }
+    public string? StructuredOutput { get; init; }
+}
+
+/// <summary>The stream-json wire of Claude Code: user messages in, event lines out.</summary>
+public static class ClaudeProtocol
+{
+    /// <summary>Parses one line; null when it is not a JSON object (garbage is skipped, not fatal).</summary>
+    public static ClaudeLine? Parse(ReadOnlyMemory<byte> line)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(line);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+        try
+        {
+            return Interpret(document.RootElement);
+        }
+        catch (InvalidOperationException)
+        {
+            // A field of an unexpected type: treat the line as noise rather than end the reader.
+            return null;
+        }
+        finally
+        {
+            document.Dispose();
+        }
+    }
+
+    private static ClaudeLine? Interpret(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+        switch (type.GetString())
+        {
+            case "stream_event":
+                return ParseStreamEvent(root);
+            case "system" when Str(root, "subtype") == "api_retry":
+                return new ClaudeLine(ClaudeLineKind.ApiRetry)
+                {
+                    ErrorStatus = Int(root, "error_status"),
+                    Error = Str(root, "error"),
+                };
+            case "result":
+                return ParseResult(root);
+            default:
+                return new ClaudeLine(ClaudeLineKind.Other);
+        }
+    }
+
+    private static ClaudeLine ParseStreamEvent(JsonElement root)
+    {
+        if (root.TryGetProperty("event", out var ev) && ev.ValueKind == JsonValueKind.Object
+            && Str(ev, "type") == "content_block_delta"
+            && ev.TryGetProperty("delta", out var delta) && delta.ValueKind == JsonValueKind.Object)
+        {
+            switch (Str(delta, "type"))
+            {
+                case "text_delta":
+                    return new ClaudeLine(ClaudeLineKind.TextDelta) { Text = Str(delta, "text") ?? "" };
+                case "thinking_delta":
+                    return new ClaudeLine(ClaudeLineKind.ThinkingDelta) { Text = Str(delta, "thinking") ?? "" };
+            }
+        }
+        return new ClaudeLine(ClaudeLineKind.StreamEvent);
+    }
+
+    private static ClaudeLine ParseResult(JsonElement root)
+    {
+        TokenUsage? usage = null;
+        if (root.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object)
+        {
+            var input = Long(u, "input_tokens");
+            var cacheRead = Long(u, "cache_read_input_tokens");
+            var cacheCreation = Long(u, "cache_creation_input_tokens");
+            var thinking = u.TryGetProperty("output_tokens_details", out var d) && d.ValueKind == JsonValueKind.Object ? Long(d, "thinking_tokens") : 0;
+            // OpenAI counts cached prompt tokens inside prompt_tokens; Anthropic counts them apart.
+            usage = new TokenUsage(input + cacheRead + cacheCreation, Long(u, "output_tokens"), cacheRead, thinking);
+        }
+        string? structured = null;
+        if (root.TryGetProperty("structured_output", out var so) && so.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+        {
+            structured = so.GetRawText();
+        }
+        return new ClaudeLine(ClaudeLineKind.Result)
+        {
+            IsError = root.TryGetProperty("is_error", out var e) && e.ValueKind == JsonValueKind.True,
+            Subtype = Str(root, "subtype"),
+            StopReason = Str(root, "stop_reason"),
+            Text = Str(root, "result"),
+            ErrorStatus = Int(root, "api_error_status"),
+            NumTurns = Int(root, "num_turns") ?? 0,
+            Usage = usage,
+            StructuredOutput = structured,
+        };
+    }
+
+    private static string? Str(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static long Long(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
+
+    private static int? Int(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : null;
+
+    /// <summary>
+    /// The system prompt for a new session: the request's instructions plus any system/developer
+    /// messages, in order. Null when there are none (the CLI then uses its own).
+    /// </summary>
+    public static string? SystemPrompt(string? instructions, IReadOnlyList<TurnMessage> messages)
+    {
+        var parts = new List<string>();
+        if (!string.IsNullOrWhiteSpace(instructions))
+        {
+            parts.Add(instructions);
+        }
+        foreach (var message in messages)
+        {
+            if (message.Role is "system" or "developer")
+            {
+                var text = string.Concat(message.Parts.OfType<TextPart>().Select(p => p.Text));
+                if (!string.IsNullOrWhiteSpace(text))
+                {
+                    parts.Add(text);
+                }
+            }
+        }
+        return parts.Count == 0 ? null : string.Join("\n\n", parts);
+    }
+
+    /// <summary>
+    /// One stdin line carrying the turn's input. Earlier messages (a new session's history, or several
+    /// new messages) go first as a transcript block that names each role; the last message follows
+    /// as itself. System/developer messages are not here: they belong to the system prompt.
+    /// </summary>
+    public static byte[] UserLine(IReadOnlyList<TurnMessage> messages)
+    {
+        var conversation = messages.Where(m => m.Role is not ("system" or "developer")).ToList();
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "user");
+            w.WriteStartObject("message");
+            w.WriteString("role", "user");
+            w.WriteStartArray("content");
+            if (conversation.Count > 1)
+            {
+                var transcript = new StringBuilder("<conversation_so_far>\n");
+                foreach (var message in conversation.Take(conversation.Count - 1))
+                {
+                    transcript.Append('[').Append(message.Role).Append("]: ");
+                    foreach (var part in message.Parts)
+                    {
+                        transcript.Append(part switch
+                        {
+                            TextPart t => t.Text,
+                            ImageUrlPart or ImageDataPart => "[image attached below]",
+                            _ => "",
+                        });
+                    }
+                    transcript.Append("\n\n");
+                }
+                transcript.Append("</conversation_so_far>\nContinue this conversation: reply to the next message.");
+                WriteText(w, transcript.ToString());
+                foreach (var message in conversation.Take(conversation.Count - 1))
+                {
+                    foreach (var part in message.Parts)
+                    {
+                        WriteImage(w, part);
+                    }
+                }
+            }
+            if (conversation.Count > 0)
+            {
+                foreach (var part in conversation[^1].Parts)
+                {
+                    if (part is TextPart t)
+                    {
+                        WriteText(w, t.Text);
+                    }
+                    else
+                    {
+                        WriteImage(w, part);
+                    }
+                }
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        var bytes = new byte[buffer.WrittenCount + 1];
+        buffer.WrittenSpan.CopyTo(bytes);
+        bytes[^1] = (byte)'\n';
+        return bytes;
+    }
+
+    private static void WriteText(Utf8JsonWriter w, string text)
+    {
+        if (text.Length == 0)
+        {
+            return;
+        }
+        w.WriteStartObject();
+        w.WriteString("type", "text");
+        w.WriteString("text", text);
+        w.WriteEndObject();
+    }
+
+    private static void WriteImage(Utf8JsonWriter w, TurnPart part)
+    {
+        switch (part)
+        {
+            case ImageDataPart data:
+                w.WriteStartObject();
+                w.WriteString("type", "image");
+                w.WriteStartObject("source");
+                w.WriteString("type", "base64");
+                w.WriteString("media_type", data.MediaType);
+                w.WriteBase64String("data", data.Data);
+                w.WriteEndObject();
+                w.WriteEndObject();
+                break;
+            case ImageUrlPart url:
+                w.WriteStartObject();
+                w.WriteString("type", "image");
+                w.WriteStartObject("source");
+                w.WriteString("type", "url");
+                w.WriteString("url", url.Url);
+                w.WriteEndObject();
+                w.WriteEndObject();
+                break;
+        }
+    }
+}

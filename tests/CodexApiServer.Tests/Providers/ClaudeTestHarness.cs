@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
+using CodexApiServer.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CodexApiServer.Tests.Providers;
+
+/// <summary>A ClaudeProvider driven directly, with its own data folder, children and log.</summary>
+public sealed class ClaudeTestHarness : IAsyncDisposable
+{
+    private ClaudeTestHarness(string claudePath, ClaudeProviderOptions options, string mode, string? agentDir)
+    {
+        DataDir = TempDir.Create("claude-provider");
+        var config = new ServerConfig { ClaudePath = claudePath, Mode = mode, AgentWorkingDirectory = agentDir };
+        Settings = new ServerSettings
+        {
+            DataDir = DataDir,
+            ConfigPath = Path.Combine(DataDir, "config.json"),
+            Config = config,
+            Host = "127.0.0.1",
+            Port = 0,
+        };
+        var factory = LoggerFactory.Create(b => b.AddProvider(Log).SetMinimumLevel(LogLevel.Debug));
+        Children = new ChildProcesses(factory.CreateLogger<ChildProcesses>());
+        var probe = new CliProbe(Settings, Children, NullLogger<CliProbe>.Instance);
+        Provider = new ClaudeProvider(Settings, probe, Children, factory.CreateLogger<ClaudeProvider>(), options);
+    }
+
+    public string DataDir { get; }
+    public ServerSettings Settings { get; }
+    public ChildProcesses Children { get; }
+    public ClaudeProvider Provider { get; }
+    public CapturingLoggerProvider Log { get; } = new();
+
+    /// <summary>Where fake-claude records each start (pid.json) and its sessions.</summary>
+    public string? FakeLog { get; private init; }
+
+    public static ModelEntry Model(string cliModel = "claude-sonnet-4-5") => new(cliModel, ProviderKind.Claude, 0, cliModel);
+
+    public static ClaudeTestHarness WithFake(string? mode = null, int warmSpares = 1, TimeSpan? idleTimeout = null, string configMode = "chat", string? agentDir = null)
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, "Fakes", "fake-claude.mjs");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var fakeLog = TempDir.Create("fake-claude-log");
+        var env = new Dictionary<string, string?> { ["FAKE_CLAUDE_LOG"] = fakeLog, ["FAKE_CLAUDE_MODE"] = mode };
+        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
+        return new ClaudeTestHarness(script, options, configMode, agentDir) { FakeLog = fakeLog };
+    }
+
+    /// <summary>The fresh HOME the real claude runs with.</summary>
+    public string? ClaudeHome { get; private init; }
+
+    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null, string? apiKey = "x")
+    {
+        var home = TempDir.Create("claude-home");
+        var env = new Dictionary<string, string?>
+        {
+            ["ANTHROPIC_BASE_URL"] = upstream.BaseUrl,
+            ["ANTHROPIC_API_KEY"] = apiKey,
+            ["ANTHROPIC_AUTH_TOKEN"] = null,
+            ["CLAUDE_CODE_OAUTH_TOKEN"] = null,
+            ["CLAUDE_CONFIG_DIR"] = null,
+            ["HOME"] = home,
+            ["XDG_CONFIG_HOME"] = Path.Combine(home, ".config"),
+            ["CLAUDE_CODE_MAX_RETRIES"] = maxRetries.ToString(),
+            // Nothing may leave loopback: no telemetry, error reports, update checks or feedback surveys.
+            ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1",
+            ["DISABLE_TELEMETRY"] = "1",
+            ["DISABLE_ERROR_REPORTING"] = "1",
+            ["DISABLE_AUTOUPDATER"] = "1",
+            ["DISABLE_BUG_COMMAND"] = "1",
+            ["CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY"] = "1",
+            ["HTTPS_PROXY"] = null,
+            ["HTTP_PROXY"] = null,
+            ["NO_PROXY"] = "127.0.0.1,localhost",
+        };
+        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
+        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null) { ClaudeHome = home };
+    }
+
+    public static TurnRequest Request(string text, string? sessionId = null, string? instructions = "Be brief.") =>
+        new(Model(), instructions, [TurnMessage.User(text)], SessionId: sessionId);
+
+    public async Task<TurnResult> RunAsync(TurnRequest request, CancellationToken cancellationToken = default)
+    {
+        var result = new TurnResult();
+        var clock = Stopwatch.StartNew();
+        await foreach (var ev in Provider.RunAsync(request, cancellationToken))
+        {
+            if (result.FirstTextAfter is null && ev is TextDelta)
+            {
+                result.FirstTextAfter = clock.Elapsed;
+            }
+            result.Events.Add(ev);
+        }
+        result.Elapsed = clock.Elapsed;
+        return result;
+    }
+
+    /// <summary>The argv of each start fake-claude recorded, by PID.</summary>
+    public Dictionary<int, string[]> FakeStarts()
+    {
+        var starts = new Dictionary<int, string[]>();
+        foreach (var file in Directory.GetFiles(FakeLog!, "*.json"))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(file));
+            starts[doc.RootElement.GetProperty("pid").GetInt32()] =
+                doc.RootElement.GetProperty("argv").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        }
+        return starts;
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return !p.HasExited && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+        {
+            return false;
+        }
+    }
+
+    public static async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            if (condition())
+            {
+                return true;
+            }
+            await Task.Delay(20);
+        }
+        return condition();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Provider.DisposeAsync();
+        Children.Dispose();
+        TempDir.Delete(DataDir);
+        if (FakeLog is not null)
+        {
+            TempDir.Delete(FakeLog);
+        }
+        if (ClaudeHome is not null)
+        {
+            TempDir.Delete(ClaudeHome);
+        }
+    }
+}
+
+public sealed class TurnResult
+{
+    public List<TurnEvent> Events { get; } = [];
+    public TimeSpan? FirstTextAfter { get; set; }
+    public TimeSpan Elapsed { get; set; }
+
+    public string Text => string.Concat(Events.OfType<TextDelta>().Select(d => d.Text));
+    public int TextDeltaCount => Events.OfType<TextDelta>().Count();
+    public TurnCompleted? Completed => Events.LastOrDefault() as TurnCompleted;
+    public ProviderError? Error => (Events.LastOrDefault() as TurnFailed)?.Error;
+    public TokenUsage? Usage => Events.OfType<UsageReport>().LastOrDefault()?.Usage;
+
+    public string Describe() => string.Join(" ", Events.Select(e => e.ToString()));
+}

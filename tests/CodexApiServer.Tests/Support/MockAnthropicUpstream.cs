@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace CodexApiServer.Tests.Support;
+
+/// <summary>What the mock answers to one POST /v1/messages.</summary>
+/// <param name="Status">Non-200 answers with an Anthropic error body.</param>
+/// <param name="HangAfter">After this many chunks, wait (until the client goes away).</param>
+public sealed record MockReply(
+    IReadOnlyList<string> Chunks,
+    int Status = 200,
+    TimeSpan ChunkDelay = default,
+    int? HangAfter = null,
+    long InputTokens = 12,
+    long OutputTokens = 7,
+    long CacheReadTokens = 3,
+    string StopReason = "end_turn",
+    string? ToolName = null,
+    string? ToolInputJson = null)
+{
+    /// <summary>The model calls a tool (after the text chunks, if any), streaming its input as JSON deltas.</summary>
+    public static MockReply ToolUse(string name, string inputJson) => new([], StopReason: "tool_use", ToolName: name, ToolInputJson: inputJson);
+
+    public static MockReply Text(params string[] chunks) => new(chunks);
+
+    public static MockReply Error(int status) => new([], status);
+}
+
+public sealed class RecordedRequest
+{
+    public required string Path { get; init; }
+    public required string Body { get; init; }
+    public required int Bytes { get; init; }
+    public required TimeSpan ReceivedAt { get; init; }
+
+    /// <summary>When the client closed the connection before the answer ended, or null.</summary>
+    public TimeSpan? AbortedAt { get; set; }
+
+    public TimeSpan? CompletedAt { get; set; }
+
+    public JsonNode Json => JsonNode.Parse(Body)!;
+}
+
+/// <summary>
+/// A stand-in for the Anthropic Messages API on 127.0.0.1, so the real `claude` runs end to end with
+/// no account and no network: it streams the SSE a real model server sends and records every request.
+/// </summary>
+public sealed class MockAnthropicUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    private MockAnthropicUpstream(WebApplication app) => _app = app;
+
+    public string BaseUrl { get; private set; } = "";
+
+    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+
+    /// <summary>Only the model calls (streaming /v1/messages), in arrival order.</summary>
+    public RecordedRequest[] MessageRequests => Requests.Where(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal) && !r.Path.Contains("count_tokens", StringComparison.Ordinal)).ToArray();
+
+    public Func<RecordedRequest, MockReply> Reply { get; set; } = _ => MockReply.Text("Hello", " from", " the", " mock.");
+
+    public TimeSpan Now => _clock.Elapsed;
+
+    public static async Task<MockAnthropicUpstream> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var mock = new MockAnthropicUpstream(app);
+        app.Run(mock.HandleAsync);
+        await app.StartAsync();
+        mock.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return mock;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+        var body = await reader.ReadToEndAsync();
+        var record = new RecordedRequest
+        {
+            Path = context.Request.Path + context.Request.QueryString,
+            Body = body,
+            Bytes = Encoding.UTF8.GetByteCount(body),
+            ReceivedAt = Now,
+        };
+        Requests.Enqueue(record);
+        context.RequestAborted.Register(() => record.AbortedAt ??= Now);
+        if (context.Request.Method != "POST" || context.Request.Path != "/v1/messages")
+        {
+            context.Response.StatusCode = 404;
+            await context.Response.WriteAsync("""{"type":"error","error":{"type":"not_found_error","message":"not here"}}""");
+            return;
+        }
+        var reply = Reply(record);
+        if (reply.Status != 200)
+        {
+            context.Response.StatusCode = reply.Status;
+            context.Response.ContentType = "application/json";
+            var type = reply.Status == 401 ? "authentication_error" : reply.Status >= 500 ? "api_error" : "invalid_request_error";
+            await context.Response.WriteAsync($$$"""{"type":"error","error":{"type":"{{{type}}}","message":"mock says {{{reply.Status}}}"}}""");
+            record.CompletedAt = Now;
+            return;
+        }
+        var model = JsonNode.Parse(body)?["model"]?.GetValue<string>() ?? "claude-sonnet-4-5";
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        var ct = context.RequestAborted;
+        try
+        {
+            await SendAsync(context, "message_start", new JsonObject
+            {
+                ["type"] = "message_start",
+                ["message"] = new JsonObject
+                {
+                    ["id"] = "msg_mock_" + Guid.NewGuid().ToString("N")[..12],
+                    ["type"] = "message",
+                    ["role"] = "assistant",
+                    ["model"] = model,
+                    ["content"] = new JsonArray(),
+                    ["stop_reason"] = null,
+                    ["stop_sequence"] = null,
+                    ["usage"] = new JsonObject
+                    {
+                        ["input_tokens"] = reply.InputTokens,
+                        ["cache_read_input_tokens"] = reply.CacheReadTokens,
+                        ["cache_creation_input_tokens"] = 0,
+                        ["output_tokens"] = 1,
+                    },
+                },
+            }, ct);
+            await SendAsync(context, "content_block_start", new JsonObject
+            {
+                ["type"] = "content_block_start",
+                ["index"] = 0,
+                ["content_block"] = new JsonObject { ["type"] = "text", ["text"] = "" },
+            }, ct);
+            for (var i = 0; i < reply.Chunks.Count; i++)
+            {
+                if (reply.HangAfter == i)
+                {
+                    await Task.Delay(Timeout.Infinite, ct);
+                }
+                if (reply.ChunkDelay > TimeSpan.Zero)
+                {
+                    await Task.Delay(reply.ChunkDelay, ct);
+                }
+                await SendAsync(context, "content_block_delta", new JsonObject
+                {
+                    ["type"] = "content_block_delta",
+                    ["index"] = 0,
+                    ["delta"] = new JsonObject { ["type"] = "text_delta", ["text"] = reply.Chunks[i] },
+                }, ct);
+            }
+            if (reply.HangAfter == reply.Chunks.Count)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 0 }, ct);
+            if (reply.ToolName is not null)
+            {
+                await SendAsync(context, "content_block_start", new JsonObject
+                {
+                    ["type"] = "content_block_start",
+                    ["index"] = 1,
+                    ["content_block"] = new JsonObject { ["type"] = "tool_use", ["id"] = "toolu_mock_1", ["name"] = reply.ToolName, ["input"] = new JsonObject() },
+                }, ct);
+                var input = reply.ToolInputJson ?? "{}";
+                var half = input.Length / 2;
+                foreach (var part in new[] { input[..half], input[half..] })
+                {
+                    await SendAsync(context, "content_block_delta", new JsonObject
+                    {
+                        ["type"] = "content_block_delta",
+                        ["index"] = 1,
+                        ["delta"] = new JsonObject { ["type"] = "input_json_delta", ["partial_json"] = part },
+                    }, ct);
+                }
+                await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 1 }, ct);
+            }
+            await SendAsync(context, "message_delta", new JsonObject
+            {
+                ["type"] = "message_delta",
+                ["delta"] = new JsonObject { ["stop_reason"] = reply.StopReason, ["stop_sequence"] = null },
+                ["usage"] = new JsonObject { ["output_tokens"] = reply.OutputTokens },
+            }, ct);
+            await SendAsync(context, "message_stop", new JsonObject { ["type"] = "message_stop" }, ct);
+            record.CompletedAt = Now;
+        }
+        catch (OperationCanceledException)
+        {
+            record.AbortedAt ??= Now;
+        }
+    }
+
+    private static async Task SendAsync(HttpContext context, string name, JsonObject data, CancellationToken ct)
+    {
+        await context.Response.WriteAsync($"event: {name}\ndata: {data.ToJsonString()}\n\n", ct);
+        await context.Response.Body.FlushAsync(ct);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
