@@ -22,6 +22,10 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(CliStatus))]
 [JsonSerializable(typeof(TunnelStatus))]
 [JsonSerializable(typeof(StorageStatus))]
+[JsonSerializable(typeof(ChatCompletionRequest))]
+[JsonSerializable(typeof(ChatCompletion))]
+[JsonSerializable(typeof(ChatChunk))]
+[JsonSerializable(typeof(List<InputItem>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>Like <see cref="JsonSerializerContext"/>'s Default, but writes non-ASCII text as UTF-8 rather than \u escapes, as OpenAI does.</summary>

@@ -11,7 +11,8 @@ namespace CodexApiServer.Hosting;
 /// <summary>Builds the whole server from settings: services, request pipeline, endpoint groups.</summary>
 public static class ServerApp
 {
-    public static WebApplication Build(ServerSettings settings, ILoggerProvider? extraLogging = null)
+    /// <param name="configureServices">Runs after the app's own registrations, so tests can replace or add services (e.g. ITurnProvider).</param>
+    public static WebApplication Build(ServerSettings settings, ILoggerProvider? extraLogging = null, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -47,12 +48,15 @@ public static class ServerApp
         builder.Services.AddStorage();
         builder.Services.AddProviders();
         builder.Services.AddSingleton<TunnelManager>();
+        builder.Services.AddOpenAIApi();
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseRequestPipeline();
         app.MapHealthApi();
         app.MapModelsApi();
         app.MapApiKeysApi();
+        app.MapChatCompletionsApi();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
@@ -81,6 +85,15 @@ public static class ServerApp
         });
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<UsageLog>();
+        return services;
+    }
+
+    private static IServiceCollection AddOpenAIApi(this IServiceCollection services)
+    {
+        services.AddSingleton<StreamingOptions>();
+        services.AddSingleton<ProviderRouter>();
+        services.AddSingleton<ConversationSessions>();
+        services.AddSingleton<ResponseStore>();
         return services;
     }
 
