@@ -26,6 +26,16 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(ChatCompletion))]
 [JsonSerializable(typeof(ChatChunk))]
 [JsonSerializable(typeof(List<InputItem>))]
+[JsonSerializable(typeof(ResponsesRequest))]
+[JsonSerializable(typeof(ResponseObject))]
+[JsonSerializable(typeof(ResponseLifecycleEvent))]
+[JsonSerializable(typeof(OutputItemEvent))]
+[JsonSerializable(typeof(ContentPartEvent))]
+[JsonSerializable(typeof(OutputTextDeltaEvent))]
+[JsonSerializable(typeof(OutputTextDoneEvent))]
+[JsonSerializable(typeof(StreamErrorEvent))]
+[JsonSerializable(typeof(ResponseList))]
+[JsonSerializable(typeof(InputItemList))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>Like <see cref="JsonSerializerContext"/>'s Default, but writes non-ASCII text as UTF-8 rather than \u escapes, as OpenAI does.</summary>

@@ -57,6 +57,7 @@ public static class ServerApp
         app.MapModelsApi();
         app.MapApiKeysApi();
         app.MapChatCompletionsApi();
+        app.MapResponsesApi();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
@@ -94,6 +95,7 @@ public static class ServerApp
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<ConversationSessions>();
         services.AddSingleton<ResponseStore>();
+        services.AddSingleton<ResponseRegistry>();
         return services;
     }
 
