@@ -57,7 +57,17 @@ public static partial class ChatCompletionsApi
     public static IEndpointRouteBuilder MapChatCompletionsApi(this IEndpointRouteBuilder routes)
     {
         routes.MapPost("/v1/chat/completions", Create);
+        routes.MapGet("/v1/chat/completions/{id}", Get);
         return routes;
+    }
+
+    /// <summary>A stored completion, as it was served.</summary>
+    private static Results<ContentHttpResult, JsonHttpResult<ErrorBody>> Get(string id, HttpContext context, ResponseStore store)
+    {
+        var info = RequestInfo.Of(context);
+        return store.Get(id, "chat.completion") is { } r && (info.ApiKeyId is null || r.ApiKeyId == info.ApiKeyId)
+            ? TypedResults.Text(r.BodyJson, "application/json")
+            : OpenAIErrors.NotFound($"Chat completion with id '{id}' not found.");
     }
 
     /// <summary>The parsed request: what goes to the provider and what decides the reply.</summary>

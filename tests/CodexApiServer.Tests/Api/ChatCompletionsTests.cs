@@ -60,6 +60,40 @@ public sealed class ChatCompletionsTests
     }
 
     [Fact]
+    public async Task Completions_are_stored_and_retrievable_unless_store_is_false_and_usage_rows_get_the_tokens()
+    {
+        var fake = new FakeProvider();
+        await using var server = await ApiServer.StartAsync(fake);
+        var (_, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple);
+        var (got, stored) = await server.SendJsonAsync(HttpMethod.Get, "/v1/chat/completions/" + body!["id"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, got.StatusCode);
+        Assert.Equal(body.ToJsonString(), stored!.ToJsonString());
+
+        var (_, unstored) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple.Replace("\"messages\"", "\"store\":false,\"messages\""));
+        var (missing, error) = await server.SendJsonAsync(HttpMethod.Get, "/v1/chat/completions/" + unstored!["id"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        ErrorAssert.IsOpenAIError(error, "not_found");
+
+        // The usage row is written after the response: wait for it.
+        using var connection = server.App.Services.GetRequiredService<Database>().Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT model, provider, input_tokens, output_tokens, cached_tokens, reasoning_tokens FROM usage_logs WHERE endpoint = 'POST /v1/chat/completions' ORDER BY id LIMIT 1";
+        for (var i = 0; i < 50; i++)
+        {
+            using var reader = command.ExecuteReader();
+            if (reader.Read())
+            {
+                Assert.Equal("gpt-5.2-codex", reader.GetString(0));
+                Assert.Equal("codex", reader.GetString(1));
+                Assert.Equal([12L, 3L, 4L, 1L], new[] { reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5) });
+                return;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail("no usage row for the chat completion");
+    }
+
+    [Fact]
     public async Task Streaming_bytes_follow_the_chunk_protocol()
     {
         var fake = new FakeProvider();

@@ -343,6 +343,33 @@ public sealed class ResponsesTests
     }
 
     [Fact]
+    public async Task Cancel_stops_a_streaming_response_in_flight()
+    {
+        var fake = new FakeProvider();
+        fake.Script = (r, ct) => fake.Reply(r, ct, TimeSpan.FromMilliseconds(200), Enumerable.Repeat("x", 300).ToArray());
+        await using var server = await ApiServer.StartAsync(fake);
+        using var response = await server.PostAsync("/v1/responses", """{"model":"gpt-5.2-codex","stream":true,"input":"Hi"}""");
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        string? id = null;
+        while (id is null && await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonNode.Parse(line[6..])!["type"]!.GetValue<string>() == "response.created")
+            {
+                id = JsonNode.Parse(line[6..])!["response"]!["id"]!.GetValue<string>();
+            }
+        }
+        Assert.NotNull(id);
+        var (cancel, cancelled) = await server.SendJsonAsync(HttpMethod.Post, $"/v1/responses/{id}/cancel");
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        Assert.Equal("cancelled", cancelled!["status"]!.GetValue<string>());
+        Assert.True(Assert.Single(fake.Tokens).IsCancellationRequested);
+
+        var rest = ApiServer.ParseSse((await reader.ReadToEndAsync()).TrimStart('\n'));
+        Assert.Equal("response.failed", rest[^1].Event);
+        Assert.Equal("cancelled", JsonNode.Parse(rest[^1].Data!)!["response"]!["status"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_turn_past_its_time_limit_is_incomplete()
     {
         var fake = new FakeProvider();
