@@ -106,7 +106,7 @@ public sealed class ProviderRouter
     }
 
     private static ApiError Unavailable(string cli) =>
-        new(503, $"The {cli} CLI is not installed on the server; install it there with: {CliProbe.InstallHint(cli)}", "server_error", "provider_unavailable");
+        new(503, $"The {cli} CLI is not installed on the server; install it there with: {CliProbe.InstallHint(cli)}", "server_error", "provider_unavailable", NoRetry: true);
 
     /// <summary>Waits in the provider's queue for a turn slot; the lease is the slot.</summary>
     public async Task<(RateLimitLease? Lease, ApiError? Error)> AcquireAsync(ProviderKind kind, CancellationToken cancellationToken)
@@ -143,7 +143,7 @@ public sealed class ProviderRouter
         var cli = error.Hint is not null ? " " + error.Hint : "";
         return error.Kind switch
         {
-            ProviderErrorKind.NotInstalled => new(503, error.Message + cli, "server_error", "provider_unavailable"),
+            ProviderErrorKind.NotInstalled => new(503, error.Message + cli, "server_error", "provider_unavailable", NoRetry: true),
             ProviderErrorKind.NotAuthenticated => new(503, error.Hint is null ? error.Message : $"{error.Message} Run on the server: {error.Hint}",
                 "server_error", "provider_not_authenticated", NoRetry: true),
             ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),

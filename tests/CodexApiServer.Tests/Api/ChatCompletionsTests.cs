@@ -290,6 +290,28 @@ public sealed class ChatCompletionsTests
         }
     }
 
+    [Theory]
+    [InlineData(ProviderErrorKind.NotInstalled, 503, "provider_unavailable", "false")]
+    [InlineData(ProviderErrorKind.Busy, 429, "rate_limit_exceeded", null)]
+    [InlineData(ProviderErrorKind.Upstream, 502, "server_error", null)]
+    [InlineData(ProviderErrorKind.Crashed, 502, "server_error", null)]
+    [InlineData(ProviderErrorKind.InvalidRequest, 400, "invalid_value", null)]
+    public async Task Provider_errors_map_to_http(ProviderErrorKind kind, int status, string code, string? shouldRetry)
+    {
+        var fake = new FakeProvider();
+        fake.Script = (_, _) => ApiServer.Events(new TurnFailed(new ProviderError(kind, "it went wrong", RetryAfter: TimeSpan.FromSeconds(3))));
+        await using var server = await ApiServer.StartAsync(fake);
+        var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple);
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Contains("it went wrong", ErrorAssert.IsOpenAIError(body, code)["message"]!.GetValue<string>());
+        Assert.Equal(shouldRetry, response.Headers.TryGetValues("x-should-retry", out var v) ? Assert.Single(v) : null);
+        if (status == 429)
+        {
+            Assert.Equal("3", Assert.Single(response.Headers.GetValues("retry-after")));
+            Assert.Equal("3000", Assert.Single(response.Headers.GetValues("retry-after-ms")));
+        }
+    }
+
     [Fact]
     public async Task A_failure_mid_stream_is_an_error_data_object_then_the_end()
     {
