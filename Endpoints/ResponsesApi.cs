@@ -177,7 +177,7 @@ public static partial class ResponsesApi
         if (background)
         {
             var cts = registry.Register(response.Id, CancellationToken.None);
-            _ = Task.Run(() => RunBackgroundAsync(router, registry, route, request, replay, response, cts, Persist, logger), CancellationToken.None);
+            _ = Task.Run(() => RunBackgroundAsync(router, registry, route, request, replay, response, p.Summary is not null, cts, Persist, logger), CancellationToken.None);
             return TypedResults.Json(response, ApiJsonContext.Wire.ResponseObject);
         }
 
@@ -193,7 +193,7 @@ public static partial class ResponsesApi
                 return busy.ToResult(context);
             }
             await using var run = router.Start(route, request, replay, lease, foreground.Token);
-            var builder = new ResponseBuilder(response, stream ? context.Response : null);
+            var builder = new ResponseBuilder(response, stream ? context.Response : null, p.Summary is not null);
             var result = await DriveAsync(builder, run, stream ? streaming.KeepAliveInterval : Timeout.InfiniteTimeSpan);
             final = result.Final;
             Persist(final, result.SessionId ?? request.SessionId);
@@ -231,7 +231,7 @@ public static partial class ResponsesApi
     }
 
     private static async Task RunBackgroundAsync(ProviderRouter router, ResponseRegistry registry, RoutedModel route, TurnRequest request, TurnRequest? replay,
-        ResponseObject response, CancellationTokenSource cts, Action<ResponseObject, string?> persist, ILogger logger)
+        ResponseObject response, bool summaries, CancellationTokenSource cts, Action<ResponseObject, string?> persist, ILogger logger)
     {
         var final = response;
         try
@@ -246,7 +246,7 @@ public static partial class ResponsesApi
             var running = response with { Status = "in_progress" };
             persist(running, null);
             await using var run = router.Start(route, request, replay, lease, cts.Token);
-            var result = await DriveAsync(new ResponseBuilder(running, null), run, Timeout.InfiniteTimeSpan);
+            var result = await DriveAsync(new ResponseBuilder(running, null, summaries), run, Timeout.InfiniteTimeSpan);
             final = result.Final;
             persist(final, result.SessionId ?? request.SessionId);
         }
@@ -291,6 +291,9 @@ public static partial class ResponsesApi
                 case TextDelta delta:
                     await builder.TextAsync(delta.Text);
                     break;
+                case ReasoningDelta reasoning:
+                    await builder.ReasoningAsync(reasoning.Text);
+                    break;
                 case TurnCompleted done when done.FinishReason == "length" || run.TimedOut:
                     // A time limit or length cut reads as max_output_tokens: the reason clients already handle.
                     return new DriveResult(await builder.FinishAsync("incomplete", null, new IncompleteDetails("max_output_tokens"), run.Usage, null), null, done.SessionId);
@@ -306,11 +309,16 @@ public static partial class ResponsesApi
     }
 
     /// <summary>Builds the Response and, when streaming, writes each event as it happens.</summary>
-    private sealed class ResponseBuilder(ResponseObject start, HttpResponse? http)
+    /// <param name="summaries">Whether the request asked for reasoning summaries (reasoning.summary).</param>
+    private sealed class ResponseBuilder(ResponseObject start, HttpResponse? http, bool summaries)
     {
         private readonly StringBuilder _text = new();
+        private readonly StringBuilder _reasoning = new();
         private int _sequence;
         private string? _itemId;
+        private int _itemIndex;
+        private string? _reasoningId;
+        private OutputItem? _reasoningItem;
         private bool _clientGone;
 
         public ResponseObject Current { get; private set; } = start;
@@ -340,13 +348,48 @@ public static partial class ResponsesApi
             }
         }
 
+        /// <summary>
+        /// Reasoning becomes a summary item at output index 0, only when asked for and only before the
+        /// answer starts: output indexes are append-only, so later reasoning has nowhere to go and is dropped.
+        /// </summary>
+        public async Task ReasoningAsync(string delta)
+        {
+            if (!summaries || _itemId is not null || _reasoningItem is not null || delta.Length == 0)
+            {
+                return;
+            }
+            if (_reasoningId is null)
+            {
+                _reasoningId = TurnInput.NewId("rs_");
+                var item = new OutputItem("reasoning", _reasoningId, Summary: []);
+                await EmitAsync("response.output_item.added", n => new OutputItemEvent("response.output_item.added", 0, item, n), ApiJsonContext.Wire.OutputItemEvent);
+                await EmitAsync("response.reasoning_summary_part.added", n => new ReasoningSummaryPartEvent("response.reasoning_summary_part.added", _reasoningId, 0, 0, new SummaryText("summary_text", ""), n), ApiJsonContext.Wire.ReasoningSummaryPartEvent);
+            }
+            _reasoning.Append(delta);
+            await EmitAsync("response.reasoning_summary_text.delta", n => new ReasoningSummaryTextDeltaEvent("response.reasoning_summary_text.delta", _reasoningId, 0, 0, delta, n), ApiJsonContext.Wire.ReasoningSummaryTextDeltaEvent);
+        }
+
+        private async Task CloseReasoningAsync()
+        {
+            if (_reasoningId is null || _reasoningItem is not null)
+            {
+                return;
+            }
+            var text = _reasoning.ToString();
+            var part = new SummaryText("summary_text", text);
+            _reasoningItem = new OutputItem("reasoning", _reasoningId, Summary: [part]);
+            await EmitAsync("response.reasoning_summary_text.done", n => new ReasoningSummaryTextDoneEvent("response.reasoning_summary_text.done", _reasoningId, 0, 0, text, n), ApiJsonContext.Wire.ReasoningSummaryTextDoneEvent);
+            await EmitAsync("response.reasoning_summary_part.done", n => new ReasoningSummaryPartEvent("response.reasoning_summary_part.done", _reasoningId, 0, 0, part, n), ApiJsonContext.Wire.ReasoningSummaryPartEvent);
+            await EmitAsync("response.output_item.done", n => new OutputItemEvent("response.output_item.done", 0, _reasoningItem, n), ApiJsonContext.Wire.OutputItemEvent);
+        }
+
         public async Task TextAsync(string delta)
         {
             await OpenItemAsync();
             _text.Append(delta);
             if (delta.Length > 0)
             {
-                await EmitAsync("response.output_text.delta", n => new OutputTextDeltaEvent("response.output_text.delta", _itemId!, 0, 0, delta, [], n), ApiJsonContext.Wire.OutputTextDeltaEvent);
+                await EmitAsync("response.output_text.delta", n => new OutputTextDeltaEvent("response.output_text.delta", _itemId!, _itemIndex, 0, delta, [], n), ApiJsonContext.Wire.OutputTextDeltaEvent);
             }
         }
 
@@ -356,10 +399,12 @@ public static partial class ResponsesApi
             {
                 return;
             }
+            await CloseReasoningAsync();
             _itemId = TurnInput.NewId("msg_");
-            var item = new OutputMessage("message", _itemId, "in_progress", "assistant", []);
-            await EmitAsync("response.output_item.added", n => new OutputItemEvent("response.output_item.added", 0, item, n), ApiJsonContext.Wire.OutputItemEvent);
-            await EmitAsync("response.content_part.added", n => new ContentPartEvent("response.content_part.added", _itemId, 0, 0, new OutputText("output_text", "", [], []), n), ApiJsonContext.Wire.ContentPartEvent);
+            _itemIndex = _reasoningItem is null ? 0 : 1;
+            var item = new OutputItem("message", _itemId, "in_progress", "assistant", []);
+            await EmitAsync("response.output_item.added", n => new OutputItemEvent("response.output_item.added", _itemIndex, item, n), ApiJsonContext.Wire.OutputItemEvent);
+            await EmitAsync("response.content_part.added", n => new ContentPartEvent("response.content_part.added", _itemId, _itemIndex, 0, new OutputText("output_text", "", [], []), n), ApiJsonContext.Wire.ContentPartEvent);
         }
 
         /// <param name="streamError">Sent as an `error` event before response.failed.</param>
@@ -369,16 +414,21 @@ public static partial class ResponsesApi
             {
                 await OpenItemAsync();
             }
+            await CloseReasoningAsync();
             var text = _text.ToString();
-            IReadOnlyList<OutputMessage> output = [];
+            var output = new List<OutputItem>();
+            if (_reasoningItem is not null)
+            {
+                output.Add(_reasoningItem);
+            }
             if (_itemId is not null)
             {
                 var part = new OutputText("output_text", text, [], []);
-                var item = new OutputMessage("message", _itemId, status == "completed" ? "completed" : "incomplete", "assistant", [part]);
-                output = [item];
-                await EmitAsync("response.output_text.done", n => new OutputTextDoneEvent("response.output_text.done", _itemId, 0, 0, text, [], n), ApiJsonContext.Wire.OutputTextDoneEvent);
-                await EmitAsync("response.content_part.done", n => new ContentPartEvent("response.content_part.done", _itemId, 0, 0, part, n), ApiJsonContext.Wire.ContentPartEvent);
-                await EmitAsync("response.output_item.done", n => new OutputItemEvent("response.output_item.done", 0, item, n), ApiJsonContext.Wire.OutputItemEvent);
+                var item = new OutputItem("message", _itemId, status == "completed" ? "completed" : "incomplete", "assistant", [part]);
+                output.Add(item);
+                await EmitAsync("response.output_text.done", n => new OutputTextDoneEvent("response.output_text.done", _itemId, _itemIndex, 0, text, [], n), ApiJsonContext.Wire.OutputTextDoneEvent);
+                await EmitAsync("response.content_part.done", n => new ContentPartEvent("response.content_part.done", _itemId, _itemIndex, 0, part, n), ApiJsonContext.Wire.ContentPartEvent);
+                await EmitAsync("response.output_item.done", n => new OutputItemEvent("response.output_item.done", _itemIndex, item, n), ApiJsonContext.Wire.OutputItemEvent);
             }
             Current = Current with
             {
@@ -457,7 +507,7 @@ public static partial class ResponsesApi
             }
             if (r.BodyJson.Length > 0 && JsonSerializer.Deserialize(r.BodyJson, ApiJsonContext.Wire.ResponseObject) is { } body)
             {
-                var answer = string.Concat(body.Output.SelectMany(o => o.Content).Select(c => c.Text));
+                var answer = string.Concat(body.Output.Where(o => o.Type == "message").SelectMany(o => o.Content ?? []).Select(c => c.Text));
                 if (answer.Length > 0)
                 {
                     messages.Add(new TurnMessage("assistant", [new TextPart(answer)]));

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CodexApiServer.Endpoints;
 
@@ -34,7 +35,7 @@ public sealed record ResponseObject(
     string? Instructions,
     long? MaxOutputTokens,
     string Model,
-    IReadOnlyList<OutputMessage> Output,
+    IReadOnlyList<OutputItem> Output,
     string OutputText,
     bool ParallelToolCalls,
     string? PreviousResponseId,
@@ -50,7 +51,16 @@ public sealed record ResponseObject(
     IReadOnlyDictionary<string, string> Metadata,
     ResponseUsage? Usage);
 
-public sealed record OutputMessage(string Type, string Id, string Status, string Role, IReadOnlyList<OutputText> Content);
+/// <summary>An output item: a message (status, role, content) or a reasoning summary (summary).</summary>
+public sealed record OutputItem(
+    string Type,
+    string Id,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Status = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<OutputText>? Content = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SummaryText>? Summary = null);
+
+public sealed record SummaryText(string Type, string Text);
 
 public sealed record OutputText(string Type, string Text, IReadOnlyList<JsonElement> Annotations, IReadOnlyList<JsonElement> Logprobs);
 
@@ -71,7 +81,13 @@ public sealed record OutputTokensDetails(long ReasoningTokens);
 // Stream events. Each carries its own type and a sequence number from 0.
 public sealed record ResponseLifecycleEvent(string Type, ResponseObject Response, int SequenceNumber);
 
-public sealed record OutputItemEvent(string Type, int OutputIndex, OutputMessage Item, int SequenceNumber);
+public sealed record OutputItemEvent(string Type, int OutputIndex, OutputItem Item, int SequenceNumber);
+
+public sealed record ReasoningSummaryPartEvent(string Type, string ItemId, int OutputIndex, int SummaryIndex, SummaryText Part, int SequenceNumber);
+
+public sealed record ReasoningSummaryTextDeltaEvent(string Type, string ItemId, int OutputIndex, int SummaryIndex, string Delta, int SequenceNumber);
+
+public sealed record ReasoningSummaryTextDoneEvent(string Type, string ItemId, int OutputIndex, int SummaryIndex, string Text, int SequenceNumber);
 
 public sealed record ContentPartEvent(string Type, string ItemId, int OutputIndex, int ContentIndex, OutputText Part, int SequenceNumber);
 

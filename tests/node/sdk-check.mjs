@@ -99,6 +99,17 @@ check('responses.stream finalResponse', async () => {
   assert.equal(deltas, expected);
 });
 
+check('responses.stream with a reasoning summary', async () => {
+  const stream = client.responses.stream({ model, input: 'Hi', reasoning: { effort: 'low', summary: 'auto' } });
+  let summary = '';
+  stream.on('response.reasoning_summary_text.delta', (e) => { summary += e.delta; });
+  const final = await stream.finalResponse();
+  assert.deepEqual(final.output.map((o) => o.type), ['reasoning', 'message']);
+  assert.equal(final.output[0].summary[0].text, summary);
+  assert.ok(summary.length > 0);
+  assert.equal(final.output_text, expected);
+});
+
 check('responses.retrieve', async () => {
   const r = await client.responses.retrieve(firstResponseId);
   assert.equal(r.id, firstResponseId);

@@ -30,8 +30,10 @@ public sealed class FakeProvider(ProviderKind kind = ProviderKind.Codex) : ITurn
 
     public static readonly TokenUsage DefaultUsage = new(12, 3, CachedInputTokens: 4, ReasoningTokens: 1);
 
+    /// <summary>Reasoning ("Thinking it over."), then the deltas, usage and completion.</summary>
     public async IAsyncEnumerable<TurnEvent> Reply(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken, TimeSpan delay, params string[] deltas)
     {
+        yield return new ReasoningDelta("Thinking it over.");
         foreach (var delta in deltas)
         {
             if (delay > TimeSpan.Zero)

@@ -32,6 +32,6 @@ public sealed class OpenAISdkTests
         }
         var output = await stdout + await stderr;
         Assert.True(process.ExitCode == 0, "sdk-check.mjs failed:\n" + output);
-        Assert.Contains("11/11 checks passed", output);
+        Assert.Contains("12/12 checks passed", output);
     }
 }

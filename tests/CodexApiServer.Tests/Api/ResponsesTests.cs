@@ -113,6 +113,35 @@ public sealed class ResponsesTests
     }
 
     [Fact]
+    public async Task Reasoning_becomes_a_summary_item_before_the_message_when_asked_for()
+    {
+        var fake = new FakeProvider();
+        await using var server = await ApiServer.StartAsync(fake);
+        var (_, _, frames) = await server.StreamAsync("/v1/responses", """{"model":"gpt-5.2-codex","stream":true,"input":"Hi","reasoning":{"effort":"high","summary":"auto"}}""");
+        Assert.Equal(
+            ["response.created", "response.in_progress",
+             "response.output_item.added", "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+             "response.reasoning_summary_text.done", "response.reasoning_summary_part.done", "response.output_item.done",
+             "response.output_item.added", "response.content_part.added", "response.output_text.delta", "response.output_text.delta",
+             "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"],
+            frames.Select(f => f.Event));
+        var events = frames.Select(f => JsonNode.Parse(f.Data!)!).ToList();
+        Assert.Equal("reasoning", events[2]["item"]!["type"]!.GetValue<string>());
+        Assert.Equal(0, events[2]["output_index"]!.GetValue<int>());
+        Assert.Equal("Thinking it over.", events[5]["text"]!.GetValue<string>());
+        Assert.Equal(1, events[8]["output_index"]!.GetValue<int>());
+        Assert.All(events.Skip(9).Take(6), e => Assert.Equal(1, e["output_index"]!.GetValue<int>()));
+        var output = events[^1]["response"]!["output"]!.AsArray();
+        Assert.Equal(["reasoning", "message"], output.Select(o => o!["type"]!.GetValue<string>()));
+        Assert.Equal("""[{"type":"summary_text","text":"Thinking it over."}]""", output[0]!["summary"]!.ToJsonString());
+        Assert.Equal("Hello world", events[^1]["response"]!["output_text"]!.GetValue<string>());
+
+        // Without reasoning.summary the reasoning stays out of the output.
+        var (_, plain) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", """{"model":"gpt-5.2-codex","input":"Hi"}""");
+        Assert.Equal(["message"], plain!["output"]!.AsArray().Select(o => o!["type"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task A_failure_mid_stream_is_an_error_event_then_response_failed()
     {
         var fake = new FakeProvider();
