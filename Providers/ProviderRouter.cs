@@ -37,6 +37,9 @@ public sealed class StreamingOptions
     /// <summary>A `: keep-alive` comment goes out after this much silence on a stream.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long a cancelled provider may take to stop before the turn is given up on.</summary>
+    public TimeSpan CancelGrace { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Turns waiting for a slot beyond this many get 429 at once.</summary>
     public int MaxQueueLength { get; set; } = 100;
 }
@@ -53,6 +56,7 @@ public sealed class ProviderRouter
     private readonly Dictionary<ProviderKind, ConcurrencyLimiter> _limiters = [];
     private readonly ModelCatalog _catalog;
     private readonly CliProbe _probe;
+    private readonly StreamingOptions _streaming;
     private readonly ServerConfig _config;
 
     public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming)
@@ -65,6 +69,7 @@ public sealed class ProviderRouter
         }
         _catalog = catalog;
         _probe = probe;
+        _streaming = streaming;
         _config = settings.Config;
         foreach (var kind in Enum.GetValues<ProviderKind>())
         {
@@ -159,7 +164,7 @@ public sealed class ProviderRouter
     /// </summary>
     /// <param name="replay">The whole history in a fresh session, used once if the session is gone.</param>
     public TurnRun Start(RoutedModel route, TurnRequest request, TurnRequest? replay, RateLimitLease lease, CancellationToken cancellationToken) =>
-        new(route.Provider, request, replay, lease, TurnTimeout, cancellationToken);
+        new(route.Provider, request, replay, lease, TurnTimeout, _streaming.CancelGrace, cancellationToken);
 }
 
 /// <summary>
@@ -174,9 +179,13 @@ public sealed class TurnRun : IAsyncDisposable
     private readonly Task _pump;
     private Task<bool>? _pendingRead;
     private volatile bool _cancelRequested;
+    private readonly CancellationToken _callerToken;
+    private readonly TimeSpan _cancelGrace;
 
-    internal TurnRun(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, TimeSpan timeout, CancellationToken cancellationToken)
+    internal TurnRun(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, TimeSpan timeout, TimeSpan cancelGrace, CancellationToken cancellationToken)
     {
+        _callerToken = cancellationToken;
+        _cancelGrace = cancelGrace;
         _cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _cts.CancelAfter(timeout);
         _pump = Task.Run(() => PumpAsync(provider, request, replay, lease, cancellationToken), CancellationToken.None);
@@ -280,24 +289,45 @@ public sealed class TurnRun : IAsyncDisposable
     private async Task<Outcome> RunOnceAsync(ITurnProvider provider, TurnRequest request, ChannelWriter<TurnEvent> writer, bool allowSessionFallback)
     {
         var any = false;
+        var enumerator = provider.RunAsync(request, _cts.Token).GetAsyncEnumerator(_cts.Token);
+        var abandoned = false;
         try
         {
-            await foreach (var e in provider.RunAsync(request, _cts.Token).WithCancellation(_cts.Token))
+            while (true)
             {
+                var move = enumerator.MoveNextAsync().AsTask();
+                if (!await WithinGraceAsync(move))
+                {
+                    // The provider ignores cancellation: leave it behind rather than hold the slot and the client forever.
+                    abandoned = true;
+                    _ = move.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    return Outcome.NoTerminal;
+                }
+                if (!await move)
+                {
+                    return Outcome.NoTerminal;
+                }
+                var e = enumerator.Current;
                 if (e is TurnFailed { Error.Kind: ProviderErrorKind.SessionNotFound } && !any && allowSessionFallback)
                 {
                     return Outcome.SessionGone;
+                }
+                if (_cts.IsCancellationRequested && e is TurnCompleted or TurnFailed)
+                {
+                    // The provider reporting its own interruption: who interrupted it decides what it was.
+                    if (e is TurnCompleted interrupted && !_cancelRequested && !_callerToken.IsCancellationRequested)
+                    {
+                        TimedOut = true;
+                        writer.TryWrite(new TurnCompleted("length", interrupted.SessionId));
+                        return Outcome.Terminal;
+                    }
+                    return Outcome.NoTerminal;
                 }
                 if (e is TurnFailed { Error.Kind: ProviderErrorKind.Timeout })
                 {
                     TimedOut = true;
                     writer.TryWrite(new TurnCompleted("length", null));
                     return Outcome.Terminal;
-                }
-                if (e is TurnFailed && _cts.IsCancellationRequested)
-                {
-                    // The provider reporting its own interruption: classified by who interrupted it.
-                    return Outcome.NoTerminal;
                 }
                 any |= e is TextDelta or ReasoningDelta;
                 writer.TryWrite(e);
@@ -309,8 +339,39 @@ public sealed class TurnRun : IAsyncDisposable
         }
         catch (OperationCanceledException) when (_cts.IsCancellationRequested)
         {
+            return Outcome.NoTerminal;
         }
-        return Outcome.NoTerminal;
+        finally
+        {
+            if (!abandoned)
+            {
+                try
+                {
+                    await enumerator.DisposeAsync();
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+    }
+
+    /// <summary>False when the turn was cancelled and the provider still had not moved after the grace period.</summary>
+    private async Task<bool> WithinGraceAsync(Task<bool> move)
+    {
+        if (move.IsCompleted)
+        {
+            return true;
+        }
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (_cts.Token.Register(() => cancelled.TrySetResult()))
+        {
+            if (await Task.WhenAny(move, cancelled.Task) == move)
+            {
+                return true;
+            }
+        }
+        return await Task.WhenAny(move, Task.Delay(_cancelGrace, CancellationToken.None)) == move;
     }
 
     public async ValueTask DisposeAsync()

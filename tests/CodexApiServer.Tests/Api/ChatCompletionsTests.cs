@@ -275,6 +275,31 @@ public sealed class ChatCompletionsTests
     }
 
     [Fact]
+    public async Task A_provider_that_ignores_cancellation_is_left_behind_and_its_slot_freed()
+    {
+        var fake = new FakeProvider();
+        var never = new TaskCompletionSource();
+        fake.Script = (_, _) => Stubborn(never.Task);
+        await using var server = await ApiServer.StartAsync(fake, """{"turnTimeoutSeconds":1,"maxConcurrentTurns":1,"queueTimeoutSeconds":5}""", cancelGrace: TimeSpan.FromMilliseconds(300));
+        for (var i = 0; i < 2; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("length", body!["choices"]![0]!["finish_reason"]!.GetValue<string>());
+            Assert.Equal("stuck", body["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+            Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(4));
+        }
+        never.SetResult();
+    }
+
+    private static async IAsyncEnumerable<TurnEvent> Stubborn(Task never)
+    {
+        yield return new TextDelta("stuck");
+        await never;
+    }
+
+    [Fact]
     public async Task A_cli_that_is_not_logged_in_is_503_without_retries_for_both_modes()
     {
         var fake = new FakeProvider();

@@ -12,7 +12,7 @@ public sealed class ProviderRouterTests
     {
         var codex = new FakeProvider(ProviderKind.Codex);
         var claude = new FakeProvider(ProviderKind.Claude);
-        await using var server = await ApiServer.StartAsync(codex, more: claude);
+        await using var server = await ApiServer.StartAsync(codex, more: [claude]);
         foreach (var model in new[] { "sonnet", "claude-opus-4-5", "claude-some-future-model", "gpt-5.2-codex" })
         {
             var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", $$"""{"model":"{{model}}","messages":[{"role":"user","content":"Hi"}]}""");
