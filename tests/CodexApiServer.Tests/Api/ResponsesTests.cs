@@ -399,6 +399,40 @@ public sealed class ResponsesTests
     }
 
     [Fact]
+    public async Task Client_disconnect_cancels_the_turn_and_the_stored_response_says_cancelled()
+    {
+        var fake = new FakeProvider();
+        fake.Script = (r, ct) => fake.Reply(r, ct, TimeSpan.FromMilliseconds(100), Enumerable.Repeat("tick ", 300).ToArray());
+        await using var server = await ApiServer.StartAsync(fake);
+        var response = await server.PostAsync("/v1/responses", """{"model":"gpt-5.2-codex","stream":true,"input":"Hi"}""");
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        string? id = null;
+        while (id is null && await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                id = JsonNode.Parse(line[6..])!["response"]?["id"]?.GetValue<string>();
+            }
+        }
+        response.Dispose();
+        reader.Dispose();
+
+        await fake.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(Assert.Single(fake.Tokens).IsCancellationRequested);
+        JsonNode? stored = null;
+        for (var i = 0; i < 50; i++)
+        {
+            (_, stored) = await server.SendJsonAsync(HttpMethod.Get, "/v1/responses/" + id);
+            if (stored!["status"]!.GetValue<string>() != "in_progress")
+            {
+                break;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Equal("cancelled", stored!["status"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_turn_past_its_time_limit_is_incomplete()
     {
         var fake = new FakeProvider();
