@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CodexApiServer.Tests.Api;
 
@@ -28,6 +29,8 @@ public static class ApiServer
         }
         return TestServer.StartAsync(json.ToJsonString(), configureServices: services =>
         {
+            // Only the fakes: the real providers are not even constructed.
+            services.RemoveAll<ITurnProvider>();
             services.AddSingleton<ITurnProvider>(fake);
             foreach (var provider in more)
             {
