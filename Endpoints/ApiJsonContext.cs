@@ -33,6 +33,23 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(TunnelStatus))]
 [JsonSerializable(typeof(TunnelStartRequest))]
 [JsonSerializable(typeof(StorageStatus))]
+[JsonSerializable(typeof(ChatCompletionRequest))]
+[JsonSerializable(typeof(ChatCompletion))]
+[JsonSerializable(typeof(ChatChunk))]
+[JsonSerializable(typeof(List<InputItem>))]
+[JsonSerializable(typeof(ResponsesRequest))]
+[JsonSerializable(typeof(ResponseObject))]
+[JsonSerializable(typeof(ResponseLifecycleEvent))]
+[JsonSerializable(typeof(OutputItemEvent))]
+[JsonSerializable(typeof(ReasoningSummaryPartEvent))]
+[JsonSerializable(typeof(ReasoningSummaryTextDeltaEvent))]
+[JsonSerializable(typeof(ReasoningSummaryTextDoneEvent))]
+[JsonSerializable(typeof(ContentPartEvent))]
+[JsonSerializable(typeof(OutputTextDeltaEvent))]
+[JsonSerializable(typeof(OutputTextDoneEvent))]
+[JsonSerializable(typeof(StreamErrorEvent))]
+[JsonSerializable(typeof(ResponseList))]
+[JsonSerializable(typeof(InputItemList))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>Like <see cref="JsonSerializerContext"/>'s Default, but writes non-ASCII text as UTF-8 rather than \u escapes, as OpenAI does.</summary>

@@ -12,7 +12,8 @@ namespace CodexApiServer.Hosting;
 /// <summary>Builds the whole server from settings: services, request pipeline, endpoint groups.</summary>
 public static class ServerApp
 {
-    public static WebApplication Build(ServerSettings settings, ILoggerProvider? extraLogging = null)
+    /// <param name="configureServices">Runs after the app's own registrations, so tests can replace or add services (e.g. ITurnProvider).</param>
+    public static WebApplication Build(ServerSettings settings, ILoggerProvider? extraLogging = null, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -51,12 +52,16 @@ public static class ServerApp
         builder.Services.AddStorage();
         builder.Services.AddProviders();
         builder.Services.AddTunnel();
+        builder.Services.AddOpenAIApi();
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseRequestPipeline();
         app.MapHealthApi();
         app.MapModelsApi();
         app.MapApiKeysApi();
+        app.MapChatCompletionsApi();
+        app.MapResponsesApi();
         app.MapAdminApi();
         app.MapAdminTunnelApi();
         app.MapAdminPages();
@@ -90,6 +95,16 @@ public static class ServerApp
         services.AddSingleton<UsageLog>();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<AccessControl>();
+        return services;
+    }
+
+    private static IServiceCollection AddOpenAIApi(this IServiceCollection services)
+    {
+        services.AddSingleton<StreamingOptions>();
+        services.AddSingleton<ProviderRouter>();
+        services.AddSingleton<ConversationSessions>();
+        services.AddSingleton<ResponseStore>();
+        services.AddSingleton<ResponseRegistry>();
         return services;
     }
 

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CodexApiServer.Tests.Support;
 
@@ -24,7 +25,7 @@ public sealed class TestServer : IAsyncDisposable
 
     /// <param name="configJson">config.json to start from (camelCase keys), or null for defaults.</param>
     /// <param name="beforeStart">extra routes or services for a test, added after the app is built.</param>
-    public static async Task<TestServer> StartAsync(string? configJson = null, IDictionary<string, string?>? environment = null, Action<WebApplication>? beforeStart = null, ILoggerProvider? logging = null)
+    public static async Task<TestServer> StartAsync(string? configJson = null, IDictionary<string, string?>? environment = null, Action<WebApplication>? beforeStart = null, ILoggerProvider? logging = null, Action<IServiceCollection>? configureServices = null)
     {
         var dataDir = TempDir.Create("server");
         if (configJson is not null)
@@ -34,7 +35,7 @@ public sealed class TestServer : IAsyncDisposable
         var settings = ServerSettings.Load(
             CommandLine.Parse(["--port", "0", "--data-dir", dataDir]),
             name => environment is not null && environment.TryGetValue(name, out var v) ? v : null);
-        var app = ServerApp.Build(settings, logging);
+        var app = ServerApp.Build(settings, logging, configureServices);
         beforeStart?.Invoke(app);
         await app.StartListeningAsync(settings);
         return new TestServer(app, settings, dataDir);

@@ -1,0 +1,180 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CodexApiServer.Providers;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>An input item as stored and as listed by GET /v1/responses/{id}/input_items.</summary>
+public sealed record InputItem(string Id, string Type, string Role, IReadOnlyList<InputContent> Content, string Status);
+
+public sealed record InputContent(
+    string Type,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageUrl = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
+
+/// <summary>A request field that failed validation: the message and the field it names.</summary>
+public sealed class InputException(string message, string param, string code = "invalid_value") : Exception(message)
+{
+    public string Param { get; } = param;
+    public string Code { get; } = code;
+
+    public ApiError ToApiError() => new(400, Message, "invalid_request_error", Code, Param);
+}
+
+/// <summary>What both APIs share when turning request content into provider parts, and back.</summary>
+public static class TurnInput
+{
+    public static readonly string[] ReasoningEfforts = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+
+    private static readonly string[] ImageTypes = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+    /// <summary>A permissive schema for json_object: any JSON object.</summary>
+    public static JsonElement AnyObjectSchema { get; } = JsonDocument.Parse("""{"type":"object"}""").RootElement.Clone();
+
+    /// <summary>An http(s) URL passes through; a data: URL is decoded; anything else is a 400 naming <paramref name="param"/>.</summary>
+    public static TurnPart Image(string? url, string param)
+    {
+        if (string.IsNullOrEmpty(url))
+        {
+            throw new InputException($"Missing required parameter: '{param}'.", param, "missing_required_parameter");
+        }
+        if (url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            var comma = url.IndexOf(',', StringComparison.Ordinal);
+            var header = comma > 5 ? url[5..comma] : "";
+            if (comma < 0 || !header.EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InputException($"Invalid image data URL in '{param}': expected data:image/<type>;base64,<data>.", param);
+            }
+            var mediaType = header[..^7].ToLowerInvariant();
+            if (!ImageTypes.Contains(mediaType))
+            {
+                throw new InputException($"Invalid image type '{mediaType}' in '{param}': use image/png, image/jpeg, image/gif or image/webp.", param);
+            }
+            try
+            {
+                var data = Convert.FromBase64String(url[(comma + 1)..]);
+                if (data.Length == 0)
+                {
+                    throw new FormatException();
+                }
+                return new ImageDataPart(mediaType, data);
+            }
+            catch (FormatException)
+            {
+                throw new InputException($"Invalid image data URL in '{param}': the data is not valid base64.", param);
+            }
+        }
+        if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+        {
+            return new ImageUrlPart(url);
+        }
+        throw new InputException($"Invalid image URL in '{param}': use an http(s) URL or a data: URL.", param);
+    }
+
+    public static string? ReasoningEffort(string? effort, string param) =>
+        effort is null || ReasoningEfforts.Contains(effort)
+            ? effort
+            : throw new InputException($"Invalid value for '{param}': '{effort}'. Supported values are: {string.Join(", ", ReasoningEfforts.Select(e => $"'{e}'"))}.", param);
+
+    /// <summary>response_format / text.format: text → null, json_object → any object, json_schema → its schema.</summary>
+    public static JsonElement? OutputSchema(JsonElement format, string param, bool flat)
+    {
+        if (format.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (format.ValueKind != JsonValueKind.Object)
+        {
+            throw new InputException($"Invalid type for '{param}': expected an object.", param, "invalid_type");
+        }
+        var type = format.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        switch (type)
+        {
+            case "text":
+                return null;
+            case "json_object":
+                return AnyObjectSchema;
+            case "json_schema":
+                // Chat nests {json_schema:{name,schema}}; Responses has {name,schema} flat in text.format.
+                var holder = format;
+                if (!flat)
+                {
+                    if (!format.TryGetProperty("json_schema", out holder) || holder.ValueKind != JsonValueKind.Object)
+                    {
+                        throw new InputException($"Missing required parameter: '{param}.json_schema'.", param + ".json_schema", "missing_required_parameter");
+                    }
+                }
+                var where = flat ? param : param + ".json_schema";
+                if (!holder.TryGetProperty("schema", out var schema))
+                {
+                    return AnyObjectSchema;
+                }
+                if (schema.ValueKind != JsonValueKind.Object)
+                {
+                    throw new InputException($"Invalid type for '{where}.schema': expected an object.", where + ".schema", "invalid_type");
+                }
+                return schema.Clone();
+            default:
+                throw new InputException($"Invalid value for '{param}.type': '{type}'. Supported values are: 'text', 'json_object' and 'json_schema'.", param + ".type");
+        }
+    }
+
+    /// <summary>The stored form of a message: what input_items lists and what a replay reads back.</summary>
+    public static InputItem ToItem(TurnMessage message, string? id = null)
+    {
+        var assistant = message.Role == "assistant";
+        var content = message.Parts.Select(p => p switch
+        {
+            TextPart text => new InputContent(assistant ? "output_text" : "input_text", text.Text),
+            ImageUrlPart url => new InputContent("input_image", ImageUrl: url.Url, Detail: "auto"),
+            ImageDataPart data => new InputContent("input_image", ImageUrl: $"data:{data.MediaType};base64,{Convert.ToBase64String(data.Data)}", Detail: "auto"),
+            _ => new InputContent("input_text", ""),
+        }).ToList();
+        return new InputItem(id ?? NewId("msg_"), "message", message.Role, content, "completed");
+    }
+
+    public static TurnMessage FromItem(InputItem item) => new(item.Role, item.Content.Select(c => c.Type switch
+    {
+        "input_image" when c.ImageUrl is not null => Image(c.ImageUrl, "input"),
+        _ => (TurnPart)new TextPart(c.Text ?? ""),
+    }).ToList());
+
+    public static string NewId(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>A digest of a conversation, to recognise a request that continues one we still hold.</summary>
+    public static string ConversationKey(string model, string? instructions, IEnumerable<TurnMessage> messages)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Add(string s)
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(s));
+            hash.AppendData([0]);
+        }
+        Add(model);
+        Add(instructions ?? "\u0001none");
+        foreach (var message in messages)
+        {
+            Add("\u0002" + message.Role);
+            foreach (var part in message.Parts)
+            {
+                switch (part)
+                {
+                    case TextPart text:
+                        Add("t" + text.Text);
+                        break;
+                    case ImageUrlPart url:
+                        Add("u" + url.Url);
+                        break;
+                    case ImageDataPart data:
+                        Add("d" + data.MediaType + Convert.ToHexString(SHA256.HashData(data.Data)));
+                        break;
+                }
+            }
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+}

@@ -1,0 +1,389 @@
+using System.Threading.Channels;
+using System.Threading.RateLimiting;
+using CodexApiServer.Endpoints;
+using CodexApiServer.Hosting;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CodexApiServer.Providers;
+
+/// <summary>An error on its way to the client, with the headers that tell SDKs whether to retry.</summary>
+public sealed record ApiError(int Status, string Message, string Type, string? Code, string? Param = null, TimeSpan? RetryAfter = null, bool NoRetry = false)
+{
+    public ErrorDetail Detail => new(Message, Type, Param, Code);
+
+    public void ApplyHeaders(HttpResponse response)
+    {
+        if (RetryAfter is { } wait)
+        {
+            response.Headers["retry-after"] = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            response.Headers["retry-after-ms"] = ((long)wait.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (NoRetry)
+        {
+            response.Headers["x-should-retry"] = "false";
+        }
+    }
+
+    public JsonHttpResult<ErrorBody> ToResult(HttpContext context)
+    {
+        ApplyHeaders(context.Response);
+        return OpenAIErrors.Result(Status, Message, Type, Code, Param);
+    }
+}
+
+/// <summary>Tunables that tests shorten; not in config.json.</summary>
+public sealed class StreamingOptions
+{
+    /// <summary>A `: keep-alive` comment goes out after this much silence on a stream.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a cancelled provider may take to stop before the turn is given up on.</summary>
+    public TimeSpan CancelGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Turns waiting for a slot beyond this many get 429 at once.</summary>
+    public int MaxQueueLength { get; set; } = 100;
+}
+
+public sealed record RoutedModel(ModelEntry Model, ITurnProvider Provider);
+
+/// <summary>
+/// Picks the provider for a model and enforces the per-provider limits: a few turns at once, a
+/// bounded FIFO queue with a wait limit (429), and a time limit per turn.
+/// </summary>
+public sealed class ProviderRouter
+{
+    private readonly Dictionary<ProviderKind, ITurnProvider> _providers;
+    private readonly Dictionary<ProviderKind, ConcurrencyLimiter> _limiters = [];
+    private readonly ModelCatalog _catalog;
+    private readonly CliProbe _probe;
+    private readonly StreamingOptions _streaming;
+    private readonly ServerConfig _config;
+
+    public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming)
+    {
+        // The last registration of a kind wins, so a test (or a later AddX) can replace a provider.
+        _providers = [];
+        foreach (var provider in providers)
+        {
+            _providers[provider.Kind] = provider;
+        }
+        _catalog = catalog;
+        _probe = probe;
+        _streaming = streaming;
+        _config = settings.Config;
+        foreach (var kind in Enum.GetValues<ProviderKind>())
+        {
+            _limiters[kind] = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
+            {
+                PermitLimit = _config.MaxConcurrentTurns,
+                QueueLimit = streaming.MaxQueueLength,
+                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            });
+        }
+    }
+
+    public TimeSpan TurnTimeout => TimeSpan.FromSeconds(_config.TurnTimeoutSeconds);
+
+    /// <summary>The model's provider, or a 400/404/503 to send instead.</summary>
+    public (RoutedModel? Route, ApiError? Error) Resolve(string? model)
+    {
+        if (string.IsNullOrEmpty(model))
+        {
+            return (null, new ApiError(400, "You must provide a model parameter.", "invalid_request_error", "missing_required_parameter", "model"));
+        }
+        if (!ModelName.IsValid(model))
+        {
+            return (null, new ApiError(400, "Invalid model name: use letters, digits, '.', '_', ':' or '-' (at most 64 characters).", "invalid_request_error", "invalid_value", "model"));
+        }
+        if (_catalog.Find(model) is not { } entry)
+        {
+            return (null, new ApiError(404, $"The model '{model}' does not exist or you do not have access to it.", "invalid_request_error", "model_not_found", "model"));
+        }
+        var cli = entry.Provider == ProviderKind.Claude ? "claude" : "codex";
+        var status = entry.Provider == ProviderKind.Claude ? _probe.Claude : _probe.Codex;
+        // Unknown until the first probe finishes: let the provider find out for itself.
+        var notInstalled = status.CheckedAt is not null && !status.Found;
+        if (notInstalled || !_providers.TryGetValue(entry.Provider, out var provider))
+        {
+            return (null, Unavailable(cli));
+        }
+        return (new RoutedModel(entry, provider), null);
+    }
+
+    private static ApiError Unavailable(string cli) =>
+        new(503, $"The {cli} CLI is not installed on the server; install it there with: {CliProbe.InstallHint(cli)}", "server_error", "provider_unavailable", NoRetry: true);
+
+    /// <summary>Waits in the provider's queue for a turn slot; the lease is the slot.</summary>
+    public async Task<(RateLimitLease? Lease, ApiError? Error)> AcquireAsync(ProviderKind kind, CancellationToken cancellationToken)
+    {
+        var limiter = _limiters[kind];
+        var busy = new ApiError(429, $"All {_config.MaxConcurrentTurns} turn slots of this provider are busy and the queue did not move within {_config.QueueTimeoutSeconds} s; retry shortly.",
+            "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: TimeSpan.FromSeconds(Math.Clamp(_config.QueueTimeoutSeconds / 4, 1, 10)));
+        if (_config.QueueTimeoutSeconds == 0)
+        {
+            var now = limiter.AttemptAcquire();
+            return now.IsAcquired ? (now, null) : (null, busy);
+        }
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        wait.CancelAfter(TimeSpan.FromSeconds(_config.QueueTimeoutSeconds));
+        try
+        {
+            var lease = await limiter.AcquireAsync(1, wait.Token);
+            if (lease.IsAcquired)
+            {
+                return (lease, null);
+            }
+            lease.Dispose();
+            return (null, busy);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, busy);
+        }
+    }
+
+    /// <summary>The HTTP shape of a provider failure.</summary>
+    public static ApiError MapError(ProviderError error)
+    {
+        var cli = error.Hint is not null ? " " + error.Hint : "";
+        return error.Kind switch
+        {
+            ProviderErrorKind.NotInstalled => new(503, error.Message + cli, "server_error", "provider_unavailable", NoRetry: true),
+            ProviderErrorKind.NotAuthenticated => new(503, error.Hint is null ? error.Message : $"{error.Message} Run on the server: {error.Hint}",
+                "server_error", "provider_not_authenticated", NoRetry: true),
+            ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),
+            ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),
+            ProviderErrorKind.Timeout => new(504, error.Message, "server_error", "timeout"),
+            _ => new(502, error.Message, "server_error", "server_error"),
+        };
+    }
+
+    /// <summary>
+    /// Starts a turn that holds <paramref name="lease"/> until the provider is done. The turn runs
+    /// in the background into a channel, so the caller can send keep-alives while it waits.
+    /// </summary>
+    /// <param name="replay">The whole history in a fresh session, used once if the session is gone.</param>
+    public TurnRun Start(RoutedModel route, TurnRequest request, TurnRequest? replay, RateLimitLease lease, CancellationToken cancellationToken) =>
+        new(route.Provider, request, replay, lease, TurnTimeout, _streaming.CancelGrace, cancellationToken);
+}
+
+/// <summary>
+/// One running turn. Its events always end with exactly one <see cref="TurnCompleted"/> or
+/// <see cref="TurnFailed"/>, whatever the provider does: a turn past its time limit ends as
+/// TurnCompleted("length") (an incomplete answer, not an error), a crash or exception as TurnFailed.
+/// </summary>
+public sealed class TurnRun : IAsyncDisposable
+{
+    private readonly Channel<TurnEvent> _events = Channel.CreateUnbounded<TurnEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly CancellationTokenSource _cts;
+    private readonly Task _pump;
+    private Task<bool>? _pendingRead;
+    private volatile bool _cancelRequested;
+    private readonly CancellationToken _callerToken;
+    private readonly TimeSpan _cancelGrace;
+
+    internal TurnRun(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, TimeSpan timeout, TimeSpan cancelGrace, CancellationToken cancellationToken)
+    {
+        _callerToken = cancellationToken;
+        _cancelGrace = cancelGrace;
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _cts.CancelAfter(timeout);
+        _pump = Task.Run(() => PumpAsync(provider, request, replay, lease, cancellationToken), CancellationToken.None);
+    }
+
+    /// <summary>True once the time limit cut the turn short.</summary>
+    public bool TimedOut { get; private set; }
+
+    /// <summary>True when the caller's token (client gone, cancel endpoint) stopped the turn.</summary>
+    public bool Cancelled { get; private set; }
+
+    /// <summary>The last usage the provider reported.</summary>
+    public TokenUsage? Usage { get; private set; }
+
+    /// <summary>Stops the turn now (cancel endpoint).</summary>
+    public void Cancel()
+    {
+        _cancelRequested = true;
+        _cts.Cancel();
+    }
+
+    /// <summary>The next event, or null if <paramref name="idle"/> passed without one (send a keep-alive). After the terminal event, null forever.</summary>
+    public async Task<TurnEvent?> NextAsync(TimeSpan idle)
+    {
+        if (_events.Reader.TryRead(out var ready))
+        {
+            return Track(ready);
+        }
+        // A read that timed out stays pending and is reused, so no event is lost between waits.
+        _pendingRead ??= _events.Reader.WaitToReadAsync().AsTask();
+        if (idle != Timeout.InfiniteTimeSpan)
+        {
+            using var delay = new CancellationTokenSource();
+            var done = await Task.WhenAny(_pendingRead, Task.Delay(idle, delay.Token));
+            await delay.CancelAsync();
+            if (done != _pendingRead)
+            {
+                return null;
+            }
+        }
+        var more = await _pendingRead;
+        _pendingRead = null;
+        return more && _events.Reader.TryRead(out var next) ? Track(next) : null;
+    }
+
+    private TurnEvent Track(TurnEvent e)
+    {
+        if (e is UsageReport usage)
+        {
+            Usage = usage.Usage;
+        }
+        return e;
+    }
+
+    private async Task PumpAsync(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, CancellationToken callerToken)
+    {
+        var writer = _events.Writer;
+        try
+        {
+            var outcome = await RunOnceAsync(provider, request, writer, allowSessionFallback: replay is not null);
+            if (outcome == Outcome.SessionGone)
+            {
+                outcome = await RunOnceAsync(provider, replay!, writer, allowSessionFallback: false);
+            }
+            if (outcome == Outcome.NoTerminal)
+            {
+                if (callerToken.IsCancellationRequested || _cancelRequested)
+                {
+                    Cancelled = true;
+                    writer.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "The turn was cancelled.")));
+                }
+                else if (_cts.IsCancellationRequested)
+                {
+                    TimedOut = true;
+                    writer.TryWrite(new TurnCompleted("length", null));
+                }
+                else
+                {
+                    writer.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "The provider ended the turn without an answer.")));
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            writer.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "The provider failed: " + e.GetType().Name)));
+        }
+        finally
+        {
+            lease.Dispose();
+            writer.TryComplete();
+        }
+    }
+
+    private enum Outcome
+    {
+        Terminal,
+        NoTerminal,
+        SessionGone,
+    }
+
+    private async Task<Outcome> RunOnceAsync(ITurnProvider provider, TurnRequest request, ChannelWriter<TurnEvent> writer, bool allowSessionFallback)
+    {
+        var any = false;
+        var enumerator = provider.RunAsync(request, _cts.Token).GetAsyncEnumerator(_cts.Token);
+        var abandoned = false;
+        try
+        {
+            while (true)
+            {
+                var move = enumerator.MoveNextAsync().AsTask();
+                if (!await WithinGraceAsync(move))
+                {
+                    // The provider ignores cancellation: leave it behind rather than hold the slot and the client forever.
+                    abandoned = true;
+                    _ = move.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    return Outcome.NoTerminal;
+                }
+                if (!await move)
+                {
+                    return Outcome.NoTerminal;
+                }
+                var e = enumerator.Current;
+                if (e is TurnFailed { Error.Kind: ProviderErrorKind.SessionNotFound } && !any && allowSessionFallback)
+                {
+                    return Outcome.SessionGone;
+                }
+                if (_cts.IsCancellationRequested && e is TurnCompleted or TurnFailed)
+                {
+                    // The provider reporting its own interruption: who interrupted it decides what it was.
+                    if (e is TurnCompleted interrupted && !_cancelRequested && !_callerToken.IsCancellationRequested)
+                    {
+                        TimedOut = true;
+                        writer.TryWrite(new TurnCompleted("length", interrupted.SessionId));
+                        return Outcome.Terminal;
+                    }
+                    return Outcome.NoTerminal;
+                }
+                if (e is TurnFailed { Error.Kind: ProviderErrorKind.Timeout })
+                {
+                    TimedOut = true;
+                    writer.TryWrite(new TurnCompleted("length", null));
+                    return Outcome.Terminal;
+                }
+                any |= e is TextDelta or ReasoningDelta;
+                writer.TryWrite(e);
+                if (e is TurnCompleted or TurnFailed)
+                {
+                    return Outcome.Terminal;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_cts.IsCancellationRequested)
+        {
+            return Outcome.NoTerminal;
+        }
+        finally
+        {
+            if (!abandoned)
+            {
+                try
+                {
+                    await enumerator.DisposeAsync();
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+    }
+
+    /// <summary>False when the turn was cancelled and the provider still had not moved after the grace period.</summary>
+    private async Task<bool> WithinGraceAsync(Task<bool> move)
+    {
+        if (move.IsCompleted)
+        {
+            return true;
+        }
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (_cts.Token.Register(() => cancelled.TrySetResult()))
+        {
+            if (await Task.WhenAny(move, cancelled.Task) == move)
+            {
+                return true;
+            }
+        }
+        return await Task.WhenAny(move, Task.Delay(_cancelGrace, CancellationToken.None)) == move;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cts.CancelAsync();
+        try
+        {
+            await _pump;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _cts.Dispose();
+    }
+}

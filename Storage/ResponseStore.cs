@@ -1,0 +1,115 @@
+using Microsoft.Data.Sqlite;
+
+namespace CodexApiServer.Storage;
+
+/// <param name="Object">'response' or 'chat.completion'.</param>
+/// <param name="InputJson">The input items of this turn, as a JSON array.</param>
+/// <param name="BodyJson">The whole object as served.</param>
+public sealed record StoredResponse(
+    string Id,
+    string Object,
+    long CreatedAt,
+    string Status,
+    string Model,
+    string Provider,
+    string? ApiKeyId,
+    string? PreviousResponseId,
+    string? SessionId,
+    string InputJson,
+    string BodyJson);
+
+/// <summary>Stored responses and chat completions, in the responses table.</summary>
+public sealed class ResponseStore(Database database)
+{
+    private const string Columns = "id, object, created_at, status, model, provider, api_key_id, previous_response_id, session_id, input_json, body_json";
+
+    /// <summary>Inserts or replaces the row: a response is saved when it starts and again when it ends.</summary>
+    public void Save(StoredResponse r)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            INSERT INTO responses ({Columns})
+            VALUES ($id, $object, $created, $status, $model, $provider, $key, $previous, $session, $input, $body)
+            ON CONFLICT(id) DO UPDATE SET status = excluded.status, session_id = excluded.session_id, body_json = excluded.body_json
+            """;
+        command.Parameters.AddWithValue("$id", r.Id);
+        command.Parameters.AddWithValue("$object", r.Object);
+        command.Parameters.AddWithValue("$created", r.CreatedAt);
+        command.Parameters.AddWithValue("$status", r.Status);
+        command.Parameters.AddWithValue("$model", r.Model);
+        command.Parameters.AddWithValue("$provider", r.Provider);
+        command.Parameters.AddWithValue("$key", (object?)r.ApiKeyId ?? DBNull.Value);
+        command.Parameters.AddWithValue("$previous", (object?)r.PreviousResponseId ?? DBNull.Value);
+        command.Parameters.AddWithValue("$session", (object?)r.SessionId ?? DBNull.Value);
+        command.Parameters.AddWithValue("$input", r.InputJson);
+        command.Parameters.AddWithValue("$body", r.BodyJson);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>The row with this id and object type, or null.</summary>
+    public StoredResponse? Get(string id, string objectType = "response")
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM responses WHERE id = $id AND object = $object";
+        command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$object", objectType);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? Read(reader) : null;
+    }
+
+    public bool Delete(string id, string objectType = "response")
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM responses WHERE id = $id AND object = $object";
+        command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$object", objectType);
+        return command.ExecuteNonQuery() > 0;
+    }
+
+    /// <summary>A page of responses ordered by (created_at, id), after the cursor row if given.</summary>
+    /// <param name="apiKeyId">Only this key's rows, or every row when null.</param>
+    public (IReadOnlyList<StoredResponse> Rows, bool HasMore) List(string? apiKeyId, int limit, StoredResponse? after, bool ascending)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        var where = "object = 'response'";
+        if (apiKeyId is not null)
+        {
+            where += " AND api_key_id = $key";
+            command.Parameters.AddWithValue("$key", apiKeyId);
+        }
+        if (after is not null)
+        {
+            where += ascending
+                ? " AND (created_at > $afterCreated OR (created_at = $afterCreated AND id > $afterId))"
+                : " AND (created_at < $afterCreated OR (created_at = $afterCreated AND id < $afterId))";
+            command.Parameters.AddWithValue("$afterCreated", after.CreatedAt);
+            command.Parameters.AddWithValue("$afterId", after.Id);
+        }
+        var direction = ascending ? "ASC" : "DESC";
+        command.CommandText = $"SELECT {Columns} FROM responses WHERE {where} ORDER BY created_at {direction}, id {direction} LIMIT $limit";
+        command.Parameters.AddWithValue("$limit", limit + 1);
+        var rows = new List<StoredResponse>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(Read(reader));
+        }
+        var hasMore = rows.Count > limit;
+        if (hasMore)
+        {
+            rows.RemoveAt(rows.Count - 1);
+        }
+        return (rows, hasMore);
+    }
+
+    private static StoredResponse Read(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5),
+        r.IsDBNull(6) ? null : r.GetString(6),
+        r.IsDBNull(7) ? null : r.GetString(7),
+        r.IsDBNull(8) ? null : r.GetString(8),
+        r.GetString(9), r.GetString(10));
+}
