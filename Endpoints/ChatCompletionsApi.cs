@@ -65,7 +65,7 @@ public static partial class ChatCompletionsApi
     private static Results<ContentHttpResult, JsonHttpResult<ErrorBody>> Get(string id, HttpContext context, ResponseStore store)
     {
         var info = RequestInfo.Of(context);
-        return store.Get(id, "chat.completion") is { } r && (info.ApiKeyId is null || r.ApiKeyId == info.ApiKeyId)
+        return store.Get(id, "chat.completion") is { } r && info.CanSee(r.ApiKeyId)
             ? TypedResults.Text(r.BodyJson, "application/json")
             : OpenAIErrors.NotFound($"Chat completion with id '{id}' not found.");
     }

@@ -719,7 +719,7 @@ public static partial class ResponsesApi
     private static string? Str(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    private static bool Visible(StoredResponse r, RequestInfo info) => info.ApiKeyId is null || r.ApiKeyId == info.ApiKeyId;
+    private static bool Visible(StoredResponse r, RequestInfo info) => info.CanSee(r.ApiKeyId);
 
     private static ApiError NotFound(string id) => new(404, $"Response with id '{id}' not found.", "invalid_request_error", "not_found");
 
@@ -801,7 +801,7 @@ public static partial class ResponsesApi
                 return new ApiError(404, $"Response with id '{a[0]}' (after) not found.", "invalid_request_error", "not_found", "after").ToResult(context);
             }
         }
-        var (rows, hasMore) = store.List(info.ApiKeyId, limit, after, ascending);
+        var (rows, hasMore) = store.List(info.OwnerFilter, limit, after, ascending);
         var data = rows.Select(r => JsonSerializer.Deserialize(r.BodyJson, ApiJsonContext.Wire.ResponseObject)!).ToList();
         return TypedResults.Json(new ResponseList("list", data, data.FirstOrDefault()?.Id, data.LastOrDefault()?.Id, hasMore), ApiJsonContext.Wire.ResponseList);
     }

@@ -13,6 +13,11 @@ public sealed class RequestInfo
     public string? Model { get; set; }
     public string? Provider { get; set; }
     public string? ApiKeyId { get; set; }
+
+    /// <summary>The key whose stored responses this caller may see, or null for all (admin, master, local).</summary>
+    public string? OwnerFilter { get; set; }
+
+    public bool CanSee(string? ownerKeyId) => OwnerFilter is null || ownerKeyId == OwnerFilter;
     public long InputTokens { get; set; }
     public long OutputTokens { get; set; }
     public long CachedTokens { get; set; }

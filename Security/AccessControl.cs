@@ -56,7 +56,9 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
             return;
         }
         context.Features.Set(caller);
-        RequestInfo.Of(context).ApiKeyId = caller.KeyId;
+        var info = RequestInfo.Of(context);
+        info.ApiKeyId = caller.KeyId;
+        info.OwnerFilter = caller.IsAdmin ? null : caller.KeyId;
 
         if (scope is not null)
         {
