@@ -16,7 +16,7 @@ public sealed partial class ClaudeProcess
     private readonly ChildProcesses _children;
     private readonly ILogger _logger;
     private readonly Channel<ClaudeLine> _lines = Channel.CreateUnbounded<ClaudeLine>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    private readonly Queue<string> _stderrTail = new();
+    private readonly StderrTail _stderr = new();
     private int _ended;
 
     public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, bool resumed)
@@ -31,7 +31,9 @@ public sealed partial class ClaudeProcess
         Pid = process.Id;
         StartedAt = Stopwatch.GetTimestamp();
         LastUsed = DateTimeOffset.UtcNow;
-        Completion = Task.WhenAll(Task.Run(ReadStdoutAsync), Task.Run(ReadStderrAsync));
+        Completion = Task.WhenAll(
+            Task.Run(ReadStdoutAsync),
+            Task.Run(() => _stderr.DrainAsync(process.StandardError.BaseStream, line => LogStderr(logger, Pid, line.Length > 2000 ? line[..2000] : line))));
     }
 
     public ClaudeSessionKey Key { get; }
@@ -69,16 +71,7 @@ public sealed partial class ClaudeProcess
         }
     }
 
-    public string StderrTail
-    {
-        get
-        {
-            lock (_stderrTail)
-            {
-                return string.Join(" | ", _stderrTail);
-            }
-        }
-    }
+    public string StderrTail => _stderr.ToString();
 
     public ChannelReader<ClaudeLine> Lines => _lines.Reader;
 
@@ -114,17 +107,11 @@ public sealed partial class ClaudeProcess
 
     private async Task ReadStdoutAsync()
     {
-        var reader = new JsonLineReader(_process.StandardOutput.BaseStream, MaxLineBytes);
-        var skipped = 0;
+        var reader = new Utf8LineReader(_process.StandardOutput.BaseStream, MaxLineBytes);
         try
         {
-            while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
+            while (await reader.ReadLineAsync(_ => LogSkipped(_logger, Pid, MaxLineBytes), CancellationToken.None) is { } line)
             {
-                if (reader.SkippedLines != skipped)
-                {
-                    skipped = reader.SkippedLines;
-                    LogSkipped(_logger, Pid, MaxLineBytes);
-                }
                 if (line.Length == 0)
                 {
                     continue;
@@ -148,32 +135,6 @@ public sealed partial class ClaudeProcess
         finally
         {
             _lines.Writer.TryComplete();
-        }
-    }
-
-    private async Task ReadStderrAsync()
-    {
-        try
-        {
-            while (await _process.StandardError.ReadLineAsync() is { } line)
-            {
-                if (line.Length == 0)
-                {
-                    continue;
-                }
-                LogStderr(_logger, Pid, line.Length > 2000 ? line[..2000] : line);
-                lock (_stderrTail)
-                {
-                    _stderrTail.Enqueue(line.Length > 300 ? line[..300] : line);
-                    if (_stderrTail.Count > 5)
-                    {
-                        _stderrTail.Dequeue();
-                    }
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
-        {
         }
     }
 

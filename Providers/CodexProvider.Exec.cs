@@ -35,7 +35,12 @@ public sealed partial class CodexProvider
             }
             args = [.. args, "-"];
             process = _children.Start(path, args, scratch, _options.Environment);
-            var stderr = Task.Run(() => DrainExecStderrAsync(process), CancellationToken.None);
+            var stderrTail = new StderrTail();
+            var stderr = Task.Run(async () =>
+            {
+                await stderrTail.DrainAsync(process.StandardError.BaseStream, line => LogStderr(_logger, process.Id, line));
+                return stderrTail.ToString();
+            }, CancellationToken.None);
 
             var prompt = CodexProtocol.FlattenText(request.Messages);
             if (!string.IsNullOrEmpty(request.Instructions))
@@ -128,27 +133,4 @@ public sealed partial class CodexProvider
     }
 
     private static bool ModelNameLike(string value) => Hosting.ModelName.IsValid(value);
-
-    private async Task<string> DrainExecStderrAsync(Process process)
-    {
-        var tail = new Queue<string>();
-        var reader = new Utf8LineReader(process.StandardError.BaseStream, 64 * 1024);
-        try
-        {
-            while (await reader.ReadLineAsync(_ => { }, CancellationToken.None) is { } line)
-            {
-                var text = Encoding.UTF8.GetString(line.Span);
-                LogStderr(_logger, process.Id, text);
-                tail.Enqueue(text.Length > 300 ? text[..300] : text);
-                if (tail.Count > 3)
-                {
-                    tail.Dequeue();
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
-        {
-        }
-        return string.Join(" | ", tail);
-    }
 }

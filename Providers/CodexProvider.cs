@@ -779,7 +779,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private sealed class AppServer
     {
         private readonly CodexProvider _owner;
-        private readonly Queue<string> _stderrTail = new();
+        private readonly StderrTail _stderr = new();
 
         public AppServer(CodexProvider owner, Process process, int generation)
         {
@@ -790,7 +790,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             StartedAt = Stopwatch.GetTimestamp();
             Rpc = new JsonRpcLineClient(process.StandardInput.BaseStream, process.StandardOutput.BaseStream, owner._logger,
                 OnNotification, OnServerRequestAsync, owner._options.MaxLineBytes);
-            StderrDrained = Task.Run(DrainStderrAsync);
+            StderrDrained = Task.Run(() => _stderr.DrainAsync(process.StandardError.BaseStream, line => LogStderr(owner._logger, Pid, line)));
             Rpc.Completion.ContinueWith(_ => owner.OnServerExited(this), TaskScheduler.Default);
         }
 
@@ -804,16 +804,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
         public bool IsAlive => !Rpc.IsClosed;
 
-        public string StderrTail
-        {
-            get
-            {
-                lock (_stderrTail)
-                {
-                    return string.Join(" | ", _stderrTail);
-                }
-            }
-        }
+        public string StderrTail => _stderr.ToString();
 
         public string ExitDescription
         {
@@ -894,30 +885,6 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 default:
                     await Rpc.RespondErrorAsync(id, -32601, $"codex-api-server does not handle {method}");
                     break;
-            }
-        }
-
-        private async Task DrainStderrAsync()
-        {
-            var reader = new Utf8LineReader(Process.StandardError.BaseStream, 64 * 1024);
-            try
-            {
-                while (await reader.ReadLineAsync(_ => { }, CancellationToken.None) is { } line)
-                {
-                    var text = System.Text.Encoding.UTF8.GetString(line.Span);
-                    LogStderr(_owner._logger, Pid, text);
-                    lock (_stderrTail)
-                    {
-                        _stderrTail.Enqueue(text.Length > 300 ? text[..300] : text);
-                        while (_stderrTail.Count > 5)
-                        {
-                            _stderrTail.Dequeue();
-                        }
-                    }
-                }
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
-            {
             }
         }
     }

@@ -5,68 +5,6 @@ namespace CodexApiServer.Tests.Providers;
 
 public sealed class ClaudeProtocolTests
 {
-    /// <summary>Hands out at most N bytes per read, like a pipe under load.</summary>
-    private sealed class TrickleStream(byte[] data, int perRead) : Stream
-    {
-        private int _position;
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = Math.Min(Math.Min(count, perRead), data.Length - _position);
-            Array.Copy(data, _position, buffer, offset, n);
-            _position += n;
-            return n;
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => data.Length;
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    private static async Task<List<string>> ReadAll(byte[] data, int perRead, int cap)
-    {
-        var reader = new JsonLineReader(new TrickleStream(data, perRead), cap);
-        var lines = new List<string>();
-        while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
-        {
-            lines.Add(Encoding.UTF8.GetString(line.Span));
-        }
-        return lines;
-    }
-
-    [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(5)]
-    [InlineData(4096)]
-    public async Task Lines_and_multibyte_characters_survive_any_read_size(int perRead)
-    {
-        var text = "{\"t\":\"日本語 😀 ü\"}\r\n{\"t\":\"второй\"}\n\nlast without newline 🎉";
-        var lines = await ReadAll(Encoding.UTF8.GetBytes(text), perRead, 1024);
-        Assert.Equal(["{\"t\":\"日本語 😀 ü\"}", "{\"t\":\"второй\"}", "", "last without newline 🎉"], lines);
-    }
-
-    [Fact]
-    public async Task A_line_over_the_cap_is_skipped_and_the_next_one_read()
-    {
-        var data = Encoding.UTF8.GetBytes("first\n" + new string('x', 10_000) + "\nafter\n");
-        var reader = new JsonLineReader(new TrickleStream(data, 700), 4096);
-        var lines = new List<string>();
-        while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
-        {
-            lines.Add(Encoding.UTF8.GetString(line.Span));
-        }
-        Assert.Equal(["first", "after"], lines);
-        Assert.Equal(1, reader.SkippedLines);
-    }
-
     [Theory]
     [InlineData("not json")]
     [InlineData("[1,2]")]

@@ -3,8 +3,8 @@ using CodexApiServer.Providers;
 
 namespace CodexApiServer.Tests.Providers;
 
-/// <summary>The line splitter under the Codex JSON-RPC client, fed in the worst possible chunks.</summary>
-public sealed class CodexLineReaderTests
+/// <summary>The line splitter under both CLIs' stdout and stderr, fed in the worst possible chunks.</summary>
+public sealed class Utf8LineReaderTests
 {
     /// <summary>Hands out at most <c>chunk</c> bytes per read, like a pipe under pressure.</summary>
     private sealed class TricklingStream(byte[] data, int chunk) : Stream
@@ -51,11 +51,12 @@ public sealed class CodexLineReaderTests
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(5)]
+    [InlineData(4096)]
     public async Task Multibyte_characters_split_across_reads_come_out_whole(int chunk)
     {
-        var text = "{\"delta\":\"こんにちは 🌏🎉 ñ\"}\r\n{\"x\":\"😀\"}\nlast without newline 日本";
+        var text = "{\"delta\":\"こんにちは 🌏🎉 ñ\"}\r\n{\"x\":\"😀\"}\n\nlast without newline 日本";
         var lines = await ReadAllAsync(new TricklingStream(Encoding.UTF8.GetBytes(text), chunk), 1024);
-        Assert.Equal(["{\"delta\":\"こんにちは 🌏🎉 ñ\"}", "{\"x\":\"😀\"}", "last without newline 日本"], lines);
+        Assert.Equal(["{\"delta\":\"こんにちは 🌏🎉 ñ\"}", "{\"x\":\"😀\"}", "", "last without newline 日本"], lines);
     }
 
     [Fact]
