@@ -6,31 +6,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Providers;
 
-/// <summary>An error on its way to the client, with the headers that tell SDKs whether to retry.</summary>
-public sealed record ApiError(int Status, string Message, string Type, string? Code, string? Param = null, TimeSpan? RetryAfter = null, bool NoRetry = false)
-{
-    public ErrorDetail Detail => new(Message, Type, Param, Code);
-
-    public void ApplyHeaders(HttpResponse response)
-    {
-        if (RetryAfter is { } wait)
-        {
-            response.Headers["retry-after"] = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            response.Headers["retry-after-ms"] = ((long)wait.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-        if (NoRetry)
-        {
-            response.Headers["x-should-retry"] = "false";
-        }
-    }
-
-    public JsonHttpResult<ErrorBody> ToResult(HttpContext context)
-    {
-        ApplyHeaders(context.Response);
-        return OpenAIErrors.Result(Status, Message, Type, Code, Param);
-    }
-}
-
 /// <summary>Tunables that tests shorten; not in config.json.</summary>
 public sealed class StreamingOptions
 {
@@ -57,7 +32,7 @@ public sealed class ProviderRouter
     private readonly ModelCatalog _catalog;
     private readonly CliProbe _probe;
     private readonly StreamingOptions _streaming;
-    private readonly ServerConfig _config;
+    private readonly ServerSettings _settings;
 
     public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming)
     {
@@ -70,19 +45,19 @@ public sealed class ProviderRouter
         _catalog = catalog;
         _probe = probe;
         _streaming = streaming;
-        _config = settings.Config;
+        _settings = settings;
         foreach (var kind in Enum.GetValues<ProviderKind>())
         {
             _limiters[kind] = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
             {
-                PermitLimit = _config.MaxConcurrentTurns,
+                PermitLimit = settings.Config.MaxConcurrentTurns, // a restart changes it
                 QueueLimit = streaming.MaxQueueLength,
                 QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             });
         }
     }
 
-    public TimeSpan TurnTimeout => TimeSpan.FromSeconds(_config.TurnTimeoutSeconds);
+    public TimeSpan TurnTimeout => TimeSpan.FromSeconds(_settings.Config.TurnTimeoutSeconds);
 
     /// <summary>The model's provider, or a 400/404/503 to send instead.</summary>
     public (RoutedModel? Route, ApiError? Error) Resolve(string? model)
@@ -117,15 +92,15 @@ public sealed class ProviderRouter
     public async Task<(RateLimitLease? Lease, ApiError? Error)> AcquireAsync(ProviderKind kind, CancellationToken cancellationToken)
     {
         var limiter = _limiters[kind];
-        var busy = new ApiError(429, $"All {_config.MaxConcurrentTurns} turn slots of this provider are busy and the queue did not move within {_config.QueueTimeoutSeconds} s; retry shortly.",
-            "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: TimeSpan.FromSeconds(Math.Clamp(_config.QueueTimeoutSeconds / 4, 1, 10)));
-        if (_config.QueueTimeoutSeconds == 0)
+        var busy = new ApiError(429, $"All {_settings.Config.MaxConcurrentTurns} turn slots of this provider are busy and the queue did not move within {_settings.Config.QueueTimeoutSeconds} s; retry shortly.",
+            "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: TimeSpan.FromSeconds(Math.Clamp(_settings.Config.QueueTimeoutSeconds / 4, 1, 10)));
+        if (_settings.Config.QueueTimeoutSeconds == 0)
         {
             var now = limiter.AttemptAcquire();
             return now.IsAcquired ? (now, null) : (null, busy);
         }
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        wait.CancelAfter(TimeSpan.FromSeconds(_config.QueueTimeoutSeconds));
+        wait.CancelAfter(TimeSpan.FromSeconds(_settings.Config.QueueTimeoutSeconds));
         try
         {
             var lease = await limiter.AcquireAsync(1, wait.Token);

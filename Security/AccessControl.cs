@@ -200,12 +200,8 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
         return true;
     }
 
-    private static Task RateLimitedAsync(HttpContext context, long retryAfterMs, string message, string code)
-    {
-        context.Response.Headers["retry-after"] = Math.Ceiling(retryAfterMs / 1000.0).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        context.Response.Headers["retry-after-ms"] = retryAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return OpenAIErrors.WriteAsync(context, 429, message, "rate_limit_exceeded", code);
-    }
+    private static Task RateLimitedAsync(HttpContext context, long retryAfterMs, string message, string code) =>
+        new ApiError(429, message, "rate_limit_exceeded", code, RetryAfter: TimeSpan.FromMilliseconds(retryAfterMs)).WriteAsync(context);
 
     /// <summary>A 401, slowed down for an address that keeps failing, logged without the key.</summary>
     private async Task FailedAttemptAsync(HttpContext context, string message, string code, bool countAsFailure = true)
@@ -233,9 +229,8 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
                 }
             }
         }
-        context.Response.Headers["x-should-retry"] = "false";
         context.Response.Headers.WWWAuthenticate = "Bearer";
-        await OpenAIErrors.WriteAsync(context, 401, message, "invalid_request_error", code);
+        await new ApiError(401, message, "invalid_request_error", code, NoRetry: true).WriteAsync(context);
     }
 
     private async Task AnswerPreflightAsync(HttpContext context, string origin, bool allowed)
