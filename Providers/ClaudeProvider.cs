@@ -27,7 +27,7 @@ public sealed class ClaudeProviderOptions
 public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 {
     private const string DefaultChatPrompt = "You are Claude, a helpful assistant. Answer the user directly.";
-    private const string LoginHint = "run `claude` on the server, then /login";
+    private static readonly string LoginHint = CliProbe.LoginHint("claude");
     private const int MaxArgvPromptChars = 16 * 1024;
 
     private readonly ServerSettings _settings;

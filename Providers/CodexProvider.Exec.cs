@@ -21,7 +21,9 @@ public sealed partial class CodexProvider
                 events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid reasoning effort")));
                 return;
             }
-            string[] args = ["exec", "--json", "--skip-git-repo-check", "-s", "read-only", "-C", scratch, "-m", request.Model.CliModel];
+            string[] args = AgentMode
+                ? ["exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "-C", _settings.Config.AgentWorkingDirectory!, "-m", request.Model.CliModel]
+                : ["exec", "--json", "--skip-git-repo-check", "-s", "read-only", "-C", scratch, "-m", request.Model.CliModel];
             if (!string.IsNullOrEmpty(request.ReasoningEffort))
             {
                 args = [.. args, "-c", $"model_reasoning_effort=\"{request.ReasoningEffort}\""];

@@ -470,12 +470,25 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         }
     }
 
-    private static void WriteThreadSettings(Utf8JsonWriter w, TurnRequest request, string scratch)
+    private bool AgentMode => _settings.Config.Mode == "agent";
+
+    private void WriteThreadSettings(Utf8JsonWriter w, TurnRequest request, string scratch)
     {
         w.WriteString("model", request.Model.CliModel);
+        w.WriteString("approvalPolicy", "never");
+        if (AgentMode)
+        {
+            // The operator chose an agent: Codex's own prompt and tools, writing inside the configured folder only.
+            w.WriteString("cwd", _settings.Config.AgentWorkingDirectory);
+            w.WriteString("sandbox", "workspace-write");
+            if (!string.IsNullOrEmpty(request.Instructions))
+            {
+                w.WriteString("developerInstructions", request.Instructions);
+            }
+            return;
+        }
         w.WriteString("cwd", scratch);
         w.WriteString("sandbox", "read-only");
-        w.WriteString("approvalPolicy", "never");
         // Our caller's instructions replace the coding-agent prompt: plain chat need not pay for it.
         w.WriteString("baseInstructions", string.IsNullOrEmpty(request.Instructions) ? DefaultBaseInstructions : request.Instructions);
     }

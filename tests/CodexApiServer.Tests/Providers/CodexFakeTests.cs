@@ -75,6 +75,23 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
+    public async Task Agent_mode_is_an_explicit_choice_writing_only_in_the_configured_folder()
+    {
+        var log = Path.Combine(TempDir.Create("fakelog"), "log.jsonl");
+        await using var codex = Fake("normal", log);
+        var workspace = TempDir.Create("workspace");
+        codex.Settings.Apply(new CodexApiServer.Hosting.ServerConfig { Mode = "agent", AgentWorkingDirectory = workspace, CodexPath = codex.Settings.Config.CodexPath, MasterKey = codex.Settings.Config.MasterKey });
+        await codex.RunAsync(CodexHarness.Ask("hi", instructions: "Fix the bug."));
+
+        var start = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).Single(l => (string?)l["method"] == "thread/start")["params"]!;
+        Assert.Equal("workspace-write", (string?)start["sandbox"]);
+        Assert.Equal(workspace, (string?)start["cwd"]);
+        Assert.Equal("never", (string?)start["approvalPolicy"]);
+        Assert.Null(start["baseInstructions"]); // Codex keeps its own agent prompt
+        Assert.Equal("Fix the bug.", (string?)start["developerInstructions"]);
+    }
+
+    [Fact]
     public async Task History_for_a_new_thread_keeps_roles_and_a_live_thread_gets_only_new_messages()
     {
         await using var codex = Fake("echo");
