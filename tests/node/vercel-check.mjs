@@ -1,0 +1,118 @@
+// Drives a running server with the Vercel AI SDK (ai + @ai-sdk/openai), unchanged, through both the
+// Responses and the Chat Completions models, with generateText and streamText.
+// Usage: node vercel-check.mjs <base url> [expected json]
+//   expected json: {"text": "...", "usage": {"input": n, "output": n, "cached": n, "reasoning": n}}
+//   Without it the checks only require some text and non-zero usage.
+// Prints "ok <check>" / "FAIL <check>: ..." per check and "SAW <json>" with what the SDK returned.
+// Exits non-zero if any check fails.
+import assert from 'node:assert/strict';
+import { generateText, streamText } from 'ai';
+import { createOpenAI } from '@ai-sdk/openai';
+
+const base = process.argv[2];
+if (!base) {
+  console.error('usage: node vercel-check.mjs <base url> [expected json]');
+  process.exit(2);
+}
+const expected = process.argv[3] ? JSON.parse(process.argv[3]) : null;
+const openai = createOpenAI({ baseURL: base.replace(/\/$/, '') + '/v1', apiKey: 'x' });
+const modelId = 'gpt-5.2-codex';
+const prompt = 'Say hello in Japanese.';
+// No retries: a server error must fail the check, not be papered over.
+const common = { prompt, maxRetries: 0, abortSignal: AbortSignal.timeout(20000) };
+
+function checkText(text) {
+  if (expected) {
+    assert.equal(text, expected.text);
+  } else {
+    assert.ok(text.length > 0, 'some text');
+  }
+}
+
+function checkUsage(usage) {
+  assert.ok(usage, 'usage');
+  if (expected) {
+    const u = expected.usage;
+    assert.equal(usage.inputTokens, u.input, 'inputTokens');
+    assert.equal(usage.outputTokens, u.output, 'outputTokens');
+    assert.equal(usage.totalTokens, u.input + u.output, 'totalTokens');
+    assert.equal(usage.inputTokenDetails.cacheReadTokens, u.cached, 'cacheReadTokens');
+    assert.equal(usage.inputTokenDetails.noCacheTokens, u.input - u.cached, 'noCacheTokens');
+    assert.equal(usage.outputTokenDetails.reasoningTokens, u.reasoning, 'reasoningTokens');
+  } else {
+    assert.ok(usage.totalTokens > 0, 'totalTokens');
+  }
+}
+
+function saw(check, text, usage, finishReason) {
+  console.log('SAW ' + JSON.stringify({
+    check,
+    text,
+    finishReason,
+    usage: {
+      input: usage?.inputTokens,
+      output: usage?.outputTokens,
+      total: usage?.totalTokens,
+      cached: usage?.inputTokenDetails?.cacheReadTokens,
+      reasoning: usage?.outputTokenDetails?.reasoningTokens,
+    },
+  }));
+}
+
+const models = [
+  ['responses', openai.responses(modelId)],
+  ['chat', openai.chat(modelId)],
+];
+
+const checks = [];
+const check = (name, fn) => checks.push({ name, fn });
+
+for (const [kind, model] of models) {
+  check(`${kind} generateText`, async () => {
+    const result = await generateText({ model, ...common });
+    saw(`${kind} generateText`, result.text, result.usage, result.finishReason);
+    checkText(result.text);
+    assert.equal(result.finishReason, 'stop');
+    checkUsage(result.usage);
+    assert.equal(result.response.modelId, modelId);
+    assert.match(result.response.id, kind === 'responses' ? /^resp_/ : /^chatcmpl-/);
+    assert.deepEqual(result.warnings ?? [], []);
+  });
+
+  check(`${kind} streamText`, async () => {
+    let streamError;
+    const result = streamText({ model, ...common, onError: ({ error }) => { streamError = error; } });
+    let streamed = '';
+    let deltas = 0;
+    for await (const delta of result.textStream) {
+      streamed += delta;
+      deltas++;
+    }
+    if (streamError) {
+      throw streamError;
+    }
+    const [text, usage, finishReason, response] = await Promise.all([result.text, result.usage, result.finishReason, result.response]);
+    saw(`${kind} streamText`, streamed, usage, finishReason);
+    checkText(streamed);
+    assert.equal(text, streamed, 'result.text equals the streamed deltas');
+    assert.ok(deltas > 1 || !expected, `streamed in several deltas (got ${deltas})`);
+    assert.equal(finishReason, 'stop');
+    checkUsage(usage);
+    checkUsage(await result.totalUsage);
+    assert.equal(response.modelId, modelId);
+    assert.match(response.id, kind === 'responses' ? /^resp_/ : /^chatcmpl-/);
+  });
+}
+
+let failed = 0;
+for (const { name, fn } of checks) {
+  try {
+    await fn();
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
+  }
+}
+console.log(`${checks.length - failed}/${checks.length} checks passed`);
+process.exit(failed ? 1 : 0);
