@@ -129,6 +129,33 @@ check('responses stream', async () => {
   checkUsage(full.usage_metadata);
 });
 
+// Reasoning summaries over the Responses API come back as standard "reasoning" content blocks.
+check('responses reasoning summary invoke', async () => {
+  const message = await chat({ model: responsesModel, useResponsesApi: true, reasoning: { effort: 'low', summary: 'auto' } }).invoke(messages);
+  saw('responses reasoning summary invoke', message);
+  checkText(message);
+  const reasoning = message.contentBlocks.filter((b) => b.type === 'reasoning').map((b) => b.reasoning).join('');
+  if (expected) {
+    assert.equal(reasoning, expected.reasoning, JSON.stringify(message.contentBlocks));
+  } else {
+    assert.ok(reasoning.length > 0, 'some reasoning');
+  }
+});
+
+// A second turn carrying the first answer as an AIMessage (LangChain replays it as input items
+// over Responses, as an assistant message over Chat Completions).
+for (const [kind, options] of [['chat', {}], ['responses', { model: responsesModel, useResponsesApi: true, reasoning: { summary: 'auto' } }]]) {
+  check(`${kind} multi-turn invoke`, async () => {
+    const llm = chat(options);
+    const first = await llm.invoke(messages);
+    checkText(first);
+    const second = await llm.invoke([...messages, first, new HumanMessage('Once more, please.')]);
+    saw(`${kind} multi-turn invoke`, second);
+    checkText(second);
+    checkUsage(second.usage_metadata);
+  });
+}
+
 // What most users write: the default ChatOpenAI with a codex model (LangChain picks the Responses API).
 check('codex model default stream', async () => {
   const llm = new ChatOpenAI({ model: responsesModel, apiKey: 'x', maxRetries: 0, configuration: { baseURL: base.replace(/\/$/, '') + '/v1' } });

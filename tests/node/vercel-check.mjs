@@ -15,7 +15,13 @@ if (!base) {
   process.exit(2);
 }
 const expected = process.argv[3] ? JSON.parse(process.argv[3]) : null;
-const openai = createOpenAI({ baseURL: base.replace(/\/$/, '') + '/v1', apiKey: 'x' });
+// Keeps the last request body, to see what the SDK sent (item_reference) without changing how it sends.
+let lastBody;
+const recordingFetch = (url, init) => {
+  lastBody = typeof init?.body === 'string' ? JSON.parse(init.body) : undefined;
+  return fetch(url, init);
+};
+const openai = createOpenAI({ baseURL: base.replace(/\/$/, '') + '/v1', apiKey: 'x', fetch: recordingFetch });
 const modelId = 'gpt-5.2-codex';
 const prompt = 'Say hello in Japanese.';
 // No retries: a server error must fail the check, not be papered over.
@@ -101,6 +107,50 @@ for (const [kind, model] of models) {
     checkUsage(await result.totalUsage);
     assert.equal(response.modelId, modelId);
     assert.match(response.id, kind === 'responses' ? /^resp_/ : /^chatcmpl-/);
+  });
+}
+
+// Reasoning summaries (Responses only): the SDK shows them as reasoningText.
+check('responses reasoning summary streamText', async () => {
+  const result = streamText({
+    model: openai.responses(modelId), ...common, providerOptions: { openai: { reasoningSummary: 'auto' } },
+  });
+  let streamed = '';
+  for await (const delta of result.textStream) {
+    streamed += delta;
+  }
+  const reasoning = (await result.finalStep).reasoningText;
+  saw('responses reasoning summary streamText', streamed, await result.usage, await result.finishReason);
+  checkText(streamed);
+  if (expected) {
+    assert.equal(reasoning, expected.reasoning);
+  } else {
+    assert.ok(reasoning?.length > 0, 'some reasoning');
+  }
+});
+
+// A second turn that carries the first one's messages: over Responses the SDK sends the earlier
+// reasoning and message items back as item_reference (store defaults to true).
+for (const [kind, model] of models) {
+  check(`${kind} multi-turn generateText`, async () => {
+    const providerOptions = kind === 'responses' ? { openai: { reasoningSummary: 'auto' } } : undefined;
+    const first = await generateText({ model, ...common, providerOptions });
+    checkText(first.text);
+    const second = await generateText({
+      model,
+      maxRetries: 0,
+      abortSignal: AbortSignal.timeout(20000),
+      providerOptions,
+      messages: [{ role: 'user', content: prompt }, ...first.response.messages, { role: 'user', content: 'Once more, please.' }],
+    });
+    saw(`${kind} multi-turn generateText`, second.text, second.usage, second.finishReason);
+    checkText(second.text);
+    assert.equal(second.finishReason, 'stop');
+    checkUsage(second.usage);
+    if (kind === 'responses') {
+      const body = lastBody;
+      assert.ok(body.input.some((item) => item.type === 'item_reference'), 'sent item_reference: ' + JSON.stringify(body.input));
+    }
   });
 }
 

@@ -16,6 +16,7 @@ public sealed class ClientLibrariesTests
     // so a client that decodes or joins per chunk badly shows it.
     private static readonly string[] Deltas = ["こんにちは", "、世界！", " Hello 👋🏽", " 家族: 👨‍👩", "‍👧 ", "done."];
     private static readonly string ExpectedText = string.Concat(Deltas);
+    private const string Reasoning = "Greeting in two languages 🤔.";
     private static readonly TokenUsage Usage = new(InputTokens: 1234, OutputTokens: 56, CachedInputTokens: 1000, ReasoningTokens: 7);
 
     [Fact]
@@ -23,17 +24,20 @@ public sealed class ClientLibrariesTests
     {
         var (fake, output) = await RunAsync("vercel-check.mjs");
 
-        Assert.Contains("4/4 checks passed", output);
+        Assert.Contains("7/7 checks passed", output);
         var saw = Saw(output);
-        Assert.Equal(["responses generateText", "responses streamText", "chat generateText", "chat streamText"], saw.Select(s => s["check"]!.GetValue<string>()));
+        Assert.Equal(
+            ["responses generateText", "responses streamText", "chat generateText", "chat streamText", "responses reasoning summary streamText",
+             "responses multi-turn generateText", "chat multi-turn generateText"],
+            saw.Select(s => s["check"]!.GetValue<string>()));
         foreach (var s in saw)
         {
             Assert.Equal(ExpectedText, s["text"]!.GetValue<string>());
             Assert.Equal("stop", s["finishReason"]!.GetValue<string>());
             AssertUsage(s["usage"]!);
         }
-        Assert.Equal(4, fake.Requests.Count);
-        Assert.All(fake.Requests, r => Assert.Equal("Say hello in Japanese.", LastUserText(r)));
+        Assert.Equal(9, fake.Requests.Count);
+        AssertTurns(fake);
     }
 
     [Fact]
@@ -41,9 +45,10 @@ public sealed class ClientLibrariesTests
     {
         var (fake, output) = await RunAsync("langchain-check.mjs");
 
-        Assert.Contains("6/6 checks passed", output);
+        Assert.Contains("9/9 checks passed", output);
         var saw = Saw(output);
-        Assert.Equal(["chat invoke", "chat stream", "chat stream streamUsage", "responses invoke", "responses stream", "codex model default stream"], saw.Select(s => s["check"]!.GetValue<string>()));
+        Assert.Equal(["chat invoke", "chat stream", "chat stream streamUsage", "responses invoke", "responses stream",
+             "responses reasoning summary invoke", "chat multi-turn invoke", "responses multi-turn invoke", "codex model default stream"], saw.Select(s => s["check"]!.GetValue<string>()));
         foreach (var s in saw)
         {
             Assert.Equal(ExpectedText, s["text"]!.GetValue<string>());
@@ -56,12 +61,11 @@ public sealed class ClientLibrariesTests
                 AssertUsage(s["usage"]!);
             }
         }
-        Assert.Equal(["gpt-5.2", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex"], fake.Requests.Select(r => r.Model.Id));
-        Assert.All(fake.Requests, r =>
-        {
-            Assert.Equal("Say hello in Japanese.", LastUserText(r));
-            Assert.Equal("Be brief.", r.Instructions);
-        });
+        Assert.Equal(
+            ["gpt-5.2", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex"],
+            fake.Requests.Select(r => r.Model.Id));
+        Assert.All(fake.Requests, r => Assert.Equal("Be brief.", r.Instructions));
+        AssertTurns(fake);
     }
 
     private static async Task<(FakeProvider Fake, string Output)> RunAsync(string script)
@@ -71,6 +75,7 @@ public sealed class ClientLibrariesTests
         var expected = new JsonObject
         {
             ["text"] = ExpectedText,
+            ["reasoning"] = Reasoning,
             ["usage"] = new JsonObject
             {
                 ["input"] = Usage.InputTokens,
@@ -96,12 +101,35 @@ public sealed class ClientLibrariesTests
         Assert.Equal(Usage.ReasoningTokens, usage["reasoning"]!.GetValue<long>());
     }
 
+    /// <summary>Every turn asked the prompt; a second turn ("Once more") either continues the first one's session or carries its answer.</summary>
+    private static void AssertTurns(FakeProvider fake)
+    {
+        var seconds = 0;
+        foreach (var request in fake.Requests)
+        {
+            var last = LastUserText(request);
+            if (last == "Once more, please.")
+            {
+                seconds++;
+                Assert.True(
+                    request.SessionId is not null || request.Messages.Any(m => m.Role == "assistant" && m.Parts.OfType<TextPart>().Any(p => p.Text == ExpectedText)),
+                    "the second turn lost the first answer");
+            }
+            else
+            {
+                Assert.Equal("Say hello in Japanese.", last);
+            }
+        }
+        Assert.Equal(2, seconds);
+    }
+
     private static string LastUserText(TurnRequest request) =>
         string.Concat(request.Messages.Last(m => m.Role == "user").Parts.OfType<TextPart>().Select(p => p.Text));
 
     private static async IAsyncEnumerable<TurnEvent> Play(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        yield return new ReasoningDelta("Greeting in two languages.");
+        yield return new ReasoningDelta(Reasoning[..9]);
+        yield return new ReasoningDelta(Reasoning[9..]);
         foreach (var delta in Deltas)
         {
             // A real gap between deltas, so each reaches the client in its own write.
