@@ -164,6 +164,27 @@ check('codex model default stream', async () => {
   checkUsage(full.usage_metadata);
 });
 
+// Structured output: for these models LangChain defaults to the jsonSchema method (response_format /
+// text.format) and parses the answer.
+const greetingSchema = {
+  title: 'greeting',
+  type: 'object',
+  properties: { greeting: { type: 'string' }, language: { type: 'string' } },
+  required: ['greeting', 'language'],
+  additionalProperties: false,
+};
+for (const [kind, options] of [['chat', {}], ['responses', { model: responsesModel, useResponsesApi: true }]]) {
+  check(`${kind} withStructuredOutput`, async () => {
+    const result = await chat(options).withStructuredOutput(greetingSchema).invoke(messages);
+    console.log('SAW ' + JSON.stringify({ check: `${kind} withStructuredOutput`, object: result }));
+    if (expected) {
+      assert.deepEqual(result, expected.object);
+    } else {
+      assert.equal(typeof result.greeting, 'string');
+    }
+  });
+}
+
 let failed = 0;
 for (const { name, fn } of checks) {
   try {

@@ -6,7 +6,7 @@
 // Prints "ok <check>" / "FAIL <check>: ..." per check and "SAW <json>" with what the SDK returned.
 // Exits non-zero if any check fails.
 import assert from 'node:assert/strict';
-import { generateText, streamText } from 'ai';
+import { Output, generateText, jsonSchema, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 
 const base = process.argv[2];
@@ -151,6 +151,29 @@ for (const [kind, model] of models) {
       const body = lastBody;
       assert.ok(body.input.some((item) => item.type === 'item_reference'), 'sent item_reference: ' + JSON.stringify(body.input));
     }
+  });
+}
+
+// Structured output: the SDK sends the schema (response_format / text.format json_schema) and parses the answer.
+const greetingSchema = {
+  type: 'object',
+  properties: { greeting: { type: 'string' }, language: { type: 'string' } },
+  required: ['greeting', 'language'],
+  additionalProperties: false,
+};
+for (const [kind, model] of models) {
+  check(`${kind} structured output`, async () => {
+    const result = await generateText({ model, ...common, output: Output.object({ schema: jsonSchema(greetingSchema) }) });
+    console.log('SAW ' + JSON.stringify({ check: `${kind} structured output`, object: result.output }));
+    const format = kind === 'chat' ? lastBody.response_format : lastBody.text?.format;
+    assert.equal(format?.type, 'json_schema', 'sent a json_schema format: ' + JSON.stringify(lastBody));
+    if (expected) {
+      assert.deepEqual(result.output, expected.object);
+    } else {
+      assert.equal(typeof result.output.greeting, 'string');
+    }
+    assert.equal(result.finishReason, 'stop');
+    checkUsage(result.usage);
   });
 }
 

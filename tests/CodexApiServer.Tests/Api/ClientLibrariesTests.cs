@@ -17,6 +17,8 @@ public sealed class ClientLibrariesTests
     private static readonly string[] Deltas = ["こんにちは", "、世界！", " Hello 👋🏽", " 家族: 👨‍👩", "‍👧 ", "done."];
     private static readonly string ExpectedText = string.Concat(Deltas);
     private const string Reasoning = "Greeting in two languages 🤔.";
+    // What the provider answers when the request carries an output schema, in pieces that split words and an emoji's neighbours.
+    private static readonly string[] StructuredDeltas = ["{\"greeting\":\"こんに", "ちは 👋\",\"lang", "uage\":\"ja\"}"];
     private static readonly TokenUsage Usage = new(InputTokens: 1234, OutputTokens: 56, CachedInputTokens: 1000, ReasoningTokens: 7);
 
     [Fact]
@@ -24,19 +26,20 @@ public sealed class ClientLibrariesTests
     {
         var (fake, output) = await RunAsync("vercel-check.mjs");
 
-        Assert.Contains("7/7 checks passed", output);
+        Assert.Contains("9/9 checks passed", output);
         var saw = Saw(output);
         Assert.Equal(
             ["responses generateText", "responses streamText", "chat generateText", "chat streamText", "responses reasoning summary streamText",
-             "responses multi-turn generateText", "chat multi-turn generateText"],
+             "responses multi-turn generateText", "chat multi-turn generateText", "responses structured output", "chat structured output"],
             saw.Select(s => s["check"]!.GetValue<string>()));
-        foreach (var s in saw)
+        foreach (var s in saw.Where(s => s["object"] is null))
         {
             Assert.Equal(ExpectedText, s["text"]!.GetValue<string>());
             Assert.Equal("stop", s["finishReason"]!.GetValue<string>());
             AssertUsage(s["usage"]!);
         }
-        Assert.Equal(9, fake.Requests.Count);
+        AssertStructured(saw, fake, 2);
+        Assert.Equal(11, fake.Requests.Count);
         AssertTurns(fake);
     }
 
@@ -45,11 +48,13 @@ public sealed class ClientLibrariesTests
     {
         var (fake, output) = await RunAsync("langchain-check.mjs");
 
-        Assert.Contains("9/9 checks passed", output);
+        Assert.Contains("11/11 checks passed", output);
         var saw = Saw(output);
         Assert.Equal(["chat invoke", "chat stream", "chat stream streamUsage", "responses invoke", "responses stream",
-             "responses reasoning summary invoke", "chat multi-turn invoke", "responses multi-turn invoke", "codex model default stream"], saw.Select(s => s["check"]!.GetValue<string>()));
-        foreach (var s in saw)
+             "responses reasoning summary invoke", "chat multi-turn invoke", "responses multi-turn invoke", "codex model default stream",
+             "chat withStructuredOutput", "responses withStructuredOutput"], saw.Select(s => s["check"]!.GetValue<string>()));
+        AssertStructured(saw, fake, 2);
+        foreach (var s in saw.Where(s => s["object"] is null))
         {
             Assert.Equal(ExpectedText, s["text"]!.GetValue<string>());
             if (s["check"]!.GetValue<string>() == "chat stream")
@@ -62,7 +67,7 @@ public sealed class ClientLibrariesTests
             }
         }
         Assert.Equal(
-            ["gpt-5.2", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex"],
+            ["gpt-5.2", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2", "gpt-5.2", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2-codex", "gpt-5.2", "gpt-5.2-codex"],
             fake.Requests.Select(r => r.Model.Id));
         Assert.All(fake.Requests, r => Assert.Equal("Be brief.", r.Instructions));
         AssertTurns(fake);
@@ -76,6 +81,7 @@ public sealed class ClientLibrariesTests
         {
             ["text"] = ExpectedText,
             ["reasoning"] = Reasoning,
+            ["object"] = JsonNode.Parse(string.Concat(StructuredDeltas)),
             ["usage"] = new JsonObject
             {
                 ["input"] = Usage.InputTokens,
@@ -99,6 +105,17 @@ public sealed class ClientLibrariesTests
         Assert.Equal(Usage.TotalTokens, usage["total"]!.GetValue<long>());
         Assert.Equal(Usage.CachedInputTokens, usage["cached"]!.GetValue<long>());
         Assert.Equal(Usage.ReasoningTokens, usage["reasoning"]!.GetValue<long>());
+    }
+
+    /// <summary>The structured checks got the parsed object, and the schema the client sent reached the provider.</summary>
+    private static void AssertStructured(List<JsonNode> saw, FakeProvider fake, int count)
+    {
+        var objects = saw.Where(s => s["object"] is not null).Select(s => s["object"]!).ToList();
+        Assert.Equal(count, objects.Count);
+        Assert.All(objects, o => Assert.True(JsonNode.DeepEquals(JsonNode.Parse(string.Concat(StructuredDeltas)), o), o.ToJsonString()));
+        var schemas = fake.Requests.Where(r => r.OutputSchema is not null).Select(r => r.OutputSchema!.Value).ToList();
+        Assert.Equal(count, schemas.Count);
+        Assert.All(schemas, schema => Assert.Equal(["greeting", "language"], schema.GetProperty("required").EnumerateArray().Select(e => e.GetString())));
     }
 
     /// <summary>Every turn asked the prompt; a second turn ("Once more") either continues the first one's session or carries its answer.</summary>
@@ -130,7 +147,7 @@ public sealed class ClientLibrariesTests
     {
         yield return new ReasoningDelta(Reasoning[..9]);
         yield return new ReasoningDelta(Reasoning[9..]);
-        foreach (var delta in Deltas)
+        foreach (var delta in request.OutputSchema is null ? Deltas : StructuredDeltas)
         {
             // A real gap between deltas, so each reaches the client in its own write.
             await Task.Delay(5, cancellationToken);

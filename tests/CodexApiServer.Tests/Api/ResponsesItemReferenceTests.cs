@@ -71,5 +71,28 @@ public sealed class ResponsesItemReferenceTests
         Assert.Equal(requestsBefore, fake.Requests.Count);
     }
 
+    [Fact]
+    public async Task Another_keys_items_are_not_found()
+    {
+        var fake = new FakeProvider();
+        await using var server = await ApiServer.StartAsync(fake);
+        var keys = new List<string>();
+        foreach (var name in new[] { "a", "b" })
+        {
+            var (_, created) = await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", $$"""{"name":"{{name}}","scopes":["responses"]}""");
+            keys.Add(created!["key"]!.GetValue<string>());
+        }
+        var (_, first) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", """{"model":"gpt-5.2-codex","input":"Hi"}""", bearer: keys[0]);
+        var itemId = first!["output"]![0]!["id"]!.GetValue<string>();
+        var request = new JsonObject { ["model"] = "gpt-5.2-codex", ["input"] = new JsonArray(Reference(itemId), new JsonObject { ["role"] = "user", ["content"] = "Again" }) };
+
+        var (other, otherBody) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", request.ToJsonString(), bearer: keys[1]);
+        Assert.Equal(HttpStatusCode.BadRequest, other.StatusCode);
+        Assert.Equal("not_found", otherBody!["error"]!["code"]!.GetValue<string>());
+
+        var (same, sameBody) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", request.ToJsonString(), bearer: keys[0]);
+        Assert.True(same.StatusCode == HttpStatusCode.OK, sameBody?.ToJsonString());
+    }
+
     private static JsonObject Reference(string id) => new() { ["type"] = "item_reference", ["id"] = id };
 }
