@@ -107,16 +107,18 @@ public static partial class ResponsesApi
         {
             return readError;
         }
+        var info = RequestInfo.Of(context);
+        // Chosen first: the input and output item ids are derived from it (see ItemId).
+        var responseId = TurnInput.NewId("resp_");
         ParsedRequest p;
         try
         {
-            p = Parse(body!);
+            p = Parse(body!, responseId, (id, path) => ResolveReference(store, info, id, path));
         }
         catch (InputException e)
         {
             return e.ToApiError().ToResult(context);
         }
-        var info = RequestInfo.Of(context);
         info.Model = p.Model;
         var background = body!.Background == true;
         var save = body.Store != false;
@@ -162,7 +164,7 @@ public static partial class ResponsesApi
             replay = full;
         }
 
-        var response = NewResponse(p, background ? "queued" : "in_progress", background, save);
+        var response = NewResponse(responseId, p, background ? "queued" : "in_progress", background, save);
         var row = new StoredResponse(response.Id, "response", response.CreatedAt, response.Status, p.Model, info.Provider, info.ApiKeyId,
             body.PreviousResponseId, null, JsonSerializer.Serialize(p.Items, ApiJsonContext.Wire.ListInputItem), "");
         void Persist(ResponseObject r, string? session)
@@ -360,7 +362,7 @@ public static partial class ResponsesApi
             }
             if (_reasoningId is null)
             {
-                _reasoningId = TurnInput.NewId("rs_");
+                _reasoningId = ItemId("rs_", Current.Id, "o", 0);
                 var item = new OutputItem("reasoning", _reasoningId, Summary: []);
                 await EmitAsync("response.output_item.added", n => new OutputItemEvent("response.output_item.added", 0, item, n), ApiJsonContext.Wire.OutputItemEvent);
                 await EmitAsync("response.reasoning_summary_part.added", n => new ReasoningSummaryPartEvent("response.reasoning_summary_part.added", _reasoningId, 0, 0, new SummaryText("summary_text", ""), n), ApiJsonContext.Wire.ReasoningSummaryPartEvent);
@@ -400,8 +402,8 @@ public static partial class ResponsesApi
                 return;
             }
             await CloseReasoningAsync();
-            _itemId = TurnInput.NewId("msg_");
             _itemIndex = _reasoningItem is null ? 0 : 1;
+            _itemId = ItemId("msg_", Current.Id, "o", _itemIndex);
             var item = new OutputItem("message", _itemId, "in_progress", "assistant", []);
             await EmitAsync("response.output_item.added", n => new OutputItemEvent("response.output_item.added", _itemIndex, item, n), ApiJsonContext.Wire.OutputItemEvent);
             await EmitAsync("response.content_part.added", n => new ContentPartEvent("response.content_part.added", _itemId, _itemIndex, 0, new OutputText("output_text", "", [], []), n), ApiJsonContext.Wire.ContentPartEvent);
@@ -474,8 +476,8 @@ public static partial class ResponsesApi
         }
     }
 
-    private static ResponseObject NewResponse(ParsedRequest p, string status, bool background, bool store) => new(
-        TurnInput.NewId("resp_"), "response", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), status, background, null, null, null,
+    private static ResponseObject NewResponse(string id, ParsedRequest p, string status, bool background, bool store) => new(
+        id, "response", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), status, background, null, null, null,
         p.Body.Instructions, p.Body.MaxOutputTokens, p.Model, [], "", p.Body.ParallelToolCalls ?? true, p.Body.PreviousResponseId,
         new ReasoningConfig(p.Effort, p.Summary), store, p.Body.Temperature ?? 1.0, new TextConfig(p.Format),
         p.Body.ToolChoice.ValueKind is JsonValueKind.String or JsonValueKind.Object ? p.Body.ToolChoice.Clone() : AutoToolChoice,
@@ -517,7 +519,8 @@ public static partial class ResponsesApi
         return messages;
     }
 
-    private static ParsedRequest Parse(ResponsesRequest body)
+    /// <param name="resolve">Looks up an item_reference: the message it stands for, null for an item that adds nothing (reasoning).</param>
+    private static ParsedRequest Parse(ResponsesRequest body, string responseId, Func<string, string, TurnMessage?> resolve)
     {
         if (body.Model is null)
         {
@@ -533,7 +536,7 @@ public static partial class ResponsesApi
                 var i = 0;
                 foreach (var item in body.Input.EnumerateArray())
                 {
-                    if (ParseItem(item, $"input[{i}]") is { } message)
+                    if (ParseItem(item, $"input[{i}]", resolve) is { } message)
                     {
                         messages.Add(message);
                     }
@@ -549,7 +552,7 @@ public static partial class ResponsesApi
         {
             throw new InputException("Invalid 'input': expected at least one input item.", "input", "empty_array");
         }
-        var items = messages.Select(m => TurnInput.ToItem(m)).ToList();
+        var items = messages.Select((m, index) => TurnInput.ToItem(m, ItemId("msg_", responseId, "i", index))).ToList();
 
         // Leading system/developer input items join the instructions, as chat's leading system messages do.
         var instructions = new List<string>();
@@ -633,7 +636,7 @@ public static partial class ResponsesApi
         return result;
     }
 
-    private static TurnMessage? ParseItem(JsonElement item, string path)
+    private static TurnMessage? ParseItem(JsonElement item, string path, Func<string, string, TurnMessage?> resolve)
     {
         if (item.ValueKind != JsonValueKind.Object)
         {
@@ -679,6 +682,9 @@ public static partial class ResponsesApi
                 return new TurnMessage("tool", [new TextPart($"[result of tool call {Str(item, "call_id")}] {output}")]);
             case "reasoning":
                 return null;
+            case "item_reference":
+                // Clients that keep store on (the Vercel AI SDK) send earlier output back by id alone.
+                return resolve(Str(item, "id") ?? throw new InputException($"Missing required parameter: '{path}.id'.", path + ".id", "missing_required_parameter"), path + ".id");
             case null:
                 throw new InputException($"Missing required parameter: '{path}.type'.", path + ".type", "missing_required_parameter");
             default:
@@ -718,6 +724,36 @@ public static partial class ResponsesApi
 
     private static string? Str(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>
+    /// Item ids carry their response's id ("msg_" + the hex of "resp_…" + "_o1"), so an item_reference
+    /// finds its stored response by primary key, with no index of items.
+    /// </summary>
+    /// <param name="side">"i" for an input item, "o" for an output item.</param>
+    private static string ItemId(string prefix, string responseId, string side, int index) =>
+        $"{prefix}{responseId["resp_".Length..]}_{side}{index}";
+
+    private static TurnMessage? ResolveReference(ResponseStore store, RequestInfo info, string id, string path)
+    {
+        var hexStart = id.IndexOf('_', StringComparison.Ordinal) + 1;
+        var hexEnd = id.IndexOf('_', hexStart);
+        var stored = hexStart > 0 && hexEnd > hexStart ? store.Get("resp_" + id[hexStart..hexEnd]) : null;
+        if (stored is not null && Visible(stored, info))
+        {
+            if (stored.BodyJson.Length > 0 && JsonSerializer.Deserialize(stored.BodyJson, ApiJsonContext.Wire.ResponseObject) is { } body
+                && body.Output.FirstOrDefault(o => o.Id == id) is { } output)
+            {
+                return output.Type == "message"
+                    ? new TurnMessage(output.Role ?? "assistant", [new TextPart(string.Concat((output.Content ?? []).Select(c => c.Text)))])
+                    : null; // a reasoning summary: the model's own notes, not conversation
+            }
+            if ((JsonSerializer.Deserialize(stored.InputJson, ApiJsonContext.Wire.ListInputItem) ?? []).FirstOrDefault(i => i.Id == id) is { } input)
+            {
+                return TurnInput.FromItem(input);
+            }
+        }
+        throw new InputException($"Item with id '{id}' not found.", path, "not_found");
+    }
 
     private static bool Visible(StoredResponse r, RequestInfo info) => info.CanSee(r.ApiKeyId);
 
