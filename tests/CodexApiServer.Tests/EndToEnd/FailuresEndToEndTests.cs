@@ -42,6 +42,11 @@ public sealed class FailuresEndToEndTests(RealStackFixture stack, ITestOutputHel
             Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
             var error = ErrorAssert.IsOpenAIError(body, "provider_not_authenticated");
             Assert.Contains(hint, (string)error["message"]!, StringComparison.Ordinal);
+            if (model == RealStackFixture.CodexModel)
+            {
+                // The upstream's own words, not codex's retry progress ("Reconnecting... 1/1").
+                Assert.Contains("mock says 401", (string)error["message"]!, StringComparison.Ordinal);
+            }
             Assert.Equal("false", response.Headers.GetValues("x-should-retry").Single());
             var row = await server.UsageRowAsync(response);
             Assert.Equal(503, row.Status);
