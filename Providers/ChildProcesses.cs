@@ -69,6 +69,7 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger) : IDi
         catch (OperationCanceledException)
         {
             End(process);
+            // A shutdown is not a slow CLI: say which one it was.
             cancellationToken.ThrowIfCancellationRequested();
             throw new TimeoutException($"{Path.GetFileName(file)} did not finish within {timeout.TotalSeconds:0} s");
         }

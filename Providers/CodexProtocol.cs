@@ -127,7 +127,8 @@ internal static class CodexProtocol
         var message = Str(turnError, "message") ?? "the Codex turn failed";
         if (IsUnauthorized(turnError))
         {
-            return NotAuthenticated(message);
+            // While codex would still retry, message is its progress ("Reconnecting... 1/5"); the upstream's answer is in the details.
+            return NotAuthenticated(Str(turnError, "additionalDetails") is { Length: > 0 } details ? details : message);
         }
         var info = Prop(turnError, "codexErrorInfo");
         var kind = info.ValueKind == JsonValueKind.String ? info.GetString() : null;

@@ -124,7 +124,7 @@ public sealed class ProviderRouter
         return error.Kind switch
         {
             ProviderErrorKind.NotInstalled => new(503, error.Message + cli, "server_error", "provider_unavailable", NoRetry: true),
-            ProviderErrorKind.NotAuthenticated => new(503, error.Hint is null ? error.Message : $"{error.Message} Run on the server: {error.Hint}",
+            ProviderErrorKind.NotAuthenticated => new(503, error.Hint is null ? error.Message : $"{error.Message.TrimEnd('.', ' ')}. Run on the server: {error.Hint}",
                 "server_error", "provider_not_authenticated", NoRetry: true),
             ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),
             ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),

@@ -55,7 +55,14 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
     public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null, string? apiKey = "x")
     {
         var home = TempDir.Create("claude-home");
-        var env = new Dictionary<string, string?>
+        var env = RealEnvironment(upstream, home, maxRetries, apiKey);
+        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
+        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null) { ClaudeHome = home };
+    }
+
+    /// <summary>The environment the real claude runs with against <paramref name="upstream"/>: a fresh HOME, nothing leaving loopback.</summary>
+    public static Dictionary<string, string?> RealEnvironment(MockAnthropicUpstream upstream, string home, int maxRetries = 1, string? apiKey = "x") =>
+        new Dictionary<string, string?>
         {
             ["ANTHROPIC_BASE_URL"] = upstream.BaseUrl,
             ["ANTHROPIC_API_KEY"] = apiKey,
@@ -76,9 +83,6 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
             ["HTTP_PROXY"] = null,
             ["NO_PROXY"] = "127.0.0.1,localhost",
         };
-        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
-        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null) { ClaudeHome = home };
-    }
 
     public static TurnRequest Request(string text, string? sessionId = null, string? instructions = "Be brief.") =>
         new(Model(), instructions, [TurnMessage.User(text)], SessionId: sessionId);

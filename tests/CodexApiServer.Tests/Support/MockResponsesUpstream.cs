@@ -35,7 +35,10 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
     public IReadOnlyList<JsonNode> Requests => _requests.ToArray();
 
     /// <summary>Completed when a streaming answer's connection was closed by the client before the end.</summary>
-    public TaskCompletionSource<DateTimeOffset> ClientAborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource<DateTimeOffset> ClientAborted { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>When set, picks each answer's chunks from its request (overrides <see cref="Chunks"/>).</summary>
+    public Func<JsonNode, string[]>? Reply { get; set; }
 
     /// <summary>Set when the first delta of a stream has been written.</summary>
     public TaskCompletionSource<DateTimeOffset> FirstDeltaSent { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -76,6 +79,8 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
 
     public void ResetFirstDelta() => FirstDeltaSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    public void ResetClientAborted() => ClientAborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private async Task RespondAsync(HttpContext context)
     {
         var body = await JsonNode.ParseAsync(context.Request.Body);
@@ -93,7 +98,8 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         response.Headers.CacheControl = "no-cache";
         var aborted = context.RequestAborted;
         var id = "resp_" + Guid.NewGuid().ToString("N");
-        var text = string.Concat(Chunks);
+        var chunks = Reply?.Invoke(body!) ?? Chunks;
+        var text = string.Concat(chunks);
         try
         {
             await SendAsync(response, "response.created", w => WriteResponse(w, id, "in_progress", null, false), aborted);
@@ -104,7 +110,7 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
                 WriteMessage(w, "in_progress", null);
             }, aborted);
             var first = true;
-            foreach (var chunk in Chunks)
+            foreach (var chunk in chunks)
             {
                 if (DeltaDelay > TimeSpan.Zero)
                 {

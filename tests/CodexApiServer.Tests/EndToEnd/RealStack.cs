@@ -1,0 +1,340 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
+using CodexApiServer.Storage;
+using CodexApiServer.Tests.Providers;
+using CodexApiServer.Tests.Support;
+
+namespace CodexApiServer.Tests.EndToEnd;
+
+// The end-to-end classes share CPU-heavy CLIs and time limits: run them one after the other.
+[CollectionDefinition(Name)]
+public sealed class EndToEndGroup
+{
+    public const string Name = "EndToEnd";
+}
+
+/// <summary>
+/// The whole stack: our server in this process with the REAL codex and claude CLIs as its
+/// providers, each pointed at a mock model server on loopback. One per test class.
+/// </summary>
+public sealed class RealStackFixture : IAsyncLifetime
+{
+    public const string CodexModel = "gpt-5.2-codex";
+    public const string ClaudeModel = "claude-sonnet-4-5";
+
+    /// <summary>What both mocks answer by default: several deltas, multi-byte text split across them.</summary>
+    public static readonly string[] Chunks = ["こんにちは", "、世界", " 🌏", "🎉👍🏽", "です。"];
+
+    public static string Text => string.Concat(Chunks);
+
+    public MockResponsesUpstream CodexUpstream { get; private set; } = null!;
+    public MockAnthropicUpstream ClaudeUpstream { get; private set; } = null!;
+    public IReadOnlyDictionary<string, string?> CodexEnvironment { get; private set; } = null!;
+    public IReadOnlyDictionary<string, string?> ClaudeEnvironment { get; private set; } = null!;
+    public RealStackServer Server { get; private set; } = null!;
+    private string _claudeHome = "";
+
+    /// <summary>The token counts each mock reports, as our API must pass them on (Claude's prompt tokens include cache reads).</summary>
+    public static ExpectedUsage UsageOf(string model) => model == CodexModel ? new(21, 6, 4, 2) : new(21 + 4, 9, 4, 0);
+
+    public sealed record ExpectedUsage(long Prompt, long Completion, long Cached, long Reasoning);
+
+    public async Task InitializeAsync()
+    {
+        CodexUpstream = await MockResponsesUpstream.StartAsync();
+        ClaudeUpstream = await MockAnthropicUpstream.StartAsync();
+        // One retry only: codex's defaults take ~27 s to give up on a 500.
+        CodexEnvironment = CodexUpstream.CodexEnvironment(maxRetries: 1);
+        _claudeHome = TempDir.Create("claude-home");
+        ClaudeEnvironment = ClaudeTestHarness.RealEnvironment(ClaudeUpstream, _claudeHome, maxRetries: 1);
+        ResetMocks();
+        Server = await StartServerAsync();
+    }
+
+    public void ResetMocks()
+    {
+        CodexUpstream.Chunks = Chunks;
+        CodexUpstream.Reply = null;
+        CodexUpstream.DeltaDelay = TimeSpan.Zero;
+        CodexUpstream.FailWithStatus = null;
+        CodexUpstream.ResetClientAborted();
+        ClaudeUpstream.Reply = _ => Claude(Chunks);
+    }
+
+    public static MockReply Claude(IReadOnlyList<string> chunks) => new(chunks, InputTokens: 21, OutputTokens: 9, CacheReadTokens: 4);
+
+    /// <summary>A server whose models route to the real CLIs; <paramref name="dataDir"/> reuses an earlier server's data (a restart).</summary>
+    public Task<RealStackServer> StartServerAsync(string? dataDir = null, string? extraConfig = null, int warmSpares = 1) =>
+        RealStackServer.StartAsync(dataDir, extraConfig,
+            new CodexProviderOptions { Environment = CodexEnvironment },
+            new ClaudeProviderOptions { Environment = ClaudeEnvironment, WarmSpares = warmSpares });
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await CodexUpstream.DisposeAsync();
+        await ClaudeUpstream.DisposeAsync();
+        TempDir.Delete(CodexEnvironment["CODEX_HOME"]!);
+        TempDir.Delete(_claudeHome);
+    }
+}
+
+/// <summary>One in-process server on 127.0.0.1:0 over the real CLIs; stopping it keeps its data folder for a restart.</summary>
+public sealed class RealStackServer : IAsyncDisposable
+{
+    private bool _stopped;
+
+    private RealStackServer(WebApplication app, string dataDir)
+    {
+        App = app;
+        DataDir = dataDir;
+        Client = new HttpClient { BaseAddress = new Uri(app.Address()), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public WebApplication App { get; }
+    public string DataDir { get; }
+    public HttpClient Client { get; }
+    public CodexProvider Codex => App.Services.GetRequiredService<CodexProvider>();
+    public ClaudeProvider Claude => App.Services.GetRequiredService<ClaudeProvider>();
+
+    public static async Task<RealStackServer> StartAsync(string? dataDir, string? extraConfig, CodexProviderOptions codex, ClaudeProviderOptions claude)
+    {
+        dataDir ??= TempDir.Create("e2e-server");
+        var config = new JsonObject { ["codexPath"] = RealClis.Codex, ["claudePath"] = RealClis.Claude };
+        if (extraConfig is not null)
+        {
+            foreach (var (key, value) in JsonNode.Parse(extraConfig)!.AsObject())
+            {
+                config[key] = value?.DeepClone();
+            }
+        }
+        await File.WriteAllTextAsync(Path.Combine(dataDir, "config.json"), config.ToJsonString());
+        var settings = ServerSettings.Load(CommandLine.Parse(["--port", "0", "--data-dir", dataDir]), _ => null);
+        var app = ServerApp.Build(settings, null, services =>
+        {
+            services.AddSingleton(codex);
+            services.AddSingleton(claude);
+        });
+        await app.StartListeningAsync(settings);
+        return new RealStackServer(app, dataDir);
+    }
+
+    public async Task<HttpResponseMessage> PostAsync(string path, JsonNode body, CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        // As the SDKs do, even when streaming.
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        return await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    public async Task<(HttpResponseMessage Response, JsonNode Body)> PostJsonAsync(string path, JsonNode body)
+    {
+        var response = await PostAsync(path, body);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response, JsonNode.Parse(text)!);
+    }
+
+    /// <summary>The usage row the request wrote (it is written just after the response ends, so wait a little for it).</summary>
+    public async Task<UsageRow> UsageRowAsync(HttpResponseMessage response)
+    {
+        var requestId = response.Headers.GetValues("x-request-id").Single();
+        var database = App.Services.GetRequiredService<Database>();
+        for (var i = 0; i < 100; i++)
+        {
+            var rows = new List<UsageRow>();
+            using (var connection = database.Open())
+            using (var command = connection.CreateCommand())
+            {
+                command.CommandText = """
+                    SELECT created_at, request_id, api_key_id, endpoint, model, provider, status,
+                           input_tokens, output_tokens, cached_tokens, reasoning_tokens, latency_ms
+                    FROM usage_logs WHERE request_id = $id
+                    """;
+                command.Parameters.AddWithValue("$id", requestId);
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    rows.Add(new UsageRow(reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3),
+                        reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetInt32(6),
+                        reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11)));
+                }
+            }
+            if (rows.Count > 0)
+            {
+                return Assert.Single(rows);
+            }
+            await Task.Delay(20);
+        }
+        throw new Xunit.Sdk.XunitException($"no usage row for {requestId}");
+    }
+
+    /// <summary>The row has exactly the mock's token counts.</summary>
+    public async Task AssertUsageRowAsync(HttpResponseMessage response, string model, string endpoint, int status = 200)
+    {
+        var row = await UsageRowAsync(response);
+        var expected = RealStackFixture.UsageOf(model);
+        Assert.Equal(endpoint, row.Endpoint);
+        Assert.Equal(model, row.Model);
+        Assert.Equal(model == RealStackFixture.CodexModel ? "codex" : "claude", row.Provider);
+        Assert.Equal(status, row.Status);
+        Assert.Equal(new RealStackFixture.ExpectedUsage(row.InputTokens, row.OutputTokens, row.CachedTokens, row.ReasoningTokens), expected);
+    }
+
+    /// <summary>Every process this server's providers started, with their descendants, as they are now.</summary>
+    public IReadOnlyList<int> ProviderProcessTree()
+    {
+        var roots = new List<int>(Claude.StartedPids);
+        if (Codex.AppServerPid is { } pid)
+        {
+            roots.Add(pid);
+        }
+        return roots.Concat(roots.SelectMany(Processes.Descendants)).Distinct().ToArray();
+    }
+
+    /// <summary>Stops the server (its children are ended) and keeps the data folder.</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped)
+        {
+            return;
+        }
+        _stopped = true;
+        Client.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        TempDir.Delete(DataDir);
+    }
+}
+
+public static class Processes
+{
+    public static IEnumerable<int> Descendants(int pid)
+    {
+        var children = new List<int>();
+        try
+        {
+            foreach (var task in Directory.Exists($"/proc/{pid}/task") ? Directory.GetDirectories($"/proc/{pid}/task") : [])
+            {
+                var file = Path.Combine(task, "children");
+                if (File.Exists(file))
+                {
+                    children.AddRange(File.ReadAllText(file).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // It ended while we looked.
+        }
+        return children.Concat(children.SelectMany(Descendants)).ToArray();
+    }
+
+    /// <summary>The command line of a live process, or null.</summary>
+    public static string? CommandLine(int pid)
+    {
+        try
+        {
+            return ClaudeTestHarness.IsAlive(pid) ? File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ') : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    public static async Task AssertAllEndAsync(IEnumerable<int> pids, TimeSpan within)
+    {
+        foreach (var pid in pids)
+        {
+            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(pid), within), $"PID {pid} ({CommandLine(pid)}) still alive");
+        }
+    }
+}
+
+public static class Wire
+{
+    public static JsonObject Chat(string model, bool stream, params (string Role, string Content)[] messages)
+    {
+        var body = new JsonObject
+        {
+            ["model"] = model,
+            ["messages"] = new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
+        };
+        if (stream)
+        {
+            body["stream"] = true;
+            body["stream_options"] = new JsonObject { ["include_usage"] = true };
+        }
+        return body;
+    }
+
+    public static JsonObject Response(string model, string input, bool stream, string? previous = null)
+    {
+        var body = new JsonObject { ["model"] = model, ["input"] = input };
+        if (stream)
+        {
+            body["stream"] = true;
+        }
+        if (previous is not null)
+        {
+            body["previous_response_id"] = previous;
+        }
+        return body;
+    }
+
+    /// <summary>The data payloads of an SSE stream, after a strict parse.</summary>
+    public static List<string> DataOf(string raw) =>
+        Api.ApiServer.ParseSse(raw).Where(f => !f.IsComment).Select(f => f.Data!).ToList();
+}
+
+/// <summary>What the mock model servers were sent, as (role, text) turns.</summary>
+public static class Upstream
+{
+    public static int Count(RealStackFixture stack, string model) =>
+        model == RealStackFixture.CodexModel ? stack.CodexUpstream.Requests.Count : stack.ClaudeUpstream.MessageRequests.Length;
+
+    /// <summary>The conversation in the model request number <paramref name="index"/> (negative: from the end).</summary>
+    public static List<(string Role, string Text)> Turns(RealStackFixture stack, string model, int index = -1)
+    {
+        if (model == RealStackFixture.CodexModel)
+        {
+            var requests = stack.CodexUpstream.Requests;
+            var request = requests[index < 0 ? requests.Count + index : index];
+            return request["input"]!.AsArray()
+                .Where(i => i!["role"] is not null && (string?)i["type"] is null or "message")
+                .Select(i => ((string)i!["role"]!, TextOf(i["content"])))
+                .ToList();
+        }
+        var messages = stack.ClaudeUpstream.MessageRequests;
+        var json = messages[index < 0 ? messages.Length + index : index].Json;
+        return json["messages"]!.AsArray().Select(m => ((string)m!["role"]!, TextOf(m["content"]))).ToList();
+    }
+
+    /// <summary>The turns a user wrote (codex also sends its environment context as a user item; it starts with '&lt;').</summary>
+    public static List<string> UserTexts(RealStackFixture stack, string model, int index = -1) =>
+        Turns(stack, model, index).Where(t => t.Role == "user" && t.Text.Length > 0 && !t.Text.StartsWith('<')).Select(t => t.Text).ToList();
+
+    /// <summary>The newest user text of one codex request.</summary>
+    public static string UserTextOf(JsonNode codexRequest) =>
+        TextOf(codexRequest["input"]!.AsArray().Last(i => (string?)i!["role"] == "user")!["content"]);
+
+    private static string TextOf(JsonNode? content) => content switch
+    {
+        null => "",
+        JsonValue v => v.GetValue<string>(),
+        // Claude Code adds its own <system-reminder> blocks to user messages.
+        JsonArray parts => string.Concat(parts.Where(p => p!["text"] is not null).Select(p => (string)p!["text"]!).Where(t => !t.StartsWith("<system-reminder>", StringComparison.Ordinal))),
+        _ => content.ToJsonString(),
+    };
+}

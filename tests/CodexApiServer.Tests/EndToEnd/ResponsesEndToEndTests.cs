@@ -1,0 +1,148 @@
+using System.Text.Json.Nodes;
+using CodexApiServer.Storage;
+using Xunit.Abstractions;
+
+namespace CodexApiServer.Tests.EndToEnd;
+
+/// <summary>POST /v1/responses through our server and the real CLIs, continued live and across a server restart.</summary>
+[Collection(EndToEndGroup.Name)]
+public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHelper output) : IClassFixture<RealStackFixture>
+{
+    private const string Endpoint = "POST /v1/responses/";
+
+    private static readonly string[] EventOrder =
+    [
+        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed",
+    ];
+
+    [Theory(Timeout = 60_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task Streamed_response_is_golden_and_previous_response_id_continues_the_live_session(string model)
+    {
+        stack.ResetMocks();
+        var server = stack.Server;
+
+        using var response = await server.PostAsync("/v1/responses", Wire.Response(model, "この言葉を覚えて: キンカン 🍊", stream: true));
+        var raw = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var frames = Api.ApiServer.ParseSse(raw).Where(f => !f.IsComment).ToList();
+        Assert.DoesNotContain(frames, f => f.Data == "[DONE]");
+        var events = frames.Select(f => JsonNode.Parse(f.Data!)!).ToList();
+        Assert.Equal(frames.Select(f => f.Event), events.Select(e => (string?)e["type"]));
+        Assert.Equal(Enumerable.Range(0, events.Count), events.Select(e => (int)e["sequence_number"]!));
+        var types = events.Select(e => (string)e["type"]!).ToList();
+        var deltas = types.Count(t => t == "response.output_text.delta");
+        Assert.True(deltas >= 3, raw);
+        Assert.Equal(EventOrder, types.Where((t, i) => i == 0 || t != types[i - 1]));
+        Assert.Equal(RealStackFixture.Text, string.Concat(events.Where(e => (string)e["type"]! == "response.output_text.delta").Select(e => (string)e["delta"]!)));
+        Assert.Equal(RealStackFixture.Text, (string?)events.Single(e => (string)e["type"]! == "response.output_text.done")["text"]);
+        var created = events[0]["response"]!;
+        var completed = events[^1]["response"]!;
+        Assert.Equal("in_progress", (string?)created["status"]);
+        Assert.Equal("completed", (string?)completed["status"]);
+        Assert.Equal(RealStackFixture.Text, (string?)completed["output"]![0]!["content"]![0]!["text"]);
+        AssertUsage(model, completed["usage"]!);
+        var firstId = (string)created["id"]!;
+        Assert.Equal(firstId, (string?)completed["id"]);
+        await server.AssertUsageRowAsync(response, model, Endpoint);
+
+        var store = server.App.Services.GetRequiredService<ResponseStore>();
+        var session = store.Get(firstId)!.SessionId!;
+        var pid = ProcessOf(server, model, session);
+        Assert.NotNull(pid);
+        var before = Upstream.Count(stack, model);
+
+        var (next, body) = await server.PostJsonAsync("/v1/responses", Wire.Response(model, "覚えた言葉は?", stream: false, previous: firstId));
+
+        Assert.Equal(200, (int)next.StatusCode);
+        Assert.Equal(firstId, (string?)body["previous_response_id"]);
+        Assert.Equal("completed", (string?)body["status"]);
+        Assert.Equal(RealStackFixture.Text, (string?)body["output"]![0]!["content"]![0]!["text"]);
+        Assert.Equal(session, store.Get((string)body["id"]!)!.SessionId);
+        Assert.Equal(pid, ProcessOf(server, model, session));
+        Assert.Equal(before + 1, Upstream.Count(stack, model));
+        AssertContinued(model, "この言葉を覚えて: キンカン 🍊", "覚えた言葉は?");
+        await server.AssertUsageRowAsync(next, model, Endpoint);
+    }
+
+    [Theory(Timeout = 90_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task After_a_restart_previous_response_id_resumes_the_cli_session_and_no_child_survives(string model)
+    {
+        stack.ResetMocks();
+        var first = await stack.StartServerAsync();
+        string dataDir = first.DataDir;
+        string firstId;
+        string session;
+        try
+        {
+            var (response, body) = await first.PostJsonAsync("/v1/responses", Wire.Response(model, "ペリカンという言葉を覚えて 🐦", stream: false));
+            Assert.Equal(200, (int)response.StatusCode);
+            await first.AssertUsageRowAsync(response, model, Endpoint);
+            firstId = (string)body["id"]!;
+            session = first.App.Services.GetRequiredService<ResponseStore>().Get(firstId)!.SessionId!;
+            if (model == RealStackFixture.ClaudeModel)
+            {
+                Assert.True(await Providers.ClaudeTestHarness.WaitUntilAsync(() => first.Claude.SpareCount == 1, TimeSpan.FromSeconds(10)), "no warm spare");
+            }
+
+            var tree = first.ProviderProcessTree();
+            Assert.NotEmpty(tree);
+            output.WriteLine($"{model}: processes before stop: {string.Join(", ", tree.Select(p => $"{p} {Processes.CommandLine(p)?.Split(' ').FirstOrDefault()}"))}");
+            await first.StopAsync();
+            await Processes.AssertAllEndAsync(tree, TimeSpan.FromSeconds(5));
+        }
+        catch
+        {
+            await first.DisposeAsync();
+            throw;
+        }
+
+        await using var second = await stack.StartServerAsync(dataDir);
+        var before = Upstream.Count(stack, model);
+        var (next, nextBody) = await second.PostJsonAsync("/v1/responses", Wire.Response(model, "覚えた言葉は?", stream: false, previous: firstId));
+
+        Assert.Equal(200, (int)next.StatusCode);
+        Assert.Equal(RealStackFixture.Text, (string?)nextBody["output"]![0]!["content"]![0]!["text"]);
+        Assert.Equal(before + 1, Upstream.Count(stack, model));
+        // The CLI's own stored session came back (thread/resume, --resume): the earlier turn arrives as its
+        // own turn, not as a transcript we replayed into the new message.
+        AssertContinued(model, "ペリカンという言葉を覚えて 🐦", "覚えた言葉は?");
+        Assert.Equal(session, second.App.Services.GetRequiredService<ResponseStore>().Get((string)nextBody["id"]!)!.SessionId);
+        if (model == RealStackFixture.ClaudeModel)
+        {
+            var argv = Processes.CommandLine(second.Claude.PidOf(session)!.Value);
+            Assert.Contains("--resume " + session, argv, StringComparison.Ordinal);
+        }
+        await second.AssertUsageRowAsync(next, model, Endpoint);
+
+        var secondTree = second.ProviderProcessTree();
+        await second.StopAsync();
+        await Processes.AssertAllEndAsync(secondTree, TimeSpan.FromSeconds(5));
+    }
+
+    private void AssertContinued(string model, string earlier, string now)
+    {
+        var turns = Upstream.Turns(stack, model);
+        Assert.Contains(("assistant", RealStackFixture.Text), turns);
+        Assert.Equal([earlier, now], Upstream.UserTexts(stack, model));
+    }
+
+    private static int? ProcessOf(RealStackServer server, string model, string session) =>
+        model == RealStackFixture.CodexModel ? server.Codex.AppServerPid : server.Claude.PidOf(session);
+
+    private static void AssertUsage(string model, JsonNode usage)
+    {
+        var expected = RealStackFixture.UsageOf(model);
+        Assert.Equal(expected.Prompt, (long)usage["input_tokens"]!);
+        Assert.Equal(expected.Completion, (long)usage["output_tokens"]!);
+        Assert.Equal(expected.Prompt + expected.Completion, (long)usage["total_tokens"]!);
+        Assert.Equal(expected.Cached, (long)usage["input_tokens_details"]!["cached_tokens"]!);
+        Assert.Equal(expected.Reasoning, (long)usage["output_tokens_details"]!["reasoning_tokens"]!);
+    }
+}
