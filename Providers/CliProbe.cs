@@ -75,7 +75,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         ? "npm install -g @anthropic-ai/claude-code"
         : "npm install -g @openai/codex";
 
-    public static string LoginHint(string name) => name == "claude" ? "run `claude` on the server, then /login" : "codex login";
+    public static string LoginHint(string name) => name == "claude" ? "claude, then /login" : "codex login";
 
     /// <summary>The configured path if it exists, else the first match on PATH.</summary>
     public static string? Locate(string? configured, string command)

@@ -227,7 +227,7 @@ public sealed class ClaudeProviderFakeTests
         await using var h = ClaudeTestHarness.WithFake("auth", warmSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(ProviderErrorKind.NotAuthenticated, result.Error?.Kind);
-        Assert.Equal("run `claude` on the server, then /login", result.Error?.Hint);
+        Assert.Equal("claude, then /login", result.Error?.Hint);
         Assert.True(result.Elapsed < TimeSpan.FromSeconds(3), $"took {result.Elapsed}");
         var pid = Assert.Single(h.Provider.StartedPids);
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(pid), TimeSpan.FromSeconds(2)));

@@ -139,7 +139,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         foreach (var result in new[] { cold, pooled })
         {
             Assert.Equal(ProviderErrorKind.NotAuthenticated, result.Error?.Kind);
-            Assert.Equal("run `claude` on the server, then /login", result.Error!.Hint);
+            Assert.Equal("claude, then /login", result.Error!.Hint);
         }
         output.WriteLine($"no credentials → NotAuthenticated after {cold.Elapsed.TotalMilliseconds:0} ms cold, {pooled.Elapsed.TotalMilliseconds:0} ms on a started process: {pooled.Error!.Message}");
         Assert.True(pooled.Elapsed < TimeSpan.FromSeconds(3), $"took {pooled.Elapsed}");
