@@ -7,6 +7,16 @@ namespace CodexApiServer.Bench;
 public static class Children
 {
     private static readonly List<Process> Started = [];
+    private static readonly Dictionary<int, Queue<string>> StderrTails = [];
+
+    /// <summary>The last lines a child wrote to stderr, for error messages.</summary>
+    public static string StderrTail(Process p)
+    {
+        lock (StderrTails)
+        {
+            return StderrTails.TryGetValue(p.Id, out var q) ? string.Join(" | ", q) : "";
+        }
+    }
 
     public static Process Start(string file, IEnumerable<string> args, string cwd, IReadOnlyDictionary<string, string?> env, bool stdin = true)
     {
@@ -39,12 +49,27 @@ public static class Children
         {
             Started.Add(p);
         }
-        // stderr is drained so a chatty CLI never blocks on a full pipe.
+        // stderr is drained so a chatty CLI never blocks on a full pipe; its tail is kept for errors.
+        var tail = new Queue<string>();
+        lock (StderrTails)
+        {
+            StderrTails[p.Id] = tail;
+        }
         _ = Task.Run(async () =>
         {
             try
             {
-                await p.StandardError.BaseStream.CopyToAsync(Stream.Null);
+                while (await p.StandardError.ReadLineAsync() is { } line)
+                {
+                    lock (StderrTails)
+                    {
+                        tail.Enqueue(line.Length > 300 ? line[..300] : line);
+                        if (tail.Count > 8)
+                        {
+                            tail.Dequeue();
+                        }
+                    }
+                }
             }
             catch (Exception)
             {

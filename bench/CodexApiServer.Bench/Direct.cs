@@ -48,19 +48,23 @@ public sealed class ClaudePrestarted
             await _process.StandardInput.WriteAsync(line.ToJsonString() + "\n");
             await _process.StandardInput.FlushAsync();
             double first = -1;
+            var seen = new List<string>();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            timeout.Token.Register(() => Console.Error.WriteLine($"claude {_process.Id} gave no result in 60 s; stdout: {string.Join(" / ", seen.TakeLast(5))}; stderr: {Children.StderrTail(_process)}"));
             while (await _process.StandardOutput.ReadLineAsync(timeout.Token) is { } output)
             {
+                seen.Add(output.Length > 200 ? output[..200] : output);
                 if (first < 0 && output.Contains("\"text_delta\"", StringComparison.Ordinal))
                 {
                     first = clock.Elapsed.TotalMilliseconds;
                 }
-                else if (output.StartsWith("{\"type\":\"result\"", StringComparison.Ordinal))
+                else if (!output.Contains("\"stream_event\"", StringComparison.Ordinal) && output.Contains("\"result\"", StringComparison.Ordinal)
+                    && (string?)JsonNode.Parse(output)?["type"] == "result")
                 {
                     return (first, clock.Elapsed.TotalMilliseconds);
                 }
             }
-            throw new IOException("claude exited before its result");
+            throw new IOException($"claude exited before its result; stderr: {Children.StderrTail(_process)}");
         }
         finally
         {

@@ -9,10 +9,12 @@ using CodexApiServer.Tests.Support;
 // One run, all on 127.0.0.1: the real codex and claude CLIs (tests/node) against the tests' mock
 // model servers. Every figure compared below is measured in this same run, interleaved where it
 // can be, so the machine's load falls on both sides alike.
+// `--runs N` shortens a trial run; the figures in README.md use the defaults.
+var runsArg = Array.IndexOf(args, "--runs") is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : (int?)null;
 const int Warmups = 2;
-const int Runs = 12;
-const int FreshRuns = 10;
-const int ChatTurns = 10;
+var Runs = runsArg ?? 12;
+var FreshRuns = runsArg ?? 10;
+var ChatTurns = runsArg ?? 10;
 const string CodexModel = "gpt-5.2-codex";
 const string ClaudeModel = "claude-sonnet-4-5";
 const string Prompt = "Say hello.";
@@ -155,6 +157,15 @@ try
     var codexDefaultBytes = Bytes(codexDefaultBody!);
     var claudeChatBytes = claudeChatRequest!.Bytes;
     var claudeDefaultBytes = claudeDefaultRequest?.Bytes ?? 0;
+    if (Array.IndexOf(args, "--dump") is var d and >= 0 && d + 1 < args.Length)
+    {
+        // The four bodies as sent, for a closer look.
+        Directory.CreateDirectory(args[d + 1]);
+        File.WriteAllBytes(Path.Combine(args[d + 1], "codex-chat.json"), Serialize(codexChatBody));
+        File.WriteAllBytes(Path.Combine(args[d + 1], "codex-defaults.json"), Serialize(codexDefaultBody));
+        File.WriteAllText(Path.Combine(args[d + 1], "claude-chat.json"), claudeChatRequest.Body);
+        File.WriteAllText(Path.Combine(args[d + 1], "claude-defaults.json"), claudeDefaultRequest?.Body ?? "");
+    }
     Console.WriteLine($"  codex:  chat mode {codexChatBytes} B, CLI defaults (codex exec) {codexDefaultBytes} B");
     Breakdown("codex chat mode", codexChatBody!);
     Breakdown("codex defaults", codexDefaultBody!);
