@@ -509,7 +509,8 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     {
         w.WriteStartObject("config");
         w.WriteStartObject("features");
-        foreach (var feature in (ReadOnlySpan<string>)["multi_agent", "goals", "unified_exec", "shell_tool", "view_image"])
+        // shell_snapshot, apps and plugins cost time at each turn's start and give a tool-less thread nothing.
+        foreach (var feature in (ReadOnlySpan<string>)["multi_agent", "goals", "unified_exec", "shell_tool", "view_image", "shell_snapshot", "apps", "plugins"])
         {
             w.WriteBoolean(feature, false);
         }
