@@ -11,6 +11,8 @@ using CodexApiServer.Tests.Support;
 // can be, so the machine's load falls on both sides alike.
 // `--runs N` shortens a trial run; the figures in README.md use the defaults.
 var runsArg = Array.IndexOf(args, "--runs") is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : (int?)null;
+// `--dump DIR` writes the upstream request bodies of [3] and the last turn of each [4] run there.
+var dumpDir = Array.IndexOf(args, "--dump") is var dumpAt and >= 0 && dumpAt + 1 < args.Length ? Directory.CreateDirectory(args[dumpAt + 1]).FullName : null;
 const int Warmups = 2;
 var Runs = runsArg ?? 12;
 var FreshRuns = runsArg ?? 10;
@@ -157,14 +159,13 @@ try
     var codexDefaultBytes = Bytes(codexDefaultBody!);
     var claudeChatBytes = claudeChatRequest!.Bytes;
     var claudeDefaultBytes = claudeDefaultRequest?.Bytes ?? 0;
-    if (Array.IndexOf(args, "--dump") is var d and >= 0 && d + 1 < args.Length)
+    if (dumpDir is not null)
     {
-        // The four bodies as sent, for a closer look.
-        Directory.CreateDirectory(args[d + 1]);
-        File.WriteAllBytes(Path.Combine(args[d + 1], "codex-chat.json"), Serialize(codexChatBody));
-        File.WriteAllBytes(Path.Combine(args[d + 1], "codex-defaults.json"), Serialize(codexDefaultBody));
-        File.WriteAllText(Path.Combine(args[d + 1], "claude-chat.json"), claudeChatRequest.Body);
-        File.WriteAllText(Path.Combine(args[d + 1], "claude-defaults.json"), claudeDefaultRequest?.Body ?? "");
+        // The bodies as sent, for a closer look.
+        File.WriteAllBytes(Path.Combine(dumpDir, "codex-chat.json"), Serialize(codexChatBody));
+        File.WriteAllBytes(Path.Combine(dumpDir, "codex-defaults.json"), Serialize(codexDefaultBody));
+        File.WriteAllText(Path.Combine(dumpDir, "claude-chat.json"), claudeChatRequest.Body);
+        File.WriteAllText(Path.Combine(dumpDir, "claude-defaults.json"), claudeDefaultRequest?.Body ?? "");
     }
     Console.WriteLine($"  codex:  chat mode {codexChatBytes} B, CLI defaults (codex exec) {codexDefaultBytes} B");
     Breakdown("codex chat mode", codexChatBody!);
@@ -207,11 +208,16 @@ try
             }
             await server.ForgetSessionAsync(model, kind, history);
             figures[reuse] = (total, bytesFrom(from), count() - from);
+            if (dumpDir is not null)
+            {
+                File.WriteAllBytes(Path.Combine(dumpDir, $"{cli}-turn{ChatTurns}-{(reuse ? "reused" : "reseeded")}.json"),
+                    kind == ProviderKind.Codex ? Serialize(codexMock.Requests[^1]) : Encoding.UTF8.GetBytes(claudeMock.MessageRequests[^1].Body));
+            }
             Console.WriteLine($"  {cli,-6} {(reuse ? "(a) live session reused" : "(b) fresh session each turn"),-28} total {total,7:0} ms, upstream {figures[reuse].Bytes,7} B in {figures[reuse].Calls} model calls");
         }
         var (a, b) = (figures[true], figures[false]);
-        results.Add([$"4 {ChatTurns}-turn chat latency", cli, $"{a.Ms:0} ms (reused)", $"{b.Ms:0} ms (re-seeded)", $"{1 - a.Ms / b.Ms:P0} saved", "", ""]);
-        results.Add([$"4 {ChatTurns}-turn chat upstream", cli, $"{a.Bytes} B (reused)", $"{b.Bytes} B (re-seeded)", $"{1 - (double)a.Bytes / b.Bytes:P0} saved", "", ""]);
+        results.Add([$"4 {ChatTurns}-turn chat latency", cli, $"{a.Ms:0} ms (reused)", $"{b.Ms:0} ms (re-seeded)", Saving(a.Ms, b.Ms), "", ""]);
+        results.Add([$"4 {ChatTurns}-turn chat upstream", cli, $"{a.Bytes} B (reused)", $"{b.Bytes} B (re-seeded)", Saving(a.Bytes, b.Bytes), "", ""]);
     }
 }
 finally
@@ -236,6 +242,9 @@ void Report(string cli, List<double> serverMs, List<double> directMs)
 }
 
 static string Pass(bool ok) => ok ? "yes" : "NO";
+
+static string Saving(double reused, double reseeded) =>
+    reused <= reseeded ? $"{1 - reused / reseeded:P0} less when reused" : $"{reused / reseeded - 1:P0} more when reused";
 
 static double Median(List<double> values)
 {
