@@ -102,6 +102,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
             yield break;
         }
         var finished = false;
+        var refilled = false;
         var sawModelOutput = false;
         var textSent = false;
         // With a schema the answer is the StructuredOutput tool's input, reported in the result;
@@ -127,6 +128,13 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                         ? new ProviderError(ProviderErrorKind.SessionNotFound, $"Claude session {process.SessionId} cannot be resumed")
                         : new ProviderError(ProviderErrorKind.Crashed, $"claude exited in the middle of the turn{StderrSuffix(process)}"));
                     yield break;
+                }
+                if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta)
+                {
+                    // The first output is out: a replacement spare's start (~0.5 s of CPU) no
+                    // longer competes with this turn's time to first token.
+                    refilled = true;
+                    RefillSpares(process!.Key);
                 }
                 switch (line.Kind)
                 {
@@ -182,6 +190,18 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 LogCancelled(_logger, process!.Pid);
                 Forget(process);
             }
+            if (!refilled)
+            {
+                RefillSpares(process!.Key);
+            }
+        }
+    }
+
+    private void RefillSpares(ClaudeSessionKey key)
+    {
+        if (_probe.ClaudePath is { } path)
+        {
+            EnsureSpares(path, key);
         }
     }
 
@@ -339,7 +359,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
             {
                 _sessions[process.SessionId] = process;
             }
-            EnsureSpares(path, key);
+            // The pool is refilled once this turn has its first output (RunAsync), not now.
             return (process, null);
         }
         catch (ObjectDisposedException)

@@ -48,6 +48,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private int _generation;
     private int _quickDeaths;
     private volatile bool _disposed;
+    private volatile bool _chatConfigRefused;
     private int _disposeCount;
 
     public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
@@ -450,12 +451,24 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         var scratch = NewScratchDir();
         try
         {
-            var result = await server.Rpc.RequestAsync("thread/start", w =>
+            Task<JsonElement> Start() => server.Rpc.RequestAsync("thread/start", w =>
             {
                 WriteThreadSettings(w, request, scratch);
                 // Kept on disk so a thread outlives a restart of the app-server (thread/resume).
                 w.WriteBoolean("ephemeral", false);
             }, _options.RequestTimeout, cancellationToken);
+            JsonElement result;
+            try
+            {
+                result = await Start();
+            }
+            catch (JsonRpcException e) when (!_chatConfigRefused && e.Message.Contains("config", StringComparison.OrdinalIgnoreCase))
+            {
+                // A codex whose settings differ from the ones we know: a bigger request beats no answer.
+                _chatConfigRefused = true;
+                LogChatConfigRefused(_logger, e.Message);
+                result = await Start();
+            }
             var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
             var session = new CodexSession(threadId, scratch) { Generation = server.Generation };
@@ -491,6 +504,42 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         w.WriteString("sandbox", "read-only");
         // Our caller's instructions replace the coding-agent prompt: plain chat need not pay for it.
         w.WriteString("baseInstructions", string.IsNullOrEmpty(request.Instructions) ? DefaultBaseInstructions : request.Instructions);
+        if (!_chatConfigRefused)
+        {
+            WriteChatConfig(w);
+        }
+    }
+
+    /// <summary>
+    /// Config overrides that leave codex's agent machinery out of a chat thread. By default every
+    /// request carries ~17 KB of tool definitions (shell, multi-agent, goals, web search, user
+    /// questions, image viewer) and ~3 KB of skills, permissions and environment context, which a
+    /// read-only thread that approves nothing cannot use; without them a plain turn is ~1.7 KB.
+    /// The environment context also held the date and the scratch path: like the OpenAI API, we
+    /// leave the date to the caller's system message.
+    /// </summary>
+    internal static void WriteChatConfig(Utf8JsonWriter w)
+    {
+        w.WriteStartObject("config");
+        w.WriteStartObject("features");
+        // shell_snapshot, apps and plugins cost time at each turn's start and give a tool-less thread nothing.
+        foreach (var feature in (ReadOnlySpan<string>)["multi_agent", "goals", "unified_exec", "shell_tool", "view_image", "shell_snapshot", "apps", "plugins"])
+        {
+            w.WriteBoolean(feature, false);
+        }
+        w.WriteEndObject();
+        w.WriteString("web_search", "disabled");
+        w.WriteBoolean("include_permissions_instructions", false);
+        w.WriteBoolean("include_environment_context", false);
+        w.WriteStartObject("skills");
+        w.WriteBoolean("include_instructions", false);
+        w.WriteEndObject();
+        w.WriteStartObject("tools");
+        w.WriteStartObject("experimental_request_user_input");
+        w.WriteBoolean("enabled", false);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     private string NewScratchDir()
@@ -934,6 +983,9 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Unloading idle Codex thread {ThreadId}")]
     private static partial void LogEvicted(ILogger logger, string threadId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "codex refused the chat-thread config overrides, so requests carry its agent tools and prompts: {Reason}")]
+    private static partial void LogChatConfigRefused(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "model/list failed: {Reason}")]
     private static partial void LogModelListFailed(ILogger logger, string reason);

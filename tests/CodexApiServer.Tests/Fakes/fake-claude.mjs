@@ -79,6 +79,7 @@ async function handle(raw) {
     ev({ type: 'content_block_stop', index: 0 });
   }
   ev({ type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } });
+  if (mode === 'hang-first') await sleep(600000);
   for (let i = 0; i < deltas.length; i++) {
     if (mode === 'garbage') { out('this is not json'); out('{"type": broken'); out('[1,2,3]'); out('"just a string"'); out('{}'); out('{"type":"stream_event","event":null}'); }
     if (mode === 'huge' && i === 1) { line({ type: 'system', subtype: 'pad', pad: 'x'.repeat(5 * 1024 * 1024) }); out('y'.repeat(9 * 1024 * 1024)); }

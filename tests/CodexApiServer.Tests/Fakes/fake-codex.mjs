@@ -78,6 +78,10 @@ function appServer() {
         await write({ id: msg.id, result: { data: [{ id: 'fake-model-a', model: 'fake-model-a' }, { id: 'fake-model-b', model: 'fake-model-b' }], nextCursor: null } });
         return;
       case 'thread/start': {
+        if (mode === 'reject-config' && p.config) {
+          await write({ id: msg.id, error: { code: -32600, message: 'failed to load configuration: invalid type: boolean `false`, expected struct X' } });
+          return;
+        }
         const id = `thr-${process.pid}-${++threads}`;
         knownThreads.add(id);
         await write({ id: msg.id, result: { thread: { id, sessionId: id } } });

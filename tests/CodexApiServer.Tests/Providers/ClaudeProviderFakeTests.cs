@@ -34,6 +34,23 @@ public sealed class ClaudeProviderFakeTests
         Assert.DoesNotContain("--no-session-persistence", argv);
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task The_replacement_spare_is_not_started_while_a_turn_waits_for_its_first_token()
+    {
+        // Starting a spare costs ~0.5 s of CPU: during a turn's wait for its first token it would
+        // slow exactly what the pool is there to speed up.
+        await using var h = ClaudeTestHarness.WithFake(warmSpares: 1);
+        using var cts = new CancellationTokenSource();
+        var turn = h.RunAsync(ClaudeTestHarness.Request("hi #mode=hang-first"), cts.Token);
+
+        await Task.Delay(1000);
+        Assert.Single(h.Provider.StartedPids);
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => turn);
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)), "no spare after the turn");
+    }
+
     [Fact]
     public async Task Scratch_directory_is_per_session_and_removed_when_the_session_ends()
     {

@@ -62,6 +62,8 @@ public sealed class CodexFakeTests
         Assert.Equal("read-only", (string?)start["sandbox"]);
         Assert.Equal("never", (string?)start["approvalPolicy"]);
         Assert.Equal("Be terse.", (string?)start["baseInstructions"]);
+        Assert.False((bool)start["config"]!["features"]!["shell_tool"]!);
+        Assert.False((bool)start["config"]!["include_environment_context"]!);
         var cwd = (string)start["cwd"]!;
         Assert.StartsWith(Path.Combine(codex.DataDir, "scratch", "codex-"), cwd);
         Assert.True(Directory.Exists(cwd));
@@ -89,6 +91,22 @@ public sealed class CodexFakeTests
         Assert.Equal("never", (string?)start["approvalPolicy"]);
         Assert.Null(start["baseInstructions"]); // Codex keeps its own agent prompt
         Assert.Equal("Fix the bug.", (string?)start["developerInstructions"]);
+        Assert.Null(start["config"]); // the agent keeps its tools
+    }
+
+    [Fact]
+    public async Task A_codex_that_refuses_the_chat_config_still_answers_and_is_not_asked_again()
+    {
+        var log = Path.Combine(TempDir.Create("fakelog"), "log.jsonl");
+        await using var codex = Fake("reject-config", log);
+
+        Assert.Equal("Hello from fake codex.", (await codex.RunAsync(CodexHarness.Ask("hi"))).Text());
+        Assert.Equal("Hello from fake codex.", (await codex.RunAsync(CodexHarness.Ask("hi again"))).Text());
+
+        var starts = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+            .Where(l => (string?)l["method"] == "thread/start").Select(l => l["params"]!["config"] is not null).ToList();
+        Assert.Equal([true, false, false], starts);
+        Assert.Contains(codex.Logs.Lines, l => l.Contains("refused the chat-thread config", StringComparison.Ordinal));
     }
 
     [Fact]

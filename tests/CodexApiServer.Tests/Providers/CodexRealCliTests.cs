@@ -40,6 +40,33 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_chat_turn_sends_no_agent_tools_or_prompts_upstream_and_stays_under_2_KB()
+    {
+        var (mock, codex) = await StartAsync();
+        await using var _ = mock;
+        await using var __ = codex;
+
+        (await codex.RunAsync(CodexHarness.Ask("Say hello."))).Completed();
+
+        var body = Assert.Single(mock.Requests);
+        // Measured as codex sends it: compact, without the escaping JsonNode adds by default.
+        using var buffer = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            body.WriteTo(writer);
+        }
+        var size = buffer.Length;
+        output.WriteLine($"upstream request: {size} bytes; {string.Join(", ", body.AsObject().Select(p => $"{p.Key} {p.Value?.ToJsonString().Length}"))}");
+        Assert.Empty(body["tools"]?.AsArray() ?? []);
+        var input = body["input"]!.ToJsonString();
+        Assert.DoesNotContain("skills_instructions", input);
+        Assert.DoesNotContain("environment_context", input);
+        Assert.Contains("You are a helpful assistant.", input);
+        Assert.Equal("Say hello.", NewestUserText(body));
+        Assert.True(size < 2048, $"{size} bytes");
+    }
+
+    [Fact]
     public async Task Japanese_and_emoji_arrive_intact()
     {
         var (mock, codex) = await StartAsync();

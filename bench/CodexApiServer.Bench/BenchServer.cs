@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using CodexApiServer.Endpoints;
+using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
+
+namespace CodexApiServer.Bench;
+
+/// <summary>The whole server in this process on 127.0.0.1, its providers pointed at the mocks.</summary>
+public sealed class BenchServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly HttpClient _http;
+    private readonly string _dataDir;
+
+    private BenchServer(WebApplication app, string dataDir)
+    {
+        _app = app;
+        _dataDir = dataDir;
+        _http = new HttpClient { BaseAddress = new Uri(app.Address()), Timeout = TimeSpan.FromSeconds(120) };
+    }
+
+    public static async Task<BenchServer> StartAsync(string codex, string claude, CodexProviderOptions codexOptions, ClaudeProviderOptions claudeOptions)
+    {
+        var dataDir = Tests.Support.TempDir.Create("server");
+        var config = new JsonObject { ["codexPath"] = codex, ["claudePath"] = claude };
+        await File.WriteAllTextAsync(Path.Combine(dataDir, "config.json"), config.ToJsonString());
+        var settings = ServerSettings.Load(CommandLine.Parse(["--port", "0", "--data-dir", dataDir]), _ => null);
+        var app = ServerApp.Build(settings, null, services =>
+        {
+            services.AddSingleton(codexOptions);
+            services.AddSingleton(claudeOptions);
+            // Only warnings and errors on the console, so the bench output stays readable.
+            services.Configure<LoggerFilterOptions>(o => o.Rules.Add(new LoggerFilterRule(null, null, LogLevel.Warning, null)));
+        });
+        await app.StartListeningAsync(settings);
+        return new BenchServer(app, dataDir);
+    }
+
+    private ITurnProvider Provider(ProviderKind kind) => _app.Services.GetServices<ITurnProvider>().Last(p => p.Kind == kind);
+
+    /// <summary>
+    /// Drops the live session that continues this conversation and ends it, as if the server had lost
+    /// it: the next request with this history starts a fresh session seeded with the whole history.
+    /// </summary>
+    public async Task ForgetSessionAsync(string model, ProviderKind kind, IEnumerable<(string Role, string Text)> history)
+    {
+        var messages = history.Select(m => new TurnMessage(m.Role, [new TextPart(m.Text)]));
+        var key = TurnInput.ConversationKey(model, null, messages);
+        var provider = Provider(kind);
+        if (_app.Services.GetRequiredService<ConversationSessions>().Take(key, provider) is { } sessionId)
+        {
+            await provider.EndSessionAsync(sessionId);
+        }
+    }
+
+    /// <summary>POST /v1/chat/completions with stream:true; times the first content chunk and [DONE].</summary>
+    public async Task<(double FirstMs, double TotalMs, string Text)> ChatAsync(string model, IEnumerable<(string Role, string Text)> history)
+    {
+        var messages = new JsonArray();
+        foreach (var (role, text) in history)
+        {
+            messages.Add(new JsonObject { ["role"] = role, ["content"] = text });
+        }
+        var body = new JsonObject { ["model"] = model, ["stream"] = true, ["messages"] = messages }.ToJsonString();
+        var clock = Stopwatch.StartNew();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"chat completion failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        double first = -1;
+        var answer = new StringBuilder();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var data = line[6..];
+            if (data == "[DONE]")
+            {
+                return (first, clock.Elapsed.TotalMilliseconds, answer.ToString());
+            }
+            var chunk = JsonNode.Parse(data)!;
+            if (chunk["error"] is { } error)
+            {
+                throw new InvalidOperationException("stream error: " + error.ToJsonString());
+            }
+            if (chunk["choices"]?.AsArray() is [{ } choice, ..] && (string?)choice["delta"]?["content"] is { Length: > 0 } content)
+            {
+                if (first < 0)
+                {
+                    first = clock.Elapsed.TotalMilliseconds;
+                }
+                answer.Append(content);
+            }
+        }
+        throw new IOException("the stream ended without [DONE]");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Tests.Support.TempDir.Delete(_dataDir);
+    }
+}

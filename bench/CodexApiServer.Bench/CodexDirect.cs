@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+
+namespace CodexApiServer.Bench;
+
+/// <summary>
+/// A minimal JSON-RPC client to one warm `codex app-server`: the baseline our server is compared
+/// with. It sends what CodexProvider sends (thread/start with the same settings, turn/start).
+/// </summary>
+public sealed class CodexDirect : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentDictionary<int, TaskCompletionSource<JsonNode>> _pending = new();
+    private readonly Channel<JsonNode> _notifications = Channel.CreateUnbounded<JsonNode>();
+    private readonly string _cwd;
+    private int _nextId;
+
+    private CodexDirect(Process process, string cwd)
+    {
+        _process = process;
+        _cwd = cwd;
+        _ = Task.Run(ReadAsync);
+    }
+
+    public static async Task<CodexDirect> StartAsync(string codex, IReadOnlyDictionary<string, string?> env)
+    {
+        var cwd = Tests.Support.TempDir.Create("codex-direct");
+        var p = Children.Start(codex, ["app-server"], cwd, env);
+        var client = new CodexDirect(p, cwd);
+        await client.RequestAsync("initialize", new JsonObject
+        {
+            ["clientInfo"] = new JsonObject { ["name"] = "bench", ["version"] = "1" },
+            ["capabilities"] = new JsonObject { ["experimentalApi"] = true },
+        });
+        await client.SendAsync(new JsonObject { ["method"] = "initialized" });
+        return client;
+    }
+
+    /// <summary>A new thread and one turn; returns (time to first agentMessage delta, time to turn/completed).</summary>
+    public async Task<(double FirstMs, double TotalMs)> NewConversationTurnAsync(string model, string prompt, string? baseInstructions)
+    {
+        var clock = Stopwatch.StartNew();
+        var thread = new JsonObject
+        {
+            ["model"] = model,
+            ["cwd"] = _cwd,
+            ["sandbox"] = "read-only",
+            ["approvalPolicy"] = "never",
+            ["ephemeral"] = false,
+        };
+        if (baseInstructions is not null)
+        {
+            thread["baseInstructions"] = baseInstructions;
+        }
+        var started = await RequestAsync("thread/start", thread);
+        var threadId = (string)started["thread"]!["id"]!;
+        await RequestAsync("turn/start", new JsonObject
+        {
+            ["threadId"] = threadId,
+            ["input"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = prompt }),
+            ["model"] = model,
+        });
+        double first = -1;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var n = await _notifications.Reader.ReadAsync(timeout.Token);
+            var method = (string?)n["method"];
+            if ((string?)n["params"]?["threadId"] is { } t && t != threadId)
+            {
+                continue;
+            }
+            if (method == "item/agentMessage/delta" && first < 0)
+            {
+                first = clock.Elapsed.TotalMilliseconds;
+            }
+            else if (method == "turn/completed")
+            {
+                var total = clock.Elapsed.TotalMilliseconds;
+                await RequestAsync("thread/unsubscribe", new JsonObject { ["threadId"] = threadId });
+                return (first, total);
+            }
+        }
+    }
+
+    private async Task<JsonNode> RequestAsync(string method, JsonObject parameters)
+    {
+        var id = Interlocked.Increment(ref _nextId);
+        var tcs = new TaskCompletionSource<JsonNode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = tcs;
+        await SendAsync(new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters });
+        var answer = await tcs.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return answer["error"] is { } error
+            ? throw new InvalidOperationException($"codex {method}: {error.ToJsonString()}")
+            : answer["result"] ?? new JsonObject();
+    }
+
+    private async Task SendAsync(JsonObject message)
+    {
+        var line = message.ToJsonString() + "\n";
+        await _process.StandardInput.WriteAsync(line);
+        await _process.StandardInput.FlushAsync();
+    }
+
+    private async Task ReadAsync()
+    {
+        while (await _process.StandardOutput.ReadLineAsync() is { } line)
+        {
+            JsonNode? message;
+            try
+            {
+                message = JsonNode.Parse(line);
+            }
+            catch (JsonException)
+            {
+                continue;
+            }
+            if (message is not JsonObject o)
+            {
+                continue;
+            }
+            var hasId = o.TryGetPropertyValue("id", out var idNode) && idNode is not null;
+            if (hasId && o.ContainsKey("method"))
+            {
+                // A request from codex (approval, tool call ...): refuse it so the turn never waits.
+                await SendAsync(new JsonObject { ["id"] = idNode!.DeepClone(), ["error"] = new JsonObject { ["code"] = -32601, ["message"] = "not handled" } });
+            }
+            else if (hasId && idNode!.GetValueKind() == JsonValueKind.Number && _pending.TryRemove(idNode.GetValue<int>(), out var tcs))
+            {
+                tcs.TrySetResult(o);
+            }
+            else if (o.ContainsKey("method"))
+            {
+                _notifications.Writer.TryWrite(o);
+            }
+        }
+        foreach (var (_, tcs) in _pending)
+        {
+            tcs.TrySetException(new IOException("codex app-server exited"));
+        }
+        _notifications.Writer.TryComplete();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Children.End(_process);
+        Tests.Support.TempDir.Delete(_cwd);
+        return ValueTask.CompletedTask;
+    }
+}
