@@ -7,6 +7,7 @@
 // Prints "ok <check>" / "FAIL <check>: ..." per check and "SAW <json>" with what LangChain returned.
 // Exits non-zero if any check fails.
 import assert from 'node:assert/strict';
+import { check, runChecks } from './checks.mjs';
 import { ChatOpenAI } from '@langchain/openai';
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 
@@ -85,8 +86,6 @@ async function streamAll(llm, check) {
   return full;
 }
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 check('chat invoke', async () => {
   const message = await chat().invoke(messages);
@@ -185,15 +184,4 @@ for (const [kind, options] of [['chat', {}], ['responses', { model: responsesMod
   });
 }
 
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
-  }
-}
-console.log(`${checks.length - failed}/${checks.length} checks passed`);
-process.exit(failed ? 1 : 0);
+await runChecks();

@@ -2,6 +2,7 @@
 // Usage: node sdk-check.mjs <base url, e.g. http://127.0.0.1:8080>. Exits non-zero if any check fails.
 // The server under test answers every turn with "Hello world" (the tests' fake provider).
 import assert from 'node:assert/strict';
+import { check, runChecks } from './checks.mjs';
 import OpenAI from 'openai';
 
 const base = process.argv[2];
@@ -13,8 +14,6 @@ const client = new OpenAI({ apiKey: 'sk-test', baseURL: base.replace(/\/$/, '') 
 const model = 'gpt-5.2-codex';
 const expected = 'Hello world';
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 check('chat.completions.create', async () => {
   const c = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }] });
@@ -154,15 +153,4 @@ check('errors are APIErrors with status and code', async () => {
   );
 });
 
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
-  }
-}
-console.log(`${checks.length - failed}/${checks.length} checks passed`);
-process.exit(failed ? 1 : 0);
+await runChecks();

@@ -2,6 +2,7 @@
 // Usage: node sdk-real-check.mjs <base url> <model> <expected answer> <prompt tokens> <completion tokens>
 // Exits non-zero if any check fails.
 import assert from 'node:assert/strict';
+import { check, runChecks } from './checks.mjs';
 import OpenAI from 'openai';
 
 const [base, model, expected, promptArg, completionArg] = process.argv.slice(2);
@@ -19,8 +20,6 @@ const checkUsage = (u) => {
   assert.equal(u.total_tokens, promptTokens + completionTokens);
 };
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 let firstAnswer;
 check('chat.completions.create', async () => {
@@ -90,15 +89,4 @@ check('responses.retrieve', async () => {
   assert.equal(r.output_text ?? r.output[0].content[0].text, expected);
 });
 
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
-  }
-}
-console.log(`${checks.length - failed}/${checks.length} checks passed`);
-process.exit(failed ? 1 : 0);
+await runChecks();

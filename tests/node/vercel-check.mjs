@@ -6,6 +6,7 @@
 // Prints "ok <check>" / "FAIL <check>: ..." per check and "SAW <json>" with what the SDK returned.
 // Exits non-zero if any check fails.
 import assert from 'node:assert/strict';
+import { check, runChecks } from './checks.mjs';
 import { Output, generateText, jsonSchema, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 
@@ -70,8 +71,6 @@ const models = [
   ['chat', openai.chat(modelId)],
 ];
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 for (const [kind, model] of models) {
   check(`${kind} generateText`, async () => {
@@ -177,15 +176,4 @@ for (const [kind, model] of models) {
   });
 }
 
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
-  }
-}
-console.log(`${checks.length - failed}/${checks.length} checks passed`);
-process.exit(failed ? 1 : 0);
+await runChecks();
