@@ -99,8 +99,12 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger) : IDi
         }
     }
 
+    /// <summary>Set once the server ends its children, so an exit that follows is not reported as a crash.</summary>
+    public bool ShuttingDown { get; private set; }
+
     public void EndAll()
     {
+        ShuttingDown = true;
         foreach (var (_, process) in _running)
         {
             End(process);

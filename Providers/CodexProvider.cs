@@ -791,7 +791,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         {
             channel.Writer.TryComplete(new IOException("the codex app-server exited"));
         }
-        if (!_disposed)
+        if (!_disposed && !_children.ShuttingDown)
         {
             var uptime = Stopwatch.GetElapsedTime(server.StartedAt);
             _quickDeaths = uptime < TimeSpan.FromSeconds(30) ? _quickDeaths + 1 : 0;

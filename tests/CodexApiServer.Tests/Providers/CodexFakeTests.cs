@@ -377,7 +377,8 @@ public sealed class CodexFakeTests
     public async Task Stopping_the_server_ends_the_app_server_it_started()
     {
         var fake = CodexHarness.FakeCodexPath();
-        var server = await TestServer.StartAsync($"{{\"codexPath\": \"{fake}\"}}");
+        var logs = new CapturingLoggerProvider();
+        var server = await TestServer.StartAsync($"{{\"codexPath\": \"{fake}\"}}", logging: logs);
         var provider = server.App.Services.GetRequiredService<CodexProvider>();
         Assert.Same(provider, server.App.Services.GetServices<ITurnProvider>().Single(p => p.Kind == ProviderKind.Codex));
         var events = new List<TurnEvent>();
@@ -387,8 +388,13 @@ public sealed class CodexFakeTests
         }
         events.Completed();
         var pid = provider.AppServerPid!.Value;
-        await server.DisposeAsync();
+        // What the host does first when it stops: end every child. The provider is still alive then,
+        // and must not report our own shutdown as a crash.
+        server.App.Services.GetRequiredService<ChildProcesses>().EndAll();
         await WaitForAsync(() => !CodexHarness.ProcessExists(pid));
+        await Task.Delay(300);
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("app-server PID") && l.Contains("ended"));
+        await server.DisposeAsync();
     }
 
     internal static async Task WaitForAsync(Func<bool> condition, double seconds = 5)
