@@ -27,6 +27,10 @@ try
     await using var app = ServerApp.Build(settings);
     await app.StartListeningAsync(settings);
     Console.WriteLine($"codex-api-server {AppInfo.Version} listening on {app.Address()} (data: {settings.DataDir})");
+    if (settings.FirstRun)
+    {
+        Console.WriteLine($"First start: set up at {app.Address()}/setup (from this machine)");
+    }
     await app.WaitForShutdownAsync();
     return 0;
 }

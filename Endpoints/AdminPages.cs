@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using CodexApiServer.Hosting;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
@@ -13,8 +14,9 @@ public static class AdminPages
 
     public static IEndpointRouteBuilder MapAdminPages(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/", () => TypedResults.Redirect("/admin"));
+        routes.MapGet("/", (ServerSettings settings) => TypedResults.Redirect(settings.FirstRun ? "/setup" : "/admin"));
         routes.MapGet("/admin", () => Serve("index.html"));
+        routes.MapGet("/setup", () => Serve("setup.html"));
         routes.MapGet("/admin/{file}", (string file) => Serve(file));
         return routes;
     }

@@ -23,6 +23,9 @@ public sealed class ServerSettings
 
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>This start made the config file: the console opens on the setup page.</summary>
+    public bool FirstRun { get; init; }
+
     public static ServerSettings Load(CommandLine cli, Func<string, string?> env)
     {
         var dataDir = cli.DataDir ?? NonEmpty(env("CODEX_API_SERVER_DATA_DIR")) ?? DefaultDataDir(env);
@@ -64,6 +67,7 @@ public sealed class ServerSettings
             Host = host,
             Port = port,
             Warnings = warnings,
+            FirstRun = created,
         };
         if (needsSave)
         {

@@ -25,16 +25,23 @@ public sealed class TestServer : IAsyncDisposable
 
     /// <param name="configJson">config.json to start from (camelCase keys), or null for defaults.</param>
     /// <param name="beforeStart">extra routes or services for a test, added after the app is built.</param>
-    public static async Task<TestServer> StartAsync(string? configJson = null, IDictionary<string, string?>? environment = null, Action<WebApplication>? beforeStart = null, ILoggerProvider? logging = null, Action<IServiceCollection>? configureServices = null)
+    public static async Task<TestServer> StartAsync(string? configJson = null, IDictionary<string, string?>? environment = null, Action<WebApplication>? beforeStart = null, ILoggerProvider? logging = null, Action<IServiceCollection>? configureServices = null, bool firstRun = false)
     {
         var dataDir = TempDir.Create("server");
-        if (configJson is not null)
+        if (configJson is not null && !firstRun)
         {
             await File.WriteAllTextAsync(Path.Combine(dataDir, "config.json"), configJson);
         }
         var settings = ServerSettings.Load(
             CommandLine.Parse(["--port", "0", "--data-dir", dataDir]),
             name => environment is not null && environment.TryGetValue(name, out var v) ? v : null);
+        if (firstRun && configJson is not null)
+        {
+            // As if the user had made these settings in the first minutes after the first start.
+            var config = System.Text.Json.JsonSerializer.Deserialize(configJson, ConfigJsonContext.Default.ServerConfig)!;
+            config.MasterKey = settings.Config.MasterKey;
+            settings.Apply(config);
+        }
         var app = ServerApp.Build(settings, logging, configureServices);
         beforeStart?.Invoke(app);
         await app.StartListeningAsync(settings);
