@@ -606,10 +606,16 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 if (now - used > _options.IdleTimeout)
                 {
                     _keysUsed.Remove(key);
-                    if (_spares.Remove(key, out var list))
-                    {
-                        ended.AddRange(list);
-                    }
+                }
+            }
+            // Spares go by their key's last use; a refill that lands after its key was reaped has no
+            // last use at all, and is ended here rather than left running until shutdown.
+            foreach (var (key, list) in _spares.ToArray())
+            {
+                if (!_keysUsed.ContainsKey(key))
+                {
+                    _spares.Remove(key);
+                    ended.AddRange(list);
                 }
             }
         }
