@@ -37,7 +37,7 @@ await using var codexMock = await MockResponsesUpstream.StartAsync();
 await using var claudeMock = await MockAnthropicUpstream.StartAsync();
 var codexEnv = codexMock.CodexEnvironment();
 var claudeHome = TempDir.Create("claude-home");
-var claudeEnv = ClaudeEnvironment(claudeMock.BaseUrl, claudeHome);
+var claudeEnv = claudeMock.ClaudeEnvironment(claudeHome);
 var results = new List<string[]>();
 
 try
@@ -302,28 +302,6 @@ static void PrintTable(string[] header, List<string[]> rows)
         Console.WriteLine(Line(row));
     }
 }
-
-static Dictionary<string, string?> ClaudeEnvironment(string baseUrl, string home) => new()
-{
-    // As the tests run the real claude: the mock upstream, a fresh HOME, nothing leaves loopback.
-    ["ANTHROPIC_BASE_URL"] = baseUrl,
-    ["ANTHROPIC_API_KEY"] = "x",
-    ["ANTHROPIC_AUTH_TOKEN"] = null,
-    ["CLAUDE_CODE_OAUTH_TOKEN"] = null,
-    ["CLAUDE_CONFIG_DIR"] = null,
-    ["HOME"] = home,
-    ["XDG_CONFIG_HOME"] = Path.Combine(home, ".config"),
-    ["CLAUDE_CODE_MAX_RETRIES"] = "1",
-    ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1",
-    ["DISABLE_TELEMETRY"] = "1",
-    ["DISABLE_ERROR_REPORTING"] = "1",
-    ["DISABLE_AUTOUPDATER"] = "1",
-    ["DISABLE_BUG_COMMAND"] = "1",
-    ["CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY"] = "1",
-    ["HTTPS_PROXY"] = null,
-    ["HTTP_PROXY"] = null,
-    ["NO_PROXY"] = "127.0.0.1,localhost",
-};
 
 static string FindBin()
 {

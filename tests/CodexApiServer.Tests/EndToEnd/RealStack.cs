@@ -49,7 +49,7 @@ public sealed class RealStackFixture : IAsyncLifetime
         // One retry only: codex's defaults take ~27 s to give up on a 500.
         CodexEnvironment = CodexUpstream.CodexEnvironment(maxRetries: 1);
         _claudeHome = TempDir.Create("claude-home");
-        ClaudeEnvironment = ClaudeTestHarness.RealEnvironment(ClaudeUpstream, _claudeHome, maxRetries: 1);
+        ClaudeEnvironment = ClaudeUpstream.ClaudeEnvironment(_claudeHome, maxRetries: 1);
         ResetMocks();
         Server = await StartServerAsync();
     }

@@ -55,34 +55,10 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
     public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null, string? apiKey = "x")
     {
         var home = TempDir.Create("claude-home");
-        var env = RealEnvironment(upstream, home, maxRetries, apiKey);
+        var env = upstream.ClaudeEnvironment(home, maxRetries, apiKey);
         var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
         return new ClaudeTestHarness(RealClis.Claude, options, "chat", null) { ClaudeHome = home };
     }
-
-    /// <summary>The environment the real claude runs with against <paramref name="upstream"/>: a fresh HOME, nothing leaving loopback.</summary>
-    public static Dictionary<string, string?> RealEnvironment(MockAnthropicUpstream upstream, string home, int maxRetries = 1, string? apiKey = "x") =>
-        new Dictionary<string, string?>
-        {
-            ["ANTHROPIC_BASE_URL"] = upstream.BaseUrl,
-            ["ANTHROPIC_API_KEY"] = apiKey,
-            ["ANTHROPIC_AUTH_TOKEN"] = null,
-            ["CLAUDE_CODE_OAUTH_TOKEN"] = null,
-            ["CLAUDE_CONFIG_DIR"] = null,
-            ["HOME"] = home,
-            ["XDG_CONFIG_HOME"] = Path.Combine(home, ".config"),
-            ["CLAUDE_CODE_MAX_RETRIES"] = maxRetries.ToString(),
-            // Nothing may leave loopback: no telemetry, error reports, update checks or feedback surveys.
-            ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1",
-            ["DISABLE_TELEMETRY"] = "1",
-            ["DISABLE_ERROR_REPORTING"] = "1",
-            ["DISABLE_AUTOUPDATER"] = "1",
-            ["DISABLE_BUG_COMMAND"] = "1",
-            ["CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY"] = "1",
-            ["HTTPS_PROXY"] = null,
-            ["HTTP_PROXY"] = null,
-            ["NO_PROXY"] = "127.0.0.1,localhost",
-        };
 
     public static TurnRequest Request(string text, string? sessionId = null, string? instructions = "Be brief.") =>
         new(Model(), instructions, [TurnMessage.User(text)], SessionId: sessionId);

@@ -70,6 +70,30 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
 
     public TimeSpan Now => _clock.Elapsed;
 
+    /// <summary>The environment the real claude runs with against this mock: a fresh HOME, nothing leaving loopback.</summary>
+    public Dictionary<string, string?> ClaudeEnvironment(string home, int maxRetries = 1, string? apiKey = "x") =>
+        new Dictionary<string, string?>
+        {
+            ["ANTHROPIC_BASE_URL"] = BaseUrl,
+            ["ANTHROPIC_API_KEY"] = apiKey,
+            ["ANTHROPIC_AUTH_TOKEN"] = null,
+            ["CLAUDE_CODE_OAUTH_TOKEN"] = null,
+            ["CLAUDE_CONFIG_DIR"] = null,
+            ["HOME"] = home,
+            ["XDG_CONFIG_HOME"] = Path.Combine(home, ".config"),
+            ["CLAUDE_CODE_MAX_RETRIES"] = maxRetries.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // Nothing may leave loopback: no telemetry, error reports, update checks or feedback surveys.
+            ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1",
+            ["DISABLE_TELEMETRY"] = "1",
+            ["DISABLE_ERROR_REPORTING"] = "1",
+            ["DISABLE_AUTOUPDATER"] = "1",
+            ["DISABLE_BUG_COMMAND"] = "1",
+            ["CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY"] = "1",
+            ["HTTPS_PROXY"] = null,
+            ["HTTP_PROXY"] = null,
+            ["NO_PROXY"] = "127.0.0.1,localhost",
+        };
+
     public static async Task<MockAnthropicUpstream> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();

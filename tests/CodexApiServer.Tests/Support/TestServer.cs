@@ -73,30 +73,6 @@ public sealed class TestServer : IAsyncDisposable
     }
 }
 
-public static class TempDir
-{
-    public static string Create(string purpose)
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "cas-tests", $"{purpose}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
-    public static void Delete(string dir)
-    {
-        try
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
-}
-
 public static class ErrorAssert
 {
     /// <summary>The body is an OpenAI error with all four keys; returns the error object.</summary>
