@@ -33,6 +33,7 @@ public sealed class CodexProviderOptions
 public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 {
     private const string DefaultBaseInstructions = "You are a helpful assistant.";
+    private const int MaxSpareKeys = 8;
     private static readonly TimeSpan InterruptDrain = TimeSpan.FromSeconds(5);
 
     private readonly ServerSettings _settings;
@@ -43,6 +44,9 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private readonly CodexProviderOptions _options;
     private readonly SemaphoreSlim _startLock = new(1, 1);
     private readonly ConcurrentDictionary<string, CodexSession> _sessions = new(StringComparer.Ordinal);
+    // One thread started ahead per (model, instructions) in use, so a new conversation does not wait for thread/start.
+    private readonly ConcurrentDictionary<SpareKey, CodexSession> _spares = new();
+    private readonly ConcurrentDictionary<SpareKey, byte> _refilling = new();
     private volatile AppServer? _server;
     private volatile string? _mode;
     private int _generation;
@@ -197,7 +201,10 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "the codex app-server exited; try again")));
                 return;
             }
-            releaseLock = await RunThreadTurnAsync(server, session, request, events, cancellationToken);
+            // A new conversation took the spare thread (or started one): the next one gets a spare, started once
+            // this turn has its first output so the two do not compete for the CPU while the caller waits.
+            var refill = request.SessionId is null ? () => RefillSpare(server, request) : (Action?)null;
+            releaseLock = await RunThreadTurnAsync(server, session, request, events, refill, cancellationToken);
         }
         finally
         {
@@ -209,8 +216,19 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     }
 
     /// <returns>False when the lock is handed on to a task that waits for an interrupted turn to wind down.</returns>
-    private async Task<bool> RunThreadTurnAsync(AppServer server, CodexSession session, TurnRequest request, ChannelWriter<TurnEvent> events, CancellationToken cancellationToken)
+    private async Task<bool> RunThreadTurnAsync(AppServer server, CodexSession session, TurnRequest request, ChannelWriter<TurnEvent> events,
+        Action? afterFirstOutput, CancellationToken cancellationToken)
     {
+        void Output(TurnEvent e)
+        {
+            events.TryWrite(e);
+            if (afterFirstOutput is { } then)
+            {
+                afterFirstOutput = null;
+                then();
+            }
+        }
+
         var notifications = Channel.CreateUnbounded<JsonElement>(new UnboundedChannelOptions { SingleReader = true });
         server.Subscriptions[session.ThreadId] = notifications;
         var handedOn = false;
@@ -272,13 +290,13 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                             {
                                 itemsWithDeltas.Add(itemId);
                             }
-                            events.TryWrite(new TextDelta(delta));
+                            Output(new TextDelta(delta));
                         }
                         break;
                     case "item/reasoning/summaryTextDelta" or "item/reasoning/textDelta":
                         if (CodexProtocol.Str(p, "delta") is { Length: > 0 } reasoning)
                         {
-                            events.TryWrite(new ReasoningDelta(reasoning));
+                            Output(new ReasoningDelta(reasoning));
                         }
                         break;
                     case "item/completed":
@@ -289,7 +307,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                                 && CodexProtocol.Str(item, "id") is { } id && !itemsWithDeltas.Contains(id)
                                 && CodexProtocol.Str(item, "text") is { Length: > 0 } whole)
                             {
-                                events.TryWrite(new TextDelta(whole));
+                                Output(new TextDelta(whole));
                             }
                             break;
                         }
@@ -343,6 +361,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             {
                 server.Subscriptions.TryRemove(new KeyValuePair<string, Channel<JsonElement>>(session.ThreadId, notifications));
             }
+            afterFirstOutput?.Invoke();
         }
     }
 
@@ -400,7 +419,11 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         {
             try
             {
-                return (await StartThreadAsync(server, request, cancellationToken), null);
+                var fresh = TakeSpare(server, request) ?? await StartThreadAsync(server, request, cancellationToken);
+                fresh.LastUsed = Stopwatch.GetTimestamp();
+                _sessions[fresh.ThreadId] = fresh;
+                EvictIdleSessions();
+                return (fresh, null);
             }
             catch (JsonRpcException e)
             {
@@ -471,16 +494,85 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             }
             var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
-            var session = new CodexSession(threadId, scratch) { Generation = server.Generation };
-            _sessions[threadId] = session;
-            EvictIdleSessions();
-            return session;
+            return new CodexSession(threadId, scratch) { Generation = server.Generation };
         }
         catch
         {
             DeleteDir(scratch);
             throw;
         }
+    }
+
+    private SpareKey SpareKeyOf(TurnRequest request) =>
+        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? _settings.Config.AgentWorkingDirectory : null);
+
+    private CodexSession? TakeSpare(AppServer server, TurnRequest request)
+    {
+        if (!_spares.TryRemove(SpareKeyOf(request), out var spare))
+        {
+            return null;
+        }
+        if (spare.Generation != server.Generation)
+        {
+            DeleteDir(spare.ScratchDir);
+            return null;
+        }
+        return spare;
+    }
+
+    /// <summary>Starts the thread the next new conversation with these settings takes, unless one is there or on its way.</summary>
+    private void RefillSpare(AppServer server, TurnRequest request)
+    {
+        var key = SpareKeyOf(request);
+        if (_disposed || !server.IsAlive || _spares.ContainsKey(key) || !_refilling.TryAdd(key, 0))
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var spare = await StartThreadAsync(server, request, CancellationToken.None);
+                if (!_spares.TryAdd(key, spare))
+                {
+                    await DropSpareAsync(spare);
+                }
+                else if (_disposed && _spares.TryRemove(new KeyValuePair<SpareKey, CodexSession>(key, spare)))
+                {
+                    // Disposed while it started: DisposeAsync may have cleared the spares already.
+                    DeleteDir(spare.ScratchDir);
+                }
+                while (_spares.Count > MaxSpareKeys
+                    && _spares.MinBy(s => s.Value.LastUsed) is { Key: var oldest } && _spares.TryRemove(oldest, out var dropped))
+                {
+                    await DropSpareAsync(dropped);
+                }
+            }
+            catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or InvalidOperationException or ObjectDisposedException)
+            {
+                LogSpareFailed(_logger, e.Message);
+            }
+            finally
+            {
+                _refilling.TryRemove(key, out _);
+            }
+        });
+    }
+
+    private async Task DropSpareAsync(CodexSession spare)
+    {
+        if (_server is { IsAlive: true } server && spare.Generation == server.Generation)
+        {
+            try
+            {
+                await server.Rpc.RequestAsync("thread/unsubscribe", w => w.WriteString("threadId", spare.ThreadId), TimeSpan.FromSeconds(5), CancellationToken.None);
+            }
+            catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException)
+            {
+                LogUnsubscribeFailed(_logger, spare.ThreadId, e.Message);
+            }
+        }
+        DeleteDir(spare.ScratchDir);
     }
 
     private bool AgentMode => _settings.Config.Mode == "agent";
@@ -556,7 +648,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         {
             return;
         }
-        var live = _sessions.Values.Select(s => s.ScratchDir).ToHashSet(StringComparer.Ordinal);
+        var live = _sessions.Values.Concat(_spares.Values).Select(s => s.ScratchDir).ToHashSet(StringComparer.Ordinal);
         foreach (var dir in Directory.EnumerateDirectories(ScratchRoot, "codex-*"))
         {
             if (!live.Contains(dir))
@@ -820,12 +912,15 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             await server.Rpc.DisposeAsync();
             server.Process.Dispose();
         }
-        foreach (var (_, session) in _sessions)
+        foreach (var session in _sessions.Values.Concat(_spares.Values))
         {
             DeleteDir(session.ScratchDir);
         }
         _sessions.Clear();
+        _spares.Clear();
     }
+
+    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir);
 
     private sealed class CodexSession(string threadId, string scratchDir)
     {
@@ -986,6 +1081,9 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "codex refused the chat-thread config overrides, so requests carry its agent tools and prompts: {Reason}")]
     private static partial void LogChatConfigRefused(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Starting a spare Codex thread failed: {Reason}")]
+    private static partial void LogSpareFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "model/list failed: {Reason}")]
     private static partial void LogModelListFailed(ILogger logger, string reason);

@@ -57,7 +57,8 @@ public sealed class CodexFakeTests
         var session = events.Completed().SessionId!;
 
         var lines = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
-        var start = lines.Single(l => (string?)l["method"] == "thread/start")["params"]!;
+        // The first thread/start is this conversation's (a second one may be the spare for the next).
+        var start = lines.First(l => (string?)l["method"] == "thread/start")["params"]!;
         Assert.Equal("gpt-5.1", (string?)start["model"]);
         Assert.Equal("read-only", (string?)start["sandbox"]);
         Assert.Equal("never", (string?)start["approvalPolicy"]);
@@ -85,7 +86,7 @@ public sealed class CodexFakeTests
         codex.Settings.Apply(new CodexApiServer.Hosting.ServerConfig { Mode = "agent", AgentWorkingDirectory = workspace, CodexPath = codex.Settings.Config.CodexPath, MasterKey = codex.Settings.Config.MasterKey });
         await codex.RunAsync(CodexHarness.Ask("hi", instructions: "Fix the bug."));
 
-        var start = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).Single(l => (string?)l["method"] == "thread/start")["params"]!;
+        var start = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).First(l => (string?)l["method"] == "thread/start")["params"]!;
         Assert.Equal("workspace-write", (string?)start["sandbox"]);
         Assert.Equal(workspace, (string?)start["cwd"]);
         Assert.Equal("never", (string?)start["approvalPolicy"]);
@@ -105,7 +106,10 @@ public sealed class CodexFakeTests
 
         var starts = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
             .Where(l => (string?)l["method"] == "thread/start").Select(l => l["params"]!["config"] is not null).ToList();
-        Assert.Equal([true, false, false], starts);
+        // The refused start, its retry, then spare threads: none asks again.
+        Assert.True(starts.Count >= 3, string.Join(",", starts));
+        Assert.True(starts[0]);
+        Assert.All(starts.Skip(1), Assert.False);
         Assert.Contains(codex.Logs.Lines, l => l.Contains("refused the chat-thread config", StringComparison.Ordinal));
     }
 
@@ -230,6 +234,38 @@ public sealed class CodexFakeTests
             Assert.Equal("arrived whole", events.Text());
             events.Completed();
         }
+    }
+
+    [Fact]
+    public async Task A_new_conversation_takes_a_thread_started_ahead_once_the_previous_turn_is_under_way()
+    {
+        var log = Path.Combine(TempDir.Create("fakelog"), "log.jsonl");
+        await using var codex = Fake("normal", log);
+        List<System.Text.Json.Nodes.JsonNode> Lines() => File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+        static bool Is(System.Text.Json.Nodes.JsonNode l, string method) => (string?)l["method"] == method;
+
+        var first = (await codex.RunAsync(CodexHarness.Ask("one", instructions: "Be brief."))).Completed().SessionId!;
+        await WaitForAsync(() => Lines().Count(l => Is(l, "thread/start")) == 2);
+        var lines = Lines();
+        // The spare was asked for after the first turn had started, not while it waited for its answer.
+        Assert.True(lines.FindIndex(l => Is(l, "thread/start")) < lines.FindIndex(l => Is(l, "turn/start")));
+        Assert.True(lines.FindIndex(l => Is(l, "turn/start")) < lines.FindLastIndex(l => Is(l, "thread/start")));
+
+        var second = (await codex.RunAsync(CodexHarness.Ask("two", instructions: "Be brief."))).Completed().SessionId!;
+        lines = Lines();
+        var turns = lines.Where(l => Is(l, "turn/start")).ToList();
+        Assert.Equal(2, turns.Count);
+        Assert.NotEqual(first, second);
+        Assert.Equal(second, (string?)turns[1]["params"]!["threadId"]);
+        // No thread/start between the two turns: the second conversation began on the spare.
+        Assert.Equal(2, lines.TakeWhile(l => l != turns[1]).Count(l => Is(l, "thread/start")));
+
+        // Other instructions are other thread settings: that conversation starts a thread of its own.
+        (await codex.RunAsync(CodexHarness.Ask("three", instructions: "Be long."))).Completed();
+        lines = Lines();
+        var third = lines.Last(l => Is(l, "turn/start"));
+        var started = lines.TakeWhile(l => l != third).Last(l => Is(l, "thread/start"));
+        Assert.Equal("Be long.", (string?)started["params"]!["baseInstructions"]);
     }
 
     [Fact]
@@ -358,7 +394,6 @@ public sealed class CodexFakeTests
         Directory.CreateDirectory(stale);
         (await codex.RunAsync(CodexHarness.Ask("hi"))).Completed();
         Assert.False(Directory.Exists(stale));
-        Assert.Single(Directory.GetDirectories(Path.Combine(codex.DataDir, "scratch"), "codex-*"));
     }
 
     [Fact]
