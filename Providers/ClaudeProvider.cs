@@ -26,7 +26,24 @@ public sealed class ClaudeProviderOptions
 /// </summary>
 public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 {
-    private const string DefaultChatPrompt = "You are Claude, a helpful assistant. Answer the user directly.";
+    /// <summary>
+    /// A chat request without instructions gets no system prompt of ours, as on the OpenAI API; an empty
+    /// --system-prompt still replaces Claude Code's agent prompt (what is left is its one-line SDK identity).
+    /// </summary>
+    internal const string DefaultChatPrompt = "";
+
+    /// <summary>
+    /// Chat mode: no tools, no settings files, and none of the agent extras claude adds on its own: the
+    /// made-up token budget reminder ("15000000 tokens left", 114 B a request) and the built-in plugins
+    /// that read project memory files and help write plugins (the first one's prompt hook runs before
+    /// every request). Values as --name=value so no prompt can be read as a flag.
+    /// </summary>
+    internal static readonly string[] ChatModeFlags =
+    [
+        "--tools", "", "--setting-sources", "",
+        """--settings={"totalTokensReminder":"off","enabledPlugins":{"cc-plugin-agents-md@builtin":false,"cc-plugin-plugin-authoring@builtin":false}}""",
+    ];
+
     private static readonly string LoginHint = CliProbe.LoginHint("claude");
     private const int MaxArgvPromptChars = 16 * 1024;
 
@@ -469,8 +486,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         }
         else
         {
-            // No tools and no settings files: plain chat should not carry an agent's prompt and tools upstream.
-            args.AddRange(["--tools", "", "--setting-sources", ""]);
+            // Plain chat should not carry an agent's prompt and tools upstream.
+            args.AddRange(ChatModeFlags);
             scratch = cwd = Path.Combine(_settings.DataDir, "scratch", $"claude-{sessionId}");
             Directory.CreateDirectory(cwd);
         }

@@ -28,7 +28,9 @@ public sealed class ClaudeProviderFakeTests
         {
             "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
             "--include-partial-messages", "--model=claude-sonnet-4-5", "--system-prompt=Be brief.",
-            "--tools", "", "--setting-sources", "", "--session-id", result.Completed.SessionId!,
+            "--tools", "", "--setting-sources", "",
+            """--settings={"totalTokensReminder":"off","enabledPlugins":{"cc-plugin-agents-md@builtin":false,"cc-plugin-plugin-authoring@builtin":false}}""",
+            "--session-id", result.Completed.SessionId!,
         };
         Assert.Equal(expected, argv);
         Assert.DoesNotContain("--no-session-persistence", argv);

@@ -183,7 +183,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     }
 
     [Fact(Timeout = 90_000)]
-    public async Task Chat_mode_request_has_no_tools_and_is_small_compared_with_cli_defaults()
+    public async Task Chat_mode_request_has_no_tools_no_prompt_of_ours_and_stays_under_2_KB()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
@@ -196,8 +196,14 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         // The same CLI with its default system prompt and tools, as the original product ran it.
         var defaults = await RunCliWithDefaultsAsync(upstream, h);
         output.WriteLine($"upstream request body: chat mode {chatRequest.Bytes} bytes, CLI defaults {defaults.Bytes} bytes ({defaults.Json["tools"]?.AsArray().Count ?? 0} tools)");
-        Assert.True(chatRequest.Bytes < 8 * 1024, $"chat request is {chatRequest.Bytes} bytes");
-        Assert.True(defaults.Bytes > 4 * chatRequest.Bytes);
+        Assert.True(chatRequest.Bytes < 2048, $"chat request is {chatRequest.Bytes} bytes");
+        Assert.True(defaults.Bytes > 20 * chatRequest.Bytes);
+        Assert.DoesNotContain("<total_tokens>", chatRequest.Body, StringComparison.Ordinal);
+        // No instructions, no system prompt of ours: what is left is claude's own billing line and identity.
+        var system = chatRequest.Json["system"]!.AsArray().Select(b => (string)b!["text"]!).ToList();
+        Assert.Equal(2, system.Count);
+        Assert.StartsWith("x-anthropic-billing-header", system[0]);
+        Assert.Contains("Claude Agent SDK", system[1]);
     }
 
     [Fact(Timeout = 60_000)]
