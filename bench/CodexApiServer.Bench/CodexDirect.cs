@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using CodexApiServer.Providers;
 
 namespace CodexApiServer.Bench;
 
@@ -17,6 +18,7 @@ public sealed class CodexDirect : IAsyncDisposable
     private readonly Channel<JsonNode> _notifications = Channel.CreateUnbounded<JsonNode>();
     private readonly string _cwd;
     private int _nextId;
+    private string? _spare;
 
     private CodexDirect(Process process, string cwd)
     {
@@ -39,24 +41,16 @@ public sealed class CodexDirect : IAsyncDisposable
         return client;
     }
 
-    /// <summary>A new thread and one turn; returns (time to first agentMessage delta, time to turn/completed).</summary>
-    public async Task<(double FirstMs, double TotalMs)> NewConversationTurnAsync(string model, string prompt, string? baseInstructions)
+    /// <summary>
+    /// One turn on a new conversation, as CodexProvider runs it: on a thread started ahead with the
+    /// provider's chat settings (its config overrides included), the next one started after the turn.
+    /// Returns (time to first agentMessage delta, time to turn/completed).
+    /// </summary>
+    public async Task<(double FirstMs, double TotalMs)> NewConversationTurnAsync(string model, string prompt, string baseInstructions)
     {
+        var threadId = _spare ?? await StartThreadAsync(model, baseInstructions);
+        _spare = null;
         var clock = Stopwatch.StartNew();
-        var thread = new JsonObject
-        {
-            ["model"] = model,
-            ["cwd"] = _cwd,
-            ["sandbox"] = "read-only",
-            ["approvalPolicy"] = "never",
-            ["ephemeral"] = false,
-        };
-        if (baseInstructions is not null)
-        {
-            thread["baseInstructions"] = baseInstructions;
-        }
-        var started = await RequestAsync("thread/start", thread);
-        var threadId = (string)started["thread"]!["id"]!;
         await RequestAsync("turn/start", new JsonObject
         {
             ["threadId"] = threadId,
@@ -81,9 +75,33 @@ public sealed class CodexDirect : IAsyncDisposable
             {
                 var total = clock.Elapsed.TotalMilliseconds;
                 await RequestAsync("thread/unsubscribe", new JsonObject { ["threadId"] = threadId });
+                _spare = await StartThreadAsync(model, baseInstructions);
                 return (first, total);
             }
         }
+    }
+
+    private async Task<string> StartThreadAsync(string model, string baseInstructions)
+    {
+        using var config = new MemoryStream();
+        using (var w = new Utf8JsonWriter(config))
+        {
+            w.WriteStartObject();
+            CodexProvider.WriteChatConfig(w);
+            w.WriteEndObject();
+        }
+        var thread = new JsonObject
+        {
+            ["model"] = model,
+            ["cwd"] = _cwd,
+            ["sandbox"] = "read-only",
+            ["approvalPolicy"] = "never",
+            ["ephemeral"] = false,
+            ["baseInstructions"] = baseInstructions,
+            ["config"] = JsonNode.Parse(config.ToArray())!["config"]!.DeepClone(),
+        };
+        var started = await RequestAsync("thread/start", thread);
+        return (string)started["thread"]!["id"]!;
     }
 
     private async Task<JsonNode> RequestAsync(string method, JsonObject parameters)

@@ -1,14 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using CodexApiServer.Providers;
 
 namespace CodexApiServer.Bench;
 
 /// <summary>A `claude -p` stream-json process started ahead of time with the flags ClaudeProvider uses in chat mode.</summary>
 public sealed class ClaudePrestarted
 {
-    // ClaudeProvider's DefaultChatPrompt: the system prompt of a chat request without instructions.
-    public const string ChatPrompt = "You are Claude, a helpful assistant. Answer the user directly.";
-
     private readonly Process _process;
     private readonly string _cwd;
 
@@ -24,8 +22,8 @@ public sealed class ClaudePrestarted
         string[] args =
         [
             "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages", "--model=" + model, "--system-prompt=" + ChatPrompt,
-            "--tools", "", "--setting-sources", "", "--session-id", Guid.NewGuid().ToString(),
+            "--include-partial-messages", "--model=" + model, "--system-prompt=" + ClaudeProvider.DefaultChatPrompt,
+            .. ClaudeProvider.ChatModeFlags, "--session-id", Guid.NewGuid().ToString(),
         ];
         return new ClaudePrestarted(Children.Start(claude, args, cwd, env), cwd);
     }
