@@ -30,17 +30,26 @@ public static class Sse
         await WriteRawAsync(response, eventType, json);
     }
 
+    /// <summary>One event in one write: Kestrel sends every write to the body as its own chunk.</summary>
     public static async Task WriteRawAsync(HttpResponse response, string? eventType, byte[] json)
     {
-        var token = response.HttpContext.RequestAborted;
+        var eventLine = eventType is null ? 0 : EventPrefix.Length + Encoding.UTF8.GetByteCount(eventType) + 1;
+        var frame = new byte[eventLine + DataPrefix.Length + json.Length + EndOfEvent.Length];
+        var at = 0;
         if (eventType is not null)
         {
-            await response.Body.WriteAsync(EventPrefix, token);
-            await response.Body.WriteAsync(Encoding.UTF8.GetBytes(eventType + "\n"), token);
+            EventPrefix.CopyTo(frame, at);
+            at += EventPrefix.Length;
+            at += Encoding.UTF8.GetBytes(eventType, frame.AsSpan(at));
+            frame[at++] = (byte)'\n';
         }
-        await response.Body.WriteAsync(DataPrefix, token);
-        await response.Body.WriteAsync(json, token);
-        await response.Body.WriteAsync(EndOfEvent, token);
+        DataPrefix.CopyTo(frame, at);
+        at += DataPrefix.Length;
+        json.CopyTo(frame, at);
+        at += json.Length;
+        EndOfEvent.CopyTo(frame, at);
+        var token = response.HttpContext.RequestAborted;
+        await response.Body.WriteAsync(frame, token);
         await response.Body.FlushAsync(token);
     }
 

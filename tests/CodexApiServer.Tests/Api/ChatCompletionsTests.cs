@@ -211,6 +211,41 @@ public sealed class ChatCompletionsTests
     }
 
     [Fact]
+    public async Task Each_stream_event_goes_out_as_one_http_chunk()
+    {
+        // Kestrel sends every write to the body as its own chunk: an event written in pieces would
+        // reach proxies and clients as several packets ("data: ", the JSON, the blank line).
+        var fake = new FakeProvider();
+        fake.Script = (r, ct) => fake.Reply(r, ct, TimeSpan.FromMilliseconds(20), "a", "b");
+        await using var server = await ApiServer.StartAsync(fake);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        var body = """{"model":"gpt-5.2-codex","stream":true,"messages":[{"role":"user","content":"Hi"}]}""";
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(
+            $"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}"));
+        var raw = await new StreamReader(stream).ReadToEndAsync();
+
+        Assert.Contains("Transfer-Encoding: chunked", raw);
+        var chunks = new List<string>();
+        var at = raw.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
+        while (true)
+        {
+            var sizeEnd = raw.IndexOf("\r\n", at, StringComparison.Ordinal);
+            var size = Convert.ToInt32(raw[at..sizeEnd], 16);
+            if (size == 0)
+            {
+                break;
+            }
+            chunks.Add(raw.Substring(sizeEnd + 2, size));
+            at = sizeEnd + 2 + size + 2;
+        }
+        Assert.Equal(5, chunks.Count); // role, "a", "b", finish, [DONE]
+        Assert.All(chunks, c => Assert.Matches("^data: [^\n]+\n\n$", c));
+        Assert.Equal("data: [DONE]\n\n", chunks[^1]);
+    }
+
+    [Fact]
     public async Task Client_disconnect_cancels_the_provider_turn()
     {
         var fake = new FakeProvider();
