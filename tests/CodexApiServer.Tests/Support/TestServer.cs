@@ -14,7 +14,10 @@ public sealed class TestServer : IAsyncDisposable
         App = app;
         Settings = settings;
         DataDir = dataDir;
-        Client = new HttpClient { BaseAddress = new Uri(app.Address()), Timeout = TimeSpan.FromSeconds(60) };
+        // A response disposed before its end closes the connection at once, as a client that leaves does;
+        // by default HttpClient would first read on for up to 2 s to keep the connection.
+        var handler = new SocketsHttpHandler { ResponseDrainTimeout = TimeSpan.Zero };
+        Client = new HttpClient(handler) { BaseAddress = new Uri(app.Address()), Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public WebApplication App { get; }
