@@ -14,7 +14,7 @@ var runsArg = Array.IndexOf(args, "--runs") is var at and >= 0 && at + 1 < args.
 // `--dump DIR` writes the upstream request bodies of [3] and the last turn of each [4] run there.
 var dumpDir = Array.IndexOf(args, "--dump") is var dumpAt and >= 0 && dumpAt + 1 < args.Length ? Directory.CreateDirectory(args[dumpAt + 1]).FullName : null;
 const int Warmups = 2;
-var Runs = runsArg ?? 12;
+var Runs = runsArg ?? 20;
 var FreshRuns = runsArg ?? 10;
 var ChatTurns = runsArg ?? 10;
 const string CodexModel = "gpt-5.2-codex";
