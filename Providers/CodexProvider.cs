@@ -71,6 +71,9 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     /// <summary>"app-server" or "exec" once known.</summary>
     public string? Mode => _mode;
 
+    /// <summary>Threads started ahead and waiting for a new conversation.</summary>
+    public int SpareCount => _spares.Count;
+
     /// <summary>The PID of the running app-server, if one runs.</summary>
     public int? AppServerPid => _server is { IsAlive: true } s ? s.Pid : null;
 
