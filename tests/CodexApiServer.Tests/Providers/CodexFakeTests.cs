@@ -64,6 +64,7 @@ public sealed class CodexFakeTests
         Assert.Equal("never", (string?)start["approvalPolicy"]);
         Assert.Equal("Be terse.", (string?)start["baseInstructions"]);
         Assert.False((bool)start["config"]!["features"]!["shell_tool"]!);
+        Assert.False((bool)start["config"]!["features"]!["hooks"]!); // no hook of the user's codex config runs for a request
         Assert.False((bool)start["config"]!["include_environment_context"]!);
         var cwd = (string)start["cwd"]!;
         Assert.StartsWith(Path.Combine(codex.DataDir, "scratch", "codex-"), cwd);
