@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace CodexApiServer.Providers;
 
 /// <summary>What the Codex provider writes and reads, apart from the process handling.</summary>
-internal static class CodexProtocol
+internal static partial class CodexProtocol
 {
     /// <summary>
     /// The user input items for one turn. A single user message goes as it is; several messages
@@ -119,12 +119,22 @@ internal static class CodexProtocol
     }
 
     public static ProviderError NotAuthenticated(string detail) => new(ProviderErrorKind.NotAuthenticated,
-        $"Codex is not logged in or its credentials were refused upstream (401): {detail}", CliProbe.LoginHint("codex"));
+        $"Codex is not logged in or its credentials were refused upstream (401): {WithoutUrl(detail)}", CliProbe.LoginHint("codex"));
 
     /// <summary>A provider error for a codex TurnError object.</summary>
+    /// <summary>
+    /// Codex ends an upstream error with ", url: ..." (the model server it called). Callers with an API
+    /// key need not learn the address of a model server the operator configured; the log keeps it.
+    /// </summary>
+    public static string WithoutUrl(string message) =>
+        UrlSuffix().Replace(message, "");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@",?\s*url:\s*\S+")]
+    private static partial System.Text.RegularExpressions.Regex UrlSuffix();
+
     public static ProviderError Classify(JsonElement turnError)
     {
-        var message = Str(turnError, "message") ?? "the Codex turn failed";
+        var message = WithoutUrl(Str(turnError, "message") ?? "the Codex turn failed");
         if (IsUnauthorized(turnError))
         {
             // While codex would still retry, message is its progress ("Reconnecting... 1/5"); the upstream's answer is in the details.

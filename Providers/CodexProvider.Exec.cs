@@ -105,7 +105,7 @@ public sealed partial class CodexProvider
                         }
                     case "turn.failed":
                         {
-                            var failure = CodexProtocol.Str(CodexProtocol.Prop(e, "error"), "message") ?? "the Codex turn failed";
+                            var failure = CodexProtocol.WithoutUrl(CodexProtocol.Str(CodexProtocol.Prop(e, "error"), "message") ?? "the Codex turn failed");
                             events.TryWrite(new TurnFailed(failure.Contains("401 Unauthorized", StringComparison.Ordinal)
                                 ? CodexProtocol.NotAuthenticated(failure)
                                 : new ProviderError(ProviderErrorKind.Upstream, "the model upstream failed: " + failure)));

@@ -46,6 +46,8 @@ public sealed class FailuresEndToEndTests(RealStackFixture stack, ITestOutputHel
             {
                 // The upstream's own words, not codex's retry progress ("Reconnecting... 1/1").
                 Assert.Contains("mock says 401", (string)error["message"]!, StringComparison.Ordinal);
+                // Not the address of the model server codex called (codex adds ", url: ...").
+                Assert.DoesNotContain(new Uri(stack.CodexUpstream.BaseUrl).Authority, (string)error["message"]!, StringComparison.Ordinal);
             }
             Assert.Equal("false", response.Headers.GetValues("x-should-retry").Single());
             var row = await server.UsageRowAsync(response);
@@ -82,6 +84,7 @@ public sealed class FailuresEndToEndTests(RealStackFixture stack, ITestOutputHel
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
             var error = ErrorAssert.IsOpenAIError(body, "server_error");
             Assert.Equal("server_error", (string?)error["type"]);
+            Assert.DoesNotContain(new Uri(stack.CodexUpstream.BaseUrl).Authority, (string)error["message"]!, StringComparison.Ordinal);
             Assert.True(Upstream.Count(stack, model) - before >= 2, "the CLI did not retry");
             Assert.Equal(502, (await server.UsageRowAsync(response)).Status);
         }
