@@ -251,7 +251,8 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
         Assert.False(File.Exists(transcript[0]));
         var after = await h.RunAsync(ClaudeTestHarness.Request("Still there?", id));
-        Assert.Equal(ProviderErrorKind.SessionNotFound, after.Error?.Kind);
+        // Failed once in a full run (2026-12-01) without saying what came instead: now it does.
+        Assert.True(after.Error?.Kind == ProviderErrorKind.SessionNotFound, after.Describe());
     }
 
     [Theory(Timeout = 60_000)]
