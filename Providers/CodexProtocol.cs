@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace CodexApiServer.Providers;
 
 /// <summary>What the Codex provider writes and reads, apart from the process handling.</summary>
-internal static partial class CodexProtocol
+internal static class CodexProtocol
 {
     /// <summary>
     /// The user input items for one turn. A single user message goes as it is; several messages
@@ -121,17 +121,23 @@ internal static partial class CodexProtocol
     public static ProviderError NotAuthenticated(string detail) => new(ProviderErrorKind.NotAuthenticated,
         $"Codex is not logged in or its credentials were refused upstream (401): {WithoutUrl(detail)}", CliProbe.LoginHint("codex"));
 
-    /// <summary>A provider error for a codex TurnError object.</summary>
     /// <summary>
     /// Codex ends an upstream error with ", url: ..." (the model server it called). Callers with an API
     /// key need not learn the address of a model server the operator configured; the log keeps it.
     /// </summary>
-    public static string WithoutUrl(string message) =>
-        UrlSuffix().Replace(message, "");
+    public static string WithoutUrl(string message)
+    {
+        const string Marker = ", url: ";
+        var at = message.IndexOf(Marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return message;
+        }
+        var end = message.AsSpan(at + Marker.Length).IndexOfAny(" ,)\n");
+        return end < 0 ? message[..at] : message[..at] + message[(at + Marker.Length + end)..];
+    }
 
-    [System.Text.RegularExpressions.GeneratedRegex(@",?\s*url:\s*\S+")]
-    private static partial System.Text.RegularExpressions.Regex UrlSuffix();
-
+    /// <summary>A provider error for a codex TurnError object.</summary>
     public static ProviderError Classify(JsonElement turnError)
     {
         var message = WithoutUrl(Str(turnError, "message") ?? "the Codex turn failed");
