@@ -54,22 +54,33 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     [Fact(Timeout = 90_000)]
     public async Task New_conversation_on_a_prestarted_process_gets_its_first_token_sooner_than_cold()
     {
+        // Medians of three on each side: the suite runs other classes in parallel, and a single
+        // sample can land on a busy moment (it did once: pooled 744 ms against cold 370 ms).
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1);
+        await using var cold = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var pool = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1);
+        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool"))).Completed);
+        var coldTimes = new List<TimeSpan>();
+        var pooledTimes = new List<TimeSpan>();
+        for (var i = 0; i < 3; i++)
+        {
+            var c = await cold.RunAsync(ClaudeTestHarness.Request("cold " + i));
+            Assert.Equal("Hello from the mock.", c.Text);
+            coldTimes.Add(c.FirstTextAfter!.Value);
 
-        var cold = await h.RunAsync(ClaudeTestHarness.Request("cold"));
-        Assert.Equal("Hello from the mock.", cold.Text);
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        // Give the spare time to load, as it would have between real requests.
-        await Task.Delay(3000);
-        var startedBefore = h.Provider.StartedPids.Count;
-
-        var pooled = await h.RunAsync(ClaudeTestHarness.Request("pooled"));
-
-        Assert.Equal("Hello from the mock.", pooled.Text);
-        Assert.Contains(h.Provider.PidOf(pooled.Completed!.SessionId!)!.Value, h.Provider.StartedPids.Take(startedBefore));
-        output.WriteLine($"time to first token: cold {cold.FirstTextAfter!.Value.TotalMilliseconds:0} ms, pooled {pooled.FirstTextAfter!.Value.TotalMilliseconds:0} ms");
-        Assert.True(pooled.FirstTextAfter < cold.FirstTextAfter, $"pooled {pooled.FirstTextAfter} vs cold {cold.FirstTextAfter}");
+            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => pool.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
+            // Give the spare time to load, as it would have between real requests.
+            await Task.Delay(3000);
+            var startedBefore = pool.Provider.StartedPids.Count;
+            var p = await pool.RunAsync(ClaudeTestHarness.Request("pooled " + i));
+            Assert.Equal("Hello from the mock.", p.Text);
+            Assert.Contains(pool.Provider.PidOf(p.Completed!.SessionId!)!.Value, pool.Provider.StartedPids.Take(startedBefore));
+            pooledTimes.Add(p.FirstTextAfter!.Value);
+        }
+        var coldMedian = coldTimes.Order().ElementAt(1);
+        var pooledMedian = pooledTimes.Order().ElementAt(1);
+        output.WriteLine($"time to first token: cold {string.Join(" ", coldTimes.Select(t => $"{t.TotalMilliseconds:0}"))} ms, pooled {string.Join(" ", pooledTimes.Select(t => $"{t.TotalMilliseconds:0}"))} ms");
+        Assert.True(pooledMedian < coldMedian, $"pooled median {pooledMedian} vs cold median {coldMedian}");
     }
 
     [Fact(Timeout = 60_000)]
