@@ -19,7 +19,7 @@ public sealed partial class ClaudeProcess
     private readonly StderrTail _stderr = new();
     private int _ended;
 
-    public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, bool resumed)
+    public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, object? scratchOwner, bool resumed)
     {
         _process = process;
         _children = children;
@@ -27,6 +27,7 @@ public sealed partial class ClaudeProcess
         Key = key;
         SessionId = sessionId;
         ScratchDir = scratchDir;
+        ScratchOwner = scratchOwner;
         Resumed = resumed;
         Pid = process.Id;
         StartedAt = Stopwatch.GetTimestamp();
@@ -39,6 +40,9 @@ public sealed partial class ClaudeProcess
     public ClaudeSessionKey Key { get; }
     public string SessionId { get; }
     public string? ScratchDir { get; }
+
+    /// <summary>Which start of this session the scratch folder belongs to (ClaudeProvider decides who removes it).</summary>
+    public object? ScratchOwner { get; }
     public bool Resumed { get; }
     public int Pid { get; }
     public long StartedAt { get; }
@@ -89,6 +93,10 @@ public sealed partial class ClaudeProcess
         {
             _children.End(_process);
         }
+    }
+
+    public void RemoveScratchDir()
+    {
         if (ScratchDir is not null)
         {
             try

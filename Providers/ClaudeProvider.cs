@@ -57,6 +57,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
     private readonly Dictionary<ClaudeSessionKey, DateTimeOffset> _keysUsed = [];
     private readonly HashSet<string> _endedSessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, object> _scratchOwners = new(StringComparer.Ordinal);
     private readonly Queue<string> _endedOrder = new();
     private readonly List<int> _startedPids = [];
     private readonly Timer _reaper;
@@ -237,7 +238,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
             }
             _sessions.Remove(sessionId, out process);
         }
-        process?.End();
+        if (process is not null)
+        {
+            End(process);
+        }
         if (Guid.TryParse(sessionId, out _))
         {
             DeleteTranscript(sessionId);
@@ -301,7 +305,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         await _reaper.DisposeAsync();
         foreach (var process in all)
         {
-            process.End();
+            End(process);
         }
         await Task.WhenAny(Task.WhenAll(all.Select(p => p.Completion)), Task.Delay(TimeSpan.FromSeconds(3)));
     }
@@ -365,7 +369,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                     process = TakeSpare(key);
                 }
             }
-            stale?.End();
+            if (stale is not null)
+            {
+                End(stale);
+            }
             if (process is null)
             {
                 var resume = request.SessionId;
@@ -414,7 +421,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 spare.TryBeginTurn();
                 return spare;
             }
-            spare.End();
+            End(spare);
         }
         return null;
     }
@@ -478,6 +485,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
             args.Add("--json-schema=" + key.Schema);
         }
         string? scratch = null;
+        object? owner = null;
         string cwd;
         if (AgentMode)
         {
@@ -489,11 +497,17 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
             // Plain chat should not carry an agent's prompt and tools upstream.
             args.AddRange(ChatModeFlags);
             scratch = cwd = Path.Combine(_settings.DataDir, "scratch", $"claude-{sessionId}");
-            Directory.CreateDirectory(cwd);
+            lock (_lock)
+            {
+                // A resumed session runs in the same folder (claude finds its transcript by it), so an
+                // earlier process of this session that is ending now must not remove it under us.
+                _scratchOwners[sessionId] = owner = new object();
+                Directory.CreateDirectory(cwd);
+            }
         }
         args.AddRange(resume ? ["--resume", sessionId] : ["--session-id", sessionId]);
         var child = _children.Start(path, args, cwd, _options.Environment);
-        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, resume);
+        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume);
         lock (_lock)
         {
             _startedPids.Add(process.Pid);
@@ -581,6 +595,20 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     }
 
     /// <summary>Ends the process; its session stays resumable from disk unless ended explicitly.</summary>
+    /// <summary>Ends the process, and removes its scratch folder unless a newer process of the session has it.</summary>
+    private void End(ClaudeProcess process)
+    {
+        process.End();
+        lock (_lock)
+        {
+            if (process.ScratchOwner is { } owner && _scratchOwners.TryGetValue(process.SessionId, out var current) && current == owner)
+            {
+                _scratchOwners.Remove(process.SessionId);
+                process.RemoveScratchDir();
+            }
+        }
+    }
+
     private void Forget(ClaudeProcess process)
     {
         lock (_lock)
@@ -590,7 +618,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 _sessions.Remove(process.SessionId);
             }
         }
-        process.End();
+        End(process);
     }
 
     private static void Release(ClaudeProcess process)
@@ -639,7 +667,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         foreach (var process in ended)
         {
             LogReaped(_logger, process.Pid);
-            process.End();
+            End(process);
         }
     }
 

@@ -251,7 +251,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
         var second = await h.RunAsync(ClaudeTestHarness.Request("Which word?", id));
 
-        Assert.Equal(id, second.Completed?.SessionId);
+        Assert.True(second.Completed?.SessionId == id, second.Describe());
         Assert.Equal(2, h.Provider.StartedPids.Count);
         var messages = upstream.MessageRequests[^1].Json["messages"]!.AsArray();
         Assert.Contains("pelican", messages[0]!.ToJsonString(), StringComparison.Ordinal);
@@ -262,7 +262,6 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
         Assert.False(File.Exists(transcript[0]));
         var after = await h.RunAsync(ClaudeTestHarness.Request("Still there?", id));
-        // Failed once in a full run (2026-12-01) without saying what came instead: now it does.
         Assert.True(after.Error?.Kind == ProviderErrorKind.SessionNotFound, after.Describe());
     }
 
