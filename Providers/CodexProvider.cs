@@ -538,7 +538,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 var spare = await StartThreadAsync(server, request, CancellationToken.None);
                 if (!_spares.TryAdd(key, spare))
                 {
-                    await DropSpareAsync(spare);
+                    await UnloadAsync(spare);
                 }
                 else if (_disposed && _spares.TryRemove(new KeyValuePair<SpareKey, CodexSession>(key, spare)))
                 {
@@ -548,7 +548,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 while (_spares.Count > MaxSpareKeys
                     && _spares.MinBy(s => s.Value.LastUsed) is { Key: var oldest } && _spares.TryRemove(oldest, out var dropped))
                 {
-                    await DropSpareAsync(dropped);
+                    await UnloadAsync(dropped);
                 }
             }
             catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or InvalidOperationException or ObjectDisposedException)
@@ -560,22 +560,6 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 _refilling.TryRemove(key, out _);
             }
         });
-    }
-
-    private async Task DropSpareAsync(CodexSession spare)
-    {
-        if (_server is { IsAlive: true } server && spare.Generation == server.Generation)
-        {
-            try
-            {
-                await server.Rpc.RequestAsync("thread/unsubscribe", w => w.WriteString("threadId", spare.ThreadId), TimeSpan.FromSeconds(5), CancellationToken.None);
-            }
-            catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException)
-            {
-                LogUnsubscribeFailed(_logger, spare.ThreadId, e.Message);
-            }
-        }
-        DeleteDir(spare.ScratchDir);
     }
 
     private bool AgentMode => _settings.Config.Mode == "agent";
@@ -705,15 +689,21 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             return;
         }
         session.Ended = true;
+        await UnloadAsync(session);
+    }
+
+    /// <summary>Lets codex unload the thread (if its process still runs) and removes its scratch folder.</summary>
+    private async Task UnloadAsync(CodexSession session)
+    {
         if (_server is { IsAlive: true } server && session.Generation == server.Generation)
         {
             try
             {
-                await server.Rpc.RequestAsync("thread/unsubscribe", w => w.WriteString("threadId", sessionId), TimeSpan.FromSeconds(5), CancellationToken.None);
+                await server.Rpc.RequestAsync("thread/unsubscribe", w => w.WriteString("threadId", session.ThreadId), TimeSpan.FromSeconds(5), CancellationToken.None);
             }
             catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException)
             {
-                LogUnsubscribeFailed(_logger, sessionId, e.Message);
+                LogUnsubscribeFailed(_logger, session.ThreadId, e.Message);
             }
         }
         DeleteDir(session.ScratchDir);
