@@ -594,7 +594,6 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         return new TurnFailed(error);
     }
 
-    /// <summary>Ends the process; its session stays resumable from disk unless ended explicitly.</summary>
     /// <summary>Ends the process, and removes its scratch folder unless a newer process of the session has it.</summary>
     private void End(ClaudeProcess process)
     {
@@ -609,6 +608,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the process; its session stays resumable from disk unless ended explicitly.</summary>
     private void Forget(ClaudeProcess process)
     {
         lock (_lock)
