@@ -91,7 +91,7 @@ public sealed class ChatEndToEndTests(RealStackFixture stack, ITestOutputHelper 
         var answer = (string)first["choices"]![0]!["message"]!["content"]!;
         Assert.Equal(RealStackFixture.Text, answer);
         var session = store.Get((string)first["id"]!, "chat.completion")!.SessionId!;
-        var pid = ProcessOf(model, session);
+        var pid = Server.ProcessOf(model, session);
         Assert.NotNull(pid);
         var requestsBefore = Upstream.Count(stack, model);
 
@@ -102,7 +102,7 @@ public sealed class ChatEndToEndTests(RealStackFixture stack, ITestOutputHelper 
 
         Assert.Equal("あなたはエイダです ✅", (string?)second["choices"]![0]!["message"]!["content"]);
         Assert.Equal(session, store.Get((string)second["id"]!, "chat.completion")!.SessionId);
-        Assert.Equal(pid, ProcessOf(model, session));
+        Assert.Equal(pid, Server.ProcessOf(model, session));
         Assert.Equal(requestsBefore + 1, Upstream.Count(stack, model));
         // The CLI sent the first exchange from its own session, as separate turns; we sent only the new message.
         var turns = Upstream.Turns(stack, model);
@@ -209,9 +209,6 @@ public sealed class ChatEndToEndTests(RealStackFixture stack, ITestOutputHelper 
         Assert.True(exitCode == 0, text);
         Assert.Contains("6/6 checks passed", text);
     }
-
-    private int? ProcessOf(string model, string session) =>
-        model == RealStackFixture.CodexModel ? Server.Codex.AppServerPid : Server.Claude.PidOf(session);
 
     private static void AssertUsage(string model, JsonNode usage)
     {

@@ -100,6 +100,10 @@ public sealed class RealStackServer : IAsyncDisposable
     public CodexProvider Codex => App.Services.GetRequiredService<CodexProvider>();
     public ClaudeProvider Claude => App.Services.GetRequiredService<ClaudeProvider>();
 
+    /// <summary>The CLI process that holds a session: codex's one app-server, or claude's process for it.</summary>
+    public int? ProcessOf(string model, string session) =>
+        model == RealStackFixture.CodexModel ? Codex.AppServerPid : Claude.PidOf(session);
+
     public static async Task<RealStackServer> StartAsync(string? dataDir, string? extraConfig, CodexProviderOptions codex, ClaudeProviderOptions claude)
     {
         dataDir ??= TempDir.Create("e2e-server");

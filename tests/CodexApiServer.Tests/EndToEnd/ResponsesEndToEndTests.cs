@@ -52,7 +52,7 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
 
         var store = server.App.Services.GetRequiredService<ResponseStore>();
         var session = store.Get(firstId)!.SessionId!;
-        var pid = ProcessOf(server, model, session);
+        var pid = server.ProcessOf(model, session);
         Assert.NotNull(pid);
         var before = Upstream.Count(stack, model);
 
@@ -63,7 +63,7 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
         Assert.Equal("completed", (string?)body["status"]);
         Assert.Equal(RealStackFixture.Text, (string?)body["output"]![0]!["content"]![0]!["text"]);
         Assert.Equal(session, store.Get((string)body["id"]!)!.SessionId);
-        Assert.Equal(pid, ProcessOf(server, model, session));
+        Assert.Equal(pid, server.ProcessOf(model, session));
         Assert.Equal(before + 1, Upstream.Count(stack, model));
         AssertContinued(model, "この言葉を覚えて: キンカン 🍊", "覚えた言葉は?");
         await server.AssertUsageRowAsync(next, model, Endpoint);
@@ -132,9 +132,6 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
         Assert.Contains(("assistant", RealStackFixture.Text), turns);
         Assert.Equal([earlier, now], Upstream.UserTexts(stack, model));
     }
-
-    private static int? ProcessOf(RealStackServer server, string model, string session) =>
-        model == RealStackFixture.CodexModel ? server.Codex.AppServerPid : server.Claude.PidOf(session);
 
     private static void AssertUsage(string model, JsonNode usage)
     {
