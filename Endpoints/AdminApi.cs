@@ -2,12 +2,14 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
-public sealed record AdminConfigResponse(JsonObject Config, IReadOnlyList<string> RestartRequired, string ConfigPath);
+/// <summary>The settings without their secrets: <see cref="MasterKeySet"/> and <see cref="TunnelTokenSet"/> say whether those are set.</summary>
+public sealed record AdminConfigResponse(JsonObject Config, IReadOnlyList<string> RestartRequired, string ConfigPath, bool MasterKeySet, bool TunnelTokenSet);
 
 public sealed record AdminStats(
     long Since,
@@ -38,12 +40,26 @@ public static class AdminApi
         group.MapGet("/logs", Logs);
         group.MapDelete("/logs", ClearLogs);
         group.MapGet("/logs/stream", StreamLogs);
+        group.MapGet("/master-key", RevealMasterKey);
         group.MapPost("/master-key/regenerate", RegenerateMasterKey);
         return group;
     }
 
-    private static JsonHttpResult<AdminConfigResponse> GetConfig(ServerSettings settings) =>
-        TypedResults.Json(new AdminConfigResponse(ToJson(settings.Config), [], settings.ConfigPath), ApiJsonContext.Wire.AdminConfigResponse);
+    // Secrets never leave in the config: an admin key that could read the master key would keep master access after it is revoked.
+    private static readonly string[] SecretKeys = ["masterKey", "tunnelToken"];
+
+    private static JsonHttpResult<AdminConfigResponse> GetConfig(ServerSettings settings) => ConfigResult(settings.Config, [], settings);
+
+    private static JsonHttpResult<AdminConfigResponse> ConfigResult(ServerConfig config, IReadOnlyList<string> restart, ServerSettings settings)
+    {
+        var json = ToJson(config);
+        foreach (var secret in SecretKeys)
+        {
+            json.Remove(secret);
+        }
+        return TypedResults.Json(new AdminConfigResponse(json, restart, settings.ConfigPath, !string.IsNullOrEmpty(config.MasterKey), !string.IsNullOrEmpty(config.TunnelToken)),
+            ApiJsonContext.Wire.AdminConfigResponse);
+    }
 
     /// <summary>Merges the given keys into the config, validates the whole, and persists it.</summary>
     private static async Task<Results<JsonHttpResult<AdminConfigResponse>, JsonHttpResult<ErrorBody>>> PatchConfig(HttpRequest request, ServerSettings settings)
@@ -81,7 +97,7 @@ public static class AdminApi
         var before = ToJson(settings.Config);
         settings.Apply(next);
         var restart = RestartKeys.Where(k => patch.ContainsKey(k) && !JsonNode.DeepEquals(before[k], merged[k])).ToList();
-        return TypedResults.Json(new AdminConfigResponse(ToJson(next), restart, settings.ConfigPath), ApiJsonContext.Wire.AdminConfigResponse);
+        return ConfigResult(next, restart, settings);
     }
 
     private static JsonHttpResult<AdminStats> Stats(long? since, UsageLog usage, ApiKeyStore keys, TimeProvider time)
@@ -146,8 +162,21 @@ public static class AdminApi
         }
     }
 
-    private static JsonHttpResult<MasterKeyResponse> RegenerateMasterKey(ServerSettings settings)
+    /// <summary>The master key, to whoever holds it already or sits at this machine; never to an API key, admin or not.</summary>
+    private static Results<JsonHttpResult<MasterKeyResponse>, JsonHttpResult<ErrorBody>> RevealMasterKey(HttpContext context, ServerSettings settings) =>
+        MasterKeyRefusal(context) ?? (Results<JsonHttpResult<MasterKeyResponse>, JsonHttpResult<ErrorBody>>)TypedResults.Json(new MasterKeyResponse(settings.Config.MasterKey!), ApiJsonContext.Wire.MasterKeyResponse);
+
+    private static JsonHttpResult<ErrorBody>? MasterKeyRefusal(HttpContext context) =>
+        Caller.Of(context) is { IsMaster: true } or { LocalWithoutAuth: true }
+            ? null
+            : OpenAIErrors.Result(StatusCodes.Status403Forbidden, "Only the master key, or a request from this machine, can see or change the master key; API keys cannot, whatever their scope.", "permission_error", "master_key_required");
+
+    private static Results<JsonHttpResult<MasterKeyResponse>, JsonHttpResult<ErrorBody>> RegenerateMasterKey(HttpContext context, ServerSettings settings)
     {
+        if (MasterKeyRefusal(context) is { } refused)
+        {
+            return refused;
+        }
         var next = ToJson(settings.Config).Deserialize(ConfigJsonContext.Default.ServerConfig)!;
         next.MasterKey = ServerSettings.NewSecret("msk_");
         settings.Apply(next);

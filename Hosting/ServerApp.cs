@@ -75,13 +75,8 @@ public static class ServerApp
     public static string Address(this WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
-    private static IPAddress ParseAddress(string host) => host switch
-    {
-        "localhost" => IPAddress.Loopback,
-        "*" or "+" => IPAddress.Any,
-        _ when IPAddress.TryParse(host, out var ip) => ip,
-        _ => throw new StartupException($"host \"{host}\" is not an IP address; use 127.0.0.1, 0.0.0.0, ::1 or :: (or localhost)"),
-    };
+    private static IPAddress ParseAddress(string host) => ServerConfig.ListenAddress(host)
+        ?? throw new StartupException($"host \"{host}\" is not an IP address; use 127.0.0.1, 0.0.0.0, ::1 or :: (or localhost)");
 
     private static IServiceCollection AddStorage(this IServiceCollection services)
     {
@@ -94,6 +89,7 @@ public static class ServerApp
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<UsageLog>();
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<AllowedHosts>();
         services.AddSingleton<AccessControl>();
         return services;
     }

@@ -27,6 +27,13 @@ public sealed class ServerConfig
     /// <summary>Browser origins (scheme://host[:port]) allowed to call the API cross-origin.</summary>
     public List<string> CorsOrigins { get; set; } = [];
 
+    /// <summary>
+    /// Host names (no scheme, no port) this server is reached by besides the loopback names and
+    /// <see cref="Host"/>, e.g. the name of a reverse proxy on this machine. Requests for any other
+    /// name are refused: that is what keeps a DNS-rebinding page from passing as local.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
     /// <summary>Turns running at once per provider; more wait in a queue.</summary>
     public int MaxConcurrentTurns { get; set; } = 4;
 
@@ -49,6 +56,15 @@ public sealed class ServerConfig
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? UnknownKeys { get; set; }
 
+    /// <summary>The address a host setting listens on, or null when it is not one (a name would need DNS at every start).</summary>
+    public static System.Net.IPAddress? ListenAddress(string? host) => host switch
+    {
+        "localhost" => System.Net.IPAddress.Loopback,
+        "*" or "+" => System.Net.IPAddress.Any,
+        _ when System.Net.IPAddress.TryParse(host, out var ip) => ip,
+        _ => null,
+    };
+
     /// <summary>Every problem with the values, each a sentence naming the key and the fix.</summary>
     public List<string> Validate()
     {
@@ -57,9 +73,9 @@ public sealed class ServerConfig
         {
             problems.Add($"port {Port} is out of range; use 1-65535 (0 picks a free port)");
         }
-        if (string.IsNullOrWhiteSpace(Host))
+        if (ListenAddress(Host) is null)
         {
-            problems.Add("host is empty; use 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)");
+            problems.Add($"host \"{Host}\" is not an IP address to listen on; use 127.0.0.1 (this machine only), 0.0.0.0 (all interfaces), ::1, :: or localhost");
         }
         if (!ModelName.IsValid(DefaultModel))
         {
@@ -98,6 +114,13 @@ public sealed class ServerConfig
             if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
             {
                 problems.Add($"corsOrigins entry \"{origin}\" is not an origin like https://app.example.com");
+            }
+        }
+        foreach (var name in AllowedHosts)
+        {
+            if (Uri.CheckHostName(name.Trim('[', ']')) == UriHostNameType.Unknown)
+            {
+                problems.Add($"allowedHosts entry \"{name}\" is not a host name like myserver.lan (no scheme, no port)");
             }
         }
         foreach (var model in Models)

@@ -12,7 +12,7 @@ namespace CodexApiServer.Security;
 /// The one gate every request passes: decides local or external, checks the key, the route's scope,
 /// the key's limits, answers CORS, and slows down whoever keeps guessing keys.
 /// </summary>
-public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore keys, UsageLog usage, TimeProvider time, ILogger<AccessControl> logger)
+public sealed partial class AccessControl(ServerSettings settings, AllowedHosts hosts, ApiKeyStore keys, UsageLog usage, TimeProvider time, ILogger<AccessControl> logger)
 {
     // cloudflared connects from 127.0.0.1 but always adds CF-Connecting-IP and X-Forwarded-For:
     // whatever arrives through a proxy is external, however local its address looks.
@@ -26,8 +26,16 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var request = context.Request;
+        var hostKind = hosts.Classify(request.Host);
+        if (hostKind == HostKind.Refused)
+        {
+            await OpenAIErrors.WriteAsync(context, 403,
+                $"This server does not answer to the host name '{request.Host}'. If you reach it by that name (a reverse proxy, a LAN name), add \"{request.Host.Host}\" to allowedHosts in {settings.ConfigPath}; for a named tunnel, set tunnelCustomUrl.",
+                "permission_error", "host_not_allowed");
+            return;
+        }
         var origin = request.Headers.Origin.ToString();
-        var foreignOrigin = origin.Length > 0 && !IsOwnOrigin(request, origin) && !IsAllowedOrigin(origin);
+        var foreignOrigin = origin.Length > 0 && !hosts.IsOwnOrigin(origin, context.Connection.LocalPort) && !IsAllowedOrigin(origin);
         var corsAllowed = origin.Length > 0 && !foreignOrigin && IsAllowedOrigin(origin);
 
         if (HttpMethods.IsOptions(request.Method) && origin.Length > 0 && request.Headers.ContainsKey("Access-Control-Request-Method"))
@@ -40,7 +48,7 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
             AddCorsHeaders(context.Response, origin);
         }
 
-        var external = foreignOrigin || IsExternalAddress(context);
+        var external = foreignOrigin || hostKind == HostKind.External || IsExternalAddress(context);
         var presented = PresentedKey(request);
         var caller = Identify(presented, external);
         var scope = ScopeOf(request.Path);
@@ -132,9 +140,11 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
         {
             return new Caller(external, true, null, false);
         }
+        var ours = presented.StartsWith("cdx_", StringComparison.Ordinal) || presented.StartsWith("msk_", StringComparison.Ordinal);
         var key = presented.StartsWith("cdx_", StringComparison.Ordinal) ? keys.FindByKey(presented) : null;
-        // A local client that must send some key (the SDKs insist) and sends a placeholder is still local.
-        return new Caller(external, false, key, key is null && localFree);
+        // A local client that must send some key (the SDKs insist) and sends a placeholder is still local;
+        // one that sends a key of ours that is wrong is told so, as it would be from outside.
+        return new Caller(external, false, key, !ours && localFree);
     }
 
     private string? KeyProblem(ApiKeyRecord key)
@@ -260,8 +270,7 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
 
     private static bool IsExternalAddress(HttpContext context)
     {
-        var remote = context.Connection.RemoteIpAddress;
-        if (remote is null || !IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote))
+        if (!IsLoopbackPeer(context))
         {
             return true;
         }
@@ -274,9 +283,6 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
         }
         return false;
     }
-
-    private static bool IsOwnOrigin(HttpRequest request, string origin) =>
-        string.Equals(origin, $"{request.Scheme}://{request.Host}", StringComparison.OrdinalIgnoreCase);
 
     private bool IsAllowedOrigin(string origin) =>
         settings.Config.CorsOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
@@ -293,10 +299,14 @@ public sealed partial class AccessControl(ServerSettings settings, ApiKeyStore k
         return apiKey.Length > 0 ? apiKey : null;
     }
 
+    // Only cloudflared, on this machine, is believed about who it forwards; anyone else could name any address.
     private static string ClientAddress(HttpContext context) =>
-        context.Request.Headers["CF-Connecting-IP"].FirstOrDefault()
+        (IsLoopbackPeer(context) ? context.Request.Headers["CF-Connecting-IP"].FirstOrDefault() : null)
         ?? context.Connection.RemoteIpAddress?.ToString()
         ?? "unknown";
+
+    private static bool IsLoopbackPeer(HttpContext context) =>
+        context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
 
     private static bool FixedTimeEquals(string a, string b) =>
         CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(a)), SHA256.HashData(Encoding.UTF8.GetBytes(b)));

@@ -57,6 +57,9 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
         }
     }
 
+    /// <summary>The public URL while the tunnel has one (read on every request, so no status record is built).</summary>
+    public string? PublicUrl => _run.Url;
+
     public string DefaultMode => string.IsNullOrEmpty(_settings.Config.TunnelToken) ? Quick : Named;
 
     /// <summary>Starts the tunnel, or does nothing when it already runs in that mode. Returns after the child was launched, before it is ready.</summary>

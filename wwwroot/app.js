@@ -93,7 +93,7 @@ const settingFields = [
 ];
 
 async function showSettings() {
-  const { config } = await api("GET", "/admin/config");
+  const { config, tunnel_token_set } = await api("GET", "/admin/config");
   const form = $("#settings-form");
   form.replaceChildren(...settingFields.flatMap(([name, type]) => {
     const label = document.createElement("label");
@@ -104,13 +104,19 @@ async function showSettings() {
     input.name = name;
     input.type = type;
     if (type === "checkbox") input.checked = !!config[name]; else input.value = config[name] ?? "";
+    // Secrets are never sent back: an empty field keeps the one that is set.
+    if (name === "tunnelToken" && tunnel_token_set) input.placeholder = "set (type to replace)";
     return [label, input];
   }));
   const save = document.createElement("button");
   save.textContent = "Save";
   form.append(save);
-  $("#master-key-value").textContent = config.masterKey;
+  $("#master-key-value").textContent = "msk_… (hidden)";
 }
+
+$("#reveal").addEventListener("click", async () => {
+  try { $("#master-key-value").textContent = (await api("GET", "/admin/master-key")).master_key; } catch (e) { notice(e.message); }
+});
 
 $("#settings-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -119,6 +125,7 @@ $("#settings-form").addEventListener("submit", async (event) => {
     const input = event.target.elements[name];
     if (type === "checkbox") patch[name] = input.checked;
     else if (type === "number") patch[name] = Number(input.value);
+    else if (name === "tunnelToken") { if (input.value !== "") patch[name] = input.value; }
     else patch[name] = input.value === "" ? null : input.value;
   }
   try {
@@ -129,7 +136,8 @@ $("#settings-form").addEventListener("submit", async (event) => {
 
 $("#regenerate").addEventListener("click", async () => {
   if (!confirm("Every client using the old master key stops working. Regenerate?")) return;
-  const { master_key } = await api("POST", "/admin/master-key/regenerate");
+  let master_key;
+  try { ({ master_key } = await api("POST", "/admin/master-key/regenerate")); } catch (e) { notice(e.message); return; }
   if (state.key) { state.key = master_key; sessionStorage.setItem("masterKey", master_key); }
   $("#master-key-value").textContent = master_key;
   notice("New master key saved.");

@@ -38,7 +38,7 @@ async function show() {
   try {
     await showClis();
     const { config } = await api("GET", "/admin/config");
-    $("#master-key").textContent = config.masterKey;
+    $("#master-key").textContent = (await api("GET", "/admin/master-key")).master_key;
     $("#port").value = config.port;
     $("#base-url").textContent = location.origin + "/v1";
   } catch (e) {

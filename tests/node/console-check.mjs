@@ -61,7 +61,15 @@ try {
   await page.locator("#notice", { hasText: "Saved" }).waitFor();
   const config = await (await fetch(base + "/admin/config")).json();
   assert.equal(config.config.defaultModel, "claude-sonnet-4-5");
-  assert.match(await page.locator("#master-key-value").textContent(), /^msk_/);
+  assert.equal(config.master_key_set, true);
+  assert.equal(config.tunnel_token_set, true);
+  assert.equal(config.config.tunnelToken, undefined);
+  assert.equal(config.config.masterKey, undefined);
+  assert.doesNotMatch(await page.locator("#master-key-value").textContent(), /^msk_[A-Za-z0-9_-]{43}$/);
+
+  step = "the master key is shown on request";
+  await page.click("#reveal");
+  await page.locator("#master-key-value", { hasText: /^msk_[A-Za-z0-9_-]{43}$/ }).waitFor();
 
   step = "nothing loaded from anywhere but this server, no script errors";
   const origin = new URL(base).origin;

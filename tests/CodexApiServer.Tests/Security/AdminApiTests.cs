@@ -65,6 +65,77 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task The_config_never_shows_its_secrets_and_says_whether_they_are_set()
+    {
+        await using var server = await TestServer.StartAsync("""{"tunnelToken": "tok-secret-value"}""");
+        var master = server.Settings.Config.MasterKey!;
+        foreach (var (method, json) in new[] { ("GET", (string?)null), ("PATCH", """{"defaultModel": "gpt-5.1"}""") })
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), "/admin/config");
+            if (json is not null)
+            {
+                request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+            }
+            using var response = await server.Client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.DoesNotContain(master, text);
+            Assert.DoesNotContain("tok-secret-value", text);
+            var body = JsonNode.Parse(text)!;
+            Assert.Null(body["config"]!["masterKey"]);
+            Assert.Null(body["config"]!["tunnelToken"]);
+            Assert.True(body["master_key_set"]!.GetValue<bool>());
+            Assert.True(body["tunnel_token_set"]!.GetValue<bool>());
+        }
+        // A PATCH that does not name the token keeps it.
+        Assert.Equal("tok-secret-value", server.Settings.Config.TunnelToken);
+        var (_, cleared) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"tunnelToken": null}""");
+        Assert.False(cleared!["tunnel_token_set"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Only_the_master_key_or_this_machine_sees_or_regenerates_the_master_key_never_an_admin_key()
+    {
+        await using var server = await TestServer.StartAsync();
+        var master = server.Settings.Config.MasterKey!;
+        var (_, created) = await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", """{"name": "admin", "scopes": ["admin"]}""");
+        var admin = created!["key"]!.GetValue<string>();
+
+        async Task<(HttpStatusCode Status, JsonNode? Body)> Send(HttpMethod method, string path, string? key, bool external)
+        {
+            using var r = new HttpRequestMessage(method, path);
+            if (key is not null)
+            {
+                r.Headers.Authorization = new("Bearer", key);
+            }
+            if (external)
+            {
+                r.Headers.Add("X-Forwarded-For", "203.0.113.9");
+            }
+            using var response = await server.Client.SendAsync(r);
+            var text = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
+        }
+
+        foreach (var external in new[] { true, false })
+        {
+            var (status, body) = await Send(HttpMethod.Get, "/admin/master-key", admin, external);
+            Assert.Equal(HttpStatusCode.Forbidden, status);
+            ErrorAssert.IsOpenAIError(body, "master_key_required");
+            var (regenerate, regenerateBody) = await Send(HttpMethod.Post, "/admin/master-key/regenerate", admin, external);
+            Assert.Equal(HttpStatusCode.Forbidden, regenerate);
+            Assert.DoesNotContain("msk_", regenerateBody!.ToJsonString());
+            // The admin key still manages everything else.
+            Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, "/admin/config", admin, external)).Status);
+        }
+        Assert.Equal(master, server.Settings.Config.MasterKey);
+
+        Assert.Equal(master, (await Send(HttpMethod.Get, "/admin/master-key", master, external: true)).Body!["master_key"]!.GetValue<string>());
+        Assert.Equal(master, (await Send(HttpMethod.Get, "/admin/master-key", null, external: false)).Body!["master_key"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Send(HttpMethod.Get, "/admin/master-key", null, external: true)).Status);
+    }
+
+    [Fact]
     public async Task Stats_count_requests_errors_and_keys()
     {
         await using var server = await TestServer.StartAsync();

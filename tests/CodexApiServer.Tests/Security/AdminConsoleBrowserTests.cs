@@ -7,10 +7,12 @@ public sealed class AdminConsoleBrowserTests
     [Fact]
     public async Task An_operator_can_read_status_manage_keys_tail_logs_and_save_settings_in_a_real_browser()
     {
-        await using var server = await TestServer.StartAsync();
+        await using var server = await TestServer.StartAsync("""{"tunnelToken": "tok-kept-by-the-console"}""");
         var (exit, output) = await NodeScript.RunAsync("console-check.mjs", [server.BaseAddress.ToString().TrimEnd('/')], TimeSpan.FromSeconds(90));
         Assert.True(exit == 0, output);
         Assert.Contains("console-check: ok", output);
+        // The settings form never saw the token, and saving it did not erase it.
+        Assert.Equal("tok-kept-by-the-console", server.Settings.Config.TunnelToken);
     }
 
     [Fact]
