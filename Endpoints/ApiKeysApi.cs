@@ -106,6 +106,11 @@ public static class ApiKeysApi
         {
             return invalid;
         }
+        if (body.Active == true && keys.Get(id) is { RevokedAt: not null })
+        {
+            // Revoking is for good: a leaked key must not come back by a PATCH.
+            return OpenAIErrors.InvalidRequest("This API key was revoked and cannot be made active again; create a new key.", "active", "key_revoked");
+        }
         var updated = keys.Update(id, body.Name?.Trim(), body.Scopes?.Distinct().ToList(), body.ExpiresAt, body.ClearExpiresAt == true,
             body.RequestsPerMinute, body.TokensPerDay, body.Active);
         return updated is null

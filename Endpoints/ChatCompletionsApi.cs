@@ -84,7 +84,7 @@ public static partial class ChatCompletionsApi
         ChatTurn turn;
         try
         {
-            turn = Parse(body!);
+            turn = Parse(body!, router.DefaultModel);
         }
         catch (InputException e)
         {
@@ -279,12 +279,10 @@ public static partial class ChatCompletionsApi
             JsonSerializer.Serialize(completion, ApiJsonContext.Wire.ChatCompletion)));
     }
 
-    private static ChatTurn Parse(ChatCompletionRequest body)
+    /// <param name="defaultModel">For a request without a model: the original product documents <c>model</c> as optional.</param>
+    private static ChatTurn Parse(ChatCompletionRequest body, string defaultModel)
     {
-        if (body.Model is null)
-        {
-            throw new InputException("Missing required parameter: 'model'.", "model", "missing_required_parameter");
-        }
+        body = body with { Model = string.IsNullOrEmpty(body.Model) ? defaultModel : body.Model };
         if (body.Messages is null)
         {
             throw new InputException("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");

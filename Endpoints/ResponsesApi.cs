@@ -113,7 +113,7 @@ public static partial class ResponsesApi
         ParsedRequest p;
         try
         {
-            p = Parse(body!, responseId, (id, path) => ResolveReference(store, info, id, path));
+            p = Parse(body!, router.DefaultModel, responseId, (id, path) => ResolveReference(store, info, id, path));
         }
         catch (InputException e)
         {
@@ -520,12 +520,10 @@ public static partial class ResponsesApi
     }
 
     /// <param name="resolve">Looks up an item_reference: the message it stands for, null for an item that adds nothing (reasoning).</param>
-    private static ParsedRequest Parse(ResponsesRequest body, string responseId, Func<string, string, TurnMessage?> resolve)
+    /// <param name="defaultModel">For a request without a model: the original product documents <c>model</c> as optional.</param>
+    private static ParsedRequest Parse(ResponsesRequest body, string defaultModel, string responseId, Func<string, string, TurnMessage?> resolve)
     {
-        if (body.Model is null)
-        {
-            throw new InputException("Missing required parameter: 'model'.", "model", "missing_required_parameter");
-        }
+        body = body with { Model = string.IsNullOrEmpty(body.Model) ? defaultModel : body.Model };
         var messages = new List<TurnMessage>();
         switch (body.Input.ValueKind)
         {

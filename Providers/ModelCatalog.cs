@@ -46,7 +46,7 @@ public sealed class ModelCatalog
 
     public ModelCatalog(ServerSettings settings)
     {
-        _byId = BuiltIn.ToDictionary(m => m.Id, StringComparer.Ordinal);
+        _byId = BuiltIn.ToDictionary(m => m.Id, StringComparer.OrdinalIgnoreCase);
         foreach (var model in settings.Config.Models)
         {
             var kind = model.Provider == "claude" ? ProviderKind.Claude : ProviderKind.Codex;
@@ -61,7 +61,7 @@ public sealed class ModelCatalog
     public void SetReportedCodexModels(IEnumerable<string> ids) =>
         _reportedCodexModels = ids.Where(ModelName.IsValid).Distinct(StringComparer.Ordinal).ToArray();
 
-    /// <summary>The entry for a model name, or null when it is invalid or unknown.</summary>
+    /// <summary>The entry for a model name (any case), or null when it is invalid or unknown.</summary>
     public ModelEntry? Find(string? id)
     {
         if (!ModelName.IsValid(id))
@@ -72,13 +72,21 @@ public sealed class ModelCatalog
         {
             return entry;
         }
-        if (id!.StartsWith("claude-", StringComparison.Ordinal))
+        if (id!.StartsWith("claude-", StringComparison.OrdinalIgnoreCase))
         {
             // Any claude-* name routes to Claude Code and is passed through as the full model id.
             return new ModelEntry(id, ProviderKind.Claude, 1700000000, id);
         }
-        return _reportedCodexModels.Contains(id) ? CodexReported(id) : null;
+        var reported = _reportedCodexModels.FirstOrDefault(m => string.Equals(m, id, StringComparison.OrdinalIgnoreCase));
+        return reported is not null ? CodexReported(reported) : null;
     }
+
+    /// <summary>
+    /// Where a request for a model goes: a known model to its provider, every other valid name to
+    /// Codex as given (Codex says whether it exists). Null only for a name that is not valid.
+    /// </summary>
+    public ModelEntry? Route(string? id) =>
+        Find(id) ?? (ModelName.IsValid(id) ? CodexReported(id!) : null);
 
     private static ModelEntry CodexReported(string id) => new(id, ProviderKind.Codex, 1700000000, id);
 }

@@ -57,6 +57,9 @@ public sealed class ProviderRouter
         }
     }
 
+    /// <summary>The model of a request that names none.</summary>
+    public string DefaultModel => _settings.Config.DefaultModel;
+
     public TimeSpan TurnTimeout => TimeSpan.FromSeconds(_settings.Config.TurnTimeoutSeconds);
 
     /// <summary>The model's provider, or a 400/404/503 to send instead.</summary>
@@ -70,10 +73,7 @@ public sealed class ProviderRouter
         {
             return (null, new ApiError(400, "Invalid model name: use letters, digits, '.', '_', ':' or '-' (at most 64 characters).", "invalid_request_error", "invalid_value", "model"));
         }
-        if (_catalog.Find(model) is not { } entry)
-        {
-            return (null, new ApiError(404, $"The model '{model}' does not exist or you do not have access to it.", "invalid_request_error", "model_not_found", "model"));
-        }
+        var entry = _catalog.Route(model)!;
         var cli = entry.Provider == ProviderKind.Claude ? "claude" : "codex";
         var status = entry.Provider == ProviderKind.Claude ? _probe.Claude : _probe.Codex;
         // Unknown until the first probe finishes: let the provider find out for itself.

@@ -105,7 +105,7 @@ public sealed class ApiKeyStore(Database database)
                 expires_at = CASE WHEN $clear THEN NULL ELSE coalesce($expires, expires_at) END,
                 requests_per_minute = CASE WHEN $rpm = 0 THEN NULL ELSE coalesce($rpm, requests_per_minute) END,
                 tokens_per_day = CASE WHEN $tpd = 0 THEN NULL ELSE coalesce($tpd, tokens_per_day) END,
-                active = coalesce($active, active)
+                active = CASE WHEN revoked_at IS NULL THEN coalesce($active, active) ELSE 0 END
             WHERE id = $id
             """;
         command.Parameters.AddWithValue("$id", id);

@@ -144,7 +144,7 @@ check('responses.delete', async () => {
 
 check('errors are APIErrors with status and code', async () => {
   await assert.rejects(
-    client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'Hi' }] }),
+    client.models.retrieve('no-such-model'),
     (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found',
   );
   await assert.rejects(

@@ -150,8 +150,6 @@ public sealed class ChatCompletionsTests
     [InlineData("""{"model":"gpt-5.2-codex","n":2,"messages":[{"role":"user","content":"Hi"}]}""", 400, "n", "invalid_value")]
     [InlineData("""{"model":"gpt-5.2-codex","messages":[{"role":"robot","content":"Hi"}]}""", 400, "messages[0].role", "invalid_value")]
     [InlineData("""{"model":"gpt-5.2-codex"}""", 400, "messages", "missing_required_parameter")]
-    [InlineData("""{"messages":[{"role":"user","content":"Hi"}]}""", 400, "model", "missing_required_parameter")]
-    [InlineData("""{"model":"no-such-model","messages":[{"role":"user","content":"Hi"}]}""", 404, "model", "model_not_found")]
     [InlineData("""{"model":"gpt 5; rm -rf /","messages":[{"role":"user","content":"Hi"}]}""", 400, "model", "invalid_value")]
     [InlineData("""{"model":"gpt-5.2-codex","reasoning_effort":"extreme","messages":[{"role":"user","content":"Hi"}]}""", 400, "reasoning_effort", "invalid_value")]
     [InlineData("""{"model":"gpt-5.2-codex","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,@@@"}}]}]}""", 400, "messages[0].content[0].image_url.url", "invalid_value")]
@@ -223,7 +221,7 @@ public sealed class ChatCompletionsTests
         var body = """{"model":"gpt-5.2-codex","stream":true,"messages":[{"role":"user","content":"Hi"}]}""";
         var stream = tcp.GetStream();
         await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(
-            $"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}"));
+            $"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}"));
         var raw = await new StreamReader(stream).ReadToEndAsync();
 
         Assert.Contains("Transfer-Encoding: chunked", raw);
