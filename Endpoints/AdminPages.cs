@@ -15,16 +15,29 @@ public static class AdminPages
     public static IEndpointRouteBuilder MapAdminPages(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/", (ServerSettings settings) => TypedResults.Redirect(settings.FirstRun ? "/setup" : "/admin"));
-        routes.MapGet("/admin", () => Serve("index.html"));
-        routes.MapGet("/setup", () => Serve("setup.html"));
-        routes.MapGet("/admin/{file}", (string file) => Serve(file));
+        routes.MapGet("/admin", (HttpContext context) => Serve(context, "index.html"));
+        routes.MapGet("/setup", (HttpContext context) => Serve(context, "setup.html"));
+        routes.MapGet("/admin/{file}", (HttpContext context, string file) => Serve(context, file));
         return routes;
     }
 
-    private static Results<FileContentHttpResult, NotFound> Serve(string file) =>
-        Files.TryGetValue(file, out var entry)
-            ? TypedResults.File(entry.Bytes, entry.ContentType)
-            : TypedResults.NotFound();
+    // Our own files only, and never inside another site's frame (clickjacking the Regenerate button).
+    private const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+    private static Results<FileContentHttpResult, NotFound> Serve(HttpContext context, string file)
+    {
+        if (!Files.TryGetValue(file, out var entry))
+        {
+            return TypedResults.NotFound();
+        }
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        headers.XFrameOptions = "DENY";
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        return TypedResults.File(entry.Bytes, entry.ContentType);
+    }
 
     private static FrozenDictionary<string, (string, byte[])> Load()
     {

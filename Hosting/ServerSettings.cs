@@ -153,10 +153,17 @@ public sealed class ServerSettings
     {
         try
         {
-            Directory.CreateDirectory(dir);
-            if (!OperatingSystem.IsWindows())
+            // Our own folder is made owner-only; one that exists is the user's choice (it may be /tmp) and keeps its mode.
+            if (!Directory.Exists(dir))
             {
-                File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(dir);
+                }
+                else
+                {
+                    Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
             }
             var probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}");
             File.WriteAllBytes(probe, []);

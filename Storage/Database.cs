@@ -105,6 +105,7 @@ public sealed class Database
     {
         try
         {
+            RestrictToOwner();
             using var connection = Open();
             Execute(connection, "PRAGMA journal_mode = WAL;");
             var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"), System.Globalization.CultureInfo.InvariantCulture);
@@ -123,6 +124,30 @@ public sealed class Database
         catch (SqliteException e)
         {
             throw new StartupException($"cannot open database {Path} ({e.Message}); fix its permissions or choose another --data-dir");
+        }
+    }
+
+    /// <summary>
+    /// The database holds prompts, answers and key hashes: owner only. SQLite gives the -wal and -shm
+    /// files it creates the mode of the database file, so making that one 0600 first covers them.
+    /// </summary>
+    private void RestrictToOwner()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (!File.Exists(Path))
+        {
+            using var created = new FileStream(Path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = ownerOnly });
+        }
+        foreach (var file in new[] { Path, Path + "-wal", Path + "-shm", Path + "-journal" })
+        {
+            if (File.Exists(file))
+            {
+                File.SetUnixFileMode(file, ownerOnly);
+            }
         }
     }
 

@@ -16,6 +16,8 @@ try {
   page.on("request", (r) => requests.push(r.url()));
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  // The page's own Content-Security-Policy must not block anything the console does.
+  page.on("console", (m) => { if (m.type() === "error" && /Content Security Policy/i.test(m.text())) errors.push(m.text()); });
 
   step = "dashboard shows the server status";
   await page.goto(base + "/admin");

@@ -114,12 +114,44 @@ public sealed class ConfigTests : IDisposable
     [InlineData("""{"maxConcurrentTurns": 0}""", "maxConcurrentTurns")]
     [InlineData("""{"masterKey": "secret"}""", "masterKey")]
     [InlineData("""{"port": 8080,""", "not valid")]
+    [InlineData("""{"host": "my.server.example"}""", "host")]
+    [InlineData("""{"allowedHosts": ["https://x.example:8080/"]}""", "allowedHosts")]
     public void Invalid_values_fail_with_a_sentence_naming_the_key(string json, string expected)
     {
         File.WriteAllText(Path.Combine(_dir, "config.json"), json);
         var e = Assert.Throws<StartupException>(() => Load([]));
         Assert.Contains(expected, e.Message);
         Assert.Contains(Path.Combine(_dir, "config.json"), e.Message);
+    }
+
+    [Fact]
+    public void A_data_dir_we_create_is_owner_only_one_that_exists_keeps_its_mode_and_the_database_is_owner_only()
+    {
+        var made = Path.Combine(_dir, "new", "data");
+        ServerSettings.Load(CommandLine.Parse(["--data-dir", made]), _ => null);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(made));
+
+        // Like /tmp: the user pointed us at a folder that is theirs to keep as it is.
+        var shared = Path.Combine(_dir, "shared");
+        Directory.CreateDirectory(shared);
+        const UnixFileMode open = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute | UnixFileMode.StickyBit;
+        File.SetUnixFileMode(shared, open);
+        var settings = ServerSettings.Load(CommandLine.Parse(["--data-dir", shared]), _ => null);
+        Assert.Equal(open, File.GetUnixFileMode(shared));
+
+        var database = new CodexApiServer.Storage.Database(settings);
+        database.Migrate();
+        using (var connection = database.Open())
+        {
+            using var write = connection.CreateCommand();
+            write.CommandText = "INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at) VALUES ('k', 'n', 'p', x'00', 'chat', 0)";
+            write.ExecuteNonQuery();
+            var files = Directory.GetFiles(shared, "codex-api-server.db*");
+            Assert.Contains(files, f => f.EndsWith("-wal", StringComparison.Ordinal));
+            Assert.All(files, f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
     }
 
     [Theory]

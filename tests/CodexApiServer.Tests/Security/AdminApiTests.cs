@@ -228,6 +228,16 @@ public sealed class AdminApiTests
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         ErrorAssert.IsOpenAIError(body);
 
+        foreach (var path in new[] { "/admin", "/setup", "/admin/app.js" })
+        {
+            using var served = await server.Client.GetAsync(path);
+            Assert.Equal("DENY", served.Headers.GetValues("X-Frame-Options").Single());
+            var csp = served.Headers.GetValues("Content-Security-Policy").Single();
+            Assert.Contains("frame-ancestors 'none'", csp);
+            Assert.Contains("default-src 'self'", csp);
+            Assert.DoesNotContain("unsafe-inline", csp);
+        }
+
         using var outside = new HttpRequestMessage(HttpMethod.Get, "/admin");
         outside.Headers.Add("X-Forwarded-For", "203.0.113.5");
         Assert.Equal(HttpStatusCode.OK, (await server.Client.SendAsync(outside)).StatusCode);
