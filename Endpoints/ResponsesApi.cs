@@ -762,7 +762,7 @@ public static partial class ResponsesApi
             ? TypedResults.Json(JsonSerializer.Deserialize(r.BodyJson, ApiJsonContext.Wire.ResponseObject)!, ApiJsonContext.Wire.ResponseObject)
             : NotFound(id).ToResult(context);
 
-    private static async Task<Results<JsonHttpResult<DeletedObject>, JsonHttpResult<ErrorBody>>> Delete(string id, HttpContext context, ResponseStore store, ResponseRegistry registry)
+    private static async Task<Results<JsonHttpResult<DeletedObject>, JsonHttpResult<ErrorBody>>> Delete(string id, HttpContext context, ResponseStore store, ResponseRegistry registry, ProviderRouter router)
     {
         if (store.Get(id) is not { } r || !Visible(r, RequestInfo.Of(context)))
         {
@@ -770,6 +770,11 @@ public static partial class ResponsesApi
         }
         await registry.CancelAsync(id);
         store.Delete(id);
+        // What was deleted must not live on in the CLI's own files.
+        if (r.SessionId is { } session)
+        {
+            await router.DeleteSessionAsync(r.Provider, session);
+        }
         return TypedResults.Json(new DeletedObject(id, "response", true), ApiJsonContext.Wire.DeletedObject);
     }
 

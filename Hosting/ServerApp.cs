@@ -99,7 +99,12 @@ public static class ServerApp
         services.AddSingleton<StreamingOptions>();
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<ConversationSessions>();
-        services.AddSingleton<ResponseStore>();
+        services.AddSingleton(sp =>
+        {
+            var store = new ResponseStore(sp.GetRequiredService<Database>());
+            store.FailUnfinished();
+            return store;
+        });
         services.AddSingleton<ResponseRegistry>();
         return services;
     }

@@ -692,6 +692,24 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         await UnloadAsync(session);
     }
 
+    /// <summary>Also has codex delete the thread's rollout (its transcript under CODEX_HOME/sessions), loaded or not.</summary>
+    public async ValueTask DeleteSessionAsync(string sessionId)
+    {
+        await EndSessionAsync(sessionId);
+        if (_server is not { IsAlive: true } server)
+        {
+            return;
+        }
+        try
+        {
+            await server.Rpc.RequestAsync("thread/delete", w => w.WriteString("threadId", sessionId), TimeSpan.FromSeconds(5), CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException)
+        {
+            LogUnsubscribeFailed(_logger, sessionId, e.Message);
+        }
+    }
+
     /// <summary>Lets codex unload the thread (if its process still runs) and removes its scratch folder.</summary>
     private async Task UnloadAsync(CodexSession session)
     {

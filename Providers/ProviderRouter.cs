@@ -57,6 +57,13 @@ public sealed class ProviderRouter
         }
     }
 
+    /// <summary>Ends a stored conversation's CLI session and removes the CLI's transcript of it.</summary>
+    /// <param name="provider">As stored with the response: "codex" or "claude".</param>
+    public ValueTask DeleteSessionAsync(string provider, string sessionId) =>
+        Enum.TryParse<ProviderKind>(provider, ignoreCase: true, out var kind) && _providers.TryGetValue(kind, out var p)
+            ? p.DeleteSessionAsync(sessionId)
+            : ValueTask.CompletedTask;
+
     /// <summary>The model of a request that names none.</summary>
     public string DefaultModel => _settings.Config.DefaultModel;
 

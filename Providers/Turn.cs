@@ -100,4 +100,7 @@ public interface ITurnProvider
 
     /// <summary>Forgets a session and frees what it holds (process, thread, scratch directory).</summary>
     ValueTask EndSessionAsync(string sessionId);
+
+    /// <summary>Ends the session and removes the CLI's own transcript of it: the conversation's owner deleted it.</summary>
+    ValueTask DeleteSessionAsync(string sessionId) => EndSessionAsync(sessionId);
 }

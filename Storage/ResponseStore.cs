@@ -47,6 +47,24 @@ public sealed class ResponseStore(Database database)
         command.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// At start: a response still queued or in progress was cut off when the server last stopped
+    /// (a crash, SIGKILL); nothing will finish it, so it is failed rather than left waiting forever.
+    /// </summary>
+    /// <returns>How many were failed.</returns>
+    public int FailUnfinished()
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            UPDATE responses SET status = 'failed',
+                body_json = json_set(body_json, '$.status', 'failed', '$.error', json_object('code', 'server_error',
+                    'message', 'The server stopped before this response finished; send the request again.'))
+            WHERE object = 'response' AND status IN ('queued', 'in_progress')
+            """;
+        return command.ExecuteNonQuery();
+    }
+
     /// <summary>The row with this id and object type, or null.</summary>
     public StoredResponse? Get(string id, string objectType = "response")
     {

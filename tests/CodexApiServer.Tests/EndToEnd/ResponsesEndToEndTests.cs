@@ -126,6 +126,35 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
         await Processes.AssertAllEndAsync(secondTree, TimeSpan.FromSeconds(5));
     }
 
+    [Theory(Timeout = 60_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task Deleting_a_response_removes_the_clis_transcript_of_its_conversation(string model)
+    {
+        stack.ResetMocks();
+        var server = stack.Server;
+        var (response, body) = await server.PostJsonAsync("/v1/responses", Wire.Response(model, "秘密: 青い象", stream: false));
+        Assert.Equal(200, (int)response.StatusCode);
+        var id = (string)body["id"]!;
+        var session = server.App.Services.GetRequiredService<ResponseStore>().Get(id)!.SessionId!;
+        // codex keeps rollouts under CODEX_HOME/sessions, claude its transcripts under HOME/.claude/projects.
+        var home = model == RealStackFixture.CodexModel ? stack.CodexEnvironment["CODEX_HOME"]! : stack.ClaudeEnvironment["HOME"]!;
+        string[] Transcripts() => Directory.GetFiles(home, "*.jsonl", SearchOption.AllDirectories).Where(f => Path.GetFileName(f).Contains(session, StringComparison.Ordinal)).ToArray();
+        Assert.True(await Providers.ClaudeTestHarness.WaitUntilAsync(() => Transcripts().Length > 0, TimeSpan.FromSeconds(10)), "the CLI wrote no transcript to remove");
+        Assert.Contains(Transcripts(), f => File.ReadAllText(f).Contains("青い象", StringComparison.Ordinal));
+
+        using var deleted = await server.Client.DeleteAsync("/v1/responses/" + id);
+
+        Assert.Equal(200, (int)deleted.StatusCode);
+        Assert.Empty(Transcripts());
+        if (model == RealStackFixture.ClaudeModel)
+        {
+            Assert.Null(server.Claude.PidOf(session));
+        }
+        var (gone, _) = await server.PostJsonAsync("/v1/responses", Wire.Response(model, "秘密は?", stream: false, previous: id));
+        Assert.Equal(404, (int)gone.StatusCode);
+    }
+
     private void AssertContinued(string model, string earlier, string now)
     {
         var turns = Upstream.Turns(stack, model);

@@ -119,6 +119,57 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal((long)CodexApiServer.Storage.Database.SchemaVersion, check.ExecuteScalar());
     }
 
+    [Fact]
+    public async Task A_background_response_cut_off_by_SIGKILL_is_failed_at_the_next_start_not_left_in_progress()
+    {
+        await using var upstream = await MockResponsesUpstream.StartAsync();
+        upstream.DeltaDelay = TimeSpan.FromSeconds(30); // the turn is still running when the server dies
+        var environment = new Dictionary<string, string?>(upstream.CodexEnvironment(maxRetries: 1));
+        File.WriteAllText(Path.Combine(_dir, "config.json"), $$"""{"codexPath": "{{RealClis.Codex}}", "claudePath": "/nonexistent/claude"}""");
+        string id;
+        var children = new List<int>();
+        try
+        {
+            using (var server = ServerProcess.Start(["--port", "0", "--data-dir", _dir], environment))
+            {
+                using var client = new HttpClient { BaseAddress = await server.WaitListeningAsync() };
+                var created = await client.PostAsync("/v1/responses", Json("""{"model": "gpt-5.2-codex", "input": "Hi", "background": true}"""));
+                var body = JsonNode.Parse(await created.Content.ReadAsStringAsync())!;
+                id = body["id"]!.GetValue<string>();
+                Assert.True(await Providers.ClaudeTestHarness.WaitUntilAsync(() => upstream.Requests.Count > 0, TimeSpan.FromSeconds(30)), "the turn never reached the model");
+                var running = JsonNode.Parse(await client.GetStringAsync("/v1/responses/" + id))!;
+                Assert.Equal("in_progress", running["status"]!.GetValue<string>());
+                children.AddRange(EndToEnd.Processes.Descendants(server.Pid));
+                server.Signal(ServerProcess.SigKill);
+                await server.WaitExitAsync(TimeSpan.FromSeconds(10));
+            }
+
+            using var restarted = ServerProcess.Start(["--port", "0", "--data-dir", _dir], environment);
+            using var again = new HttpClient { BaseAddress = await restarted.WaitListeningAsync() };
+            var after = JsonNode.Parse(await again.GetStringAsync("/v1/responses/" + id))!;
+            Assert.Equal("failed", after["status"]!.GetValue<string>());
+            Assert.Equal("server_error", after["error"]!["code"]!.GetValue<string>());
+            Assert.Contains("stopped before this response finished", after["error"]!["message"]!.GetValue<string>());
+            restarted.Signal(ServerProcess.SigTerm);
+            Assert.Equal(0, await restarted.WaitExitAsync(TimeSpan.FromSeconds(20)));
+        }
+        finally
+        {
+            // Whatever the killed server left running is ours to end (this test started it).
+            foreach (var pid in children.Where(IsAlive))
+            {
+                try
+                {
+                    System.Diagnostics.Process.GetProcessById(pid).Kill();
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+            TempDir.Delete(environment["CODEX_HOME"]!);
+        }
+    }
+
     [Theory]
     [InlineData(ServerProcess.SigTerm)]
     [InlineData(ServerProcess.SigInt)]
