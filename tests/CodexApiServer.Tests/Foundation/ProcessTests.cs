@@ -209,10 +209,14 @@ public sealed class ProcessTests : IDisposable
         {
             Content = Json("""{"name": "prompt-like secret text 12345"}"""),
         };
-        request.Headers.Authorization = new("Bearer", "cdx_this_is_a_secret_key_value_000");
+        // A placeholder a local client sends (ignored), and a wrong key of ours (refused): neither is logged.
+        request.Headers.Authorization = new("Bearer", "sk-this_is_a_secret_placeholder_000");
         var response = await client.SendAsync(request);
         var requestId = response.Headers.GetValues("x-request-id").Single();
         var key = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["key"]!.GetValue<string>();
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        wrong.Headers.Authorization = new("Bearer", "cdx_this_is_a_secret_key_value_000");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.SendAsync(wrong)).StatusCode);
         server.Signal(ServerProcess.SigTerm);
         await server.WaitExitAsync(TimeSpan.FromSeconds(20));
 
@@ -221,6 +225,7 @@ public sealed class ProcessTests : IDisposable
         Assert.Matches(@" \d+ms ", line);
         var all = server.Stdout + server.Stderr;
         Assert.DoesNotContain("cdx_this_is_a_secret", all);
+        Assert.DoesNotContain("this_is_a_secret_placeholder", all);
         Assert.DoesNotContain(key, all);
         Assert.DoesNotContain("prompt-like secret", all);
     }
