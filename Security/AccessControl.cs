@@ -30,7 +30,7 @@ public sealed partial class AccessControl(ServerSettings settings, AllowedHosts 
         if (hostKind == HostKind.Refused)
         {
             await OpenAIErrors.WriteAsync(context, 403,
-                $"This server does not answer to the host name '{request.Host}'. If you reach it by that name (a reverse proxy, a LAN name), add \"{request.Host.Host}\" to allowedHosts in {settings.ConfigPath}; for a named tunnel, set tunnelCustomUrl.",
+                $"This server does not answer to the host name '{request.Host}'. If you reach it by that name (a reverse proxy, a LAN name), add \"{request.Host.Host}\" to allowedHosts in the server's config.json; for a named tunnel, set tunnelCustomUrl.",
                 "permission_error", "host_not_allowed");
             return;
         }
