@@ -52,7 +52,6 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private int _generation;
     private int _quickDeaths;
     private volatile bool _disposed;
-    private volatile bool _chatConfigRefused;
     private int _disposeCount;
 
     public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
@@ -428,6 +427,13 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 EvictIdleSessions();
                 return (fresh, null);
             }
+            catch (JsonRpcException e) when (!AgentMode && e.Message.Contains("config", StringComparison.OrdinalIgnoreCase))
+            {
+                // Without these settings a chat thread would get codex's shell and the user's MCP servers: no answer beats that.
+                LogChatConfigRefused(_logger, e.Message);
+                return (null, new ProviderError(ProviderErrorKind.Unavailable,
+                    "Codex refused the settings that keep chat threads free of tools, MCP servers and hooks, so the turn was not run; the server log has codex's reason."));
+            }
             catch (JsonRpcException e)
             {
                 return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused to start a thread: " + e.Message));
@@ -444,10 +450,11 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         var scratch = known?.ScratchDir ?? NewScratchDir();
         try
         {
+            var mcpServers = await McpServersToDisableAsync(server, scratch, cancellationToken);
             await server.Rpc.RequestAsync("thread/resume", w =>
             {
                 w.WriteString("threadId", request.SessionId);
-                WriteThreadSettings(w, request, scratch);
+                WriteThreadSettings(w, request, scratch, mcpServers);
                 w.WriteBoolean("excludeTurns", true);
             }, _options.RequestTimeout, cancellationToken);
         }
@@ -477,24 +484,13 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         var scratch = NewScratchDir();
         try
         {
-            Task<JsonElement> Start() => server.Rpc.RequestAsync("thread/start", w =>
+            var mcpServers = await McpServersToDisableAsync(server, scratch, cancellationToken);
+            var result = await server.Rpc.RequestAsync("thread/start", w =>
             {
-                WriteThreadSettings(w, request, scratch);
+                WriteThreadSettings(w, request, scratch, mcpServers);
                 // Kept on disk so a thread outlives a restart of the app-server (thread/resume).
                 w.WriteBoolean("ephemeral", false);
             }, _options.RequestTimeout, cancellationToken);
-            JsonElement result;
-            try
-            {
-                result = await Start();
-            }
-            catch (JsonRpcException e) when (!_chatConfigRefused && e.Message.Contains("config", StringComparison.OrdinalIgnoreCase))
-            {
-                // A codex whose settings differ from the ones we know: a bigger request beats no answer.
-                _chatConfigRefused = true;
-                LogChatConfigRefused(_logger, e.Message);
-                result = await Start();
-            }
             var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
             return new CodexSession(threadId, scratch) { Generation = server.Generation };
@@ -564,7 +560,33 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
     private bool AgentMode => _settings.Config.Mode == "agent";
 
-    private void WriteThreadSettings(Utf8JsonWriter w, TurnRequest request, string scratch)
+    /// <summary>
+    /// The MCP servers codex would start for a chat thread in <paramref name="cwd"/> (the user's config and
+    /// any project layer), each to be switched off by name: an empty `mcp_servers` override is merged
+    /// into the user's table, not put in its place (checked with codex 0.169). Read for every thread, so
+    /// a server added to the config since is off too. None in agent mode: there the operator's tools are meant.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> McpServersToDisableAsync(AppServer server, string cwd, CancellationToken cancellationToken)
+    {
+        if (AgentMode)
+        {
+            return [];
+        }
+        JsonElement result;
+        try
+        {
+            result = await server.Rpc.RequestAsync("config/read", w => w.WriteString("cwd", cwd), _options.RequestTimeout, cancellationToken);
+        }
+        catch (JsonRpcException e)
+        {
+            // Without the list a chat thread could start the user's MCP servers: a chat config refusal.
+            throw new JsonRpcException(e.Code, "reading the effective config failed: " + e.Message);
+        }
+        var servers = CodexProtocol.Prop(CodexProtocol.Prop(result, "config"), "mcp_servers");
+        return servers.ValueKind == JsonValueKind.Object ? [.. servers.EnumerateObject().Select(p => p.Name)] : [];
+    }
+
+    private void WriteThreadSettings(Utf8JsonWriter w, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers)
     {
         w.WriteString("model", request.Model.CliModel);
         w.WriteString("approvalPolicy", "never");
@@ -583,10 +605,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         w.WriteString("sandbox", "read-only");
         // Our caller's instructions replace the coding-agent prompt: plain chat need not pay for it.
         w.WriteString("baseInstructions", string.IsNullOrEmpty(request.Instructions) ? DefaultBaseInstructions : request.Instructions);
-        if (!_chatConfigRefused)
-        {
-            WriteChatConfig(w);
-        }
+        WriteChatConfig(w, mcpServers);
     }
 
     /// <summary>
@@ -595,9 +614,11 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     /// questions, image viewer) and ~3 KB of skills, permissions and environment context, which a
     /// read-only thread that approves nothing cannot use; without them a plain turn is ~1.7 KB.
     /// The environment context also held the date and the scratch path: like the OpenAI API, we
-    /// leave the date to the caller's system message.
+    /// leave the date to the caller's system message. Nothing of the operator's runs for a chat
+    /// thread either: no MCP server, no hook, no `notify` program. (Profiles need `--profile`, which
+    /// we never pass; codex 0.169 refuses a `profile` key in config.toml.)
     /// </summary>
-    internal static void WriteChatConfig(Utf8JsonWriter w)
+    internal static void WriteChatConfig(Utf8JsonWriter w, IReadOnlyList<string> mcpServers)
     {
         w.WriteStartObject("config");
         w.WriteStartObject("features");
@@ -622,6 +643,16 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         w.WriteBoolean("enabled", false);
         w.WriteEndObject();
         w.WriteEndObject();
+        w.WriteStartObject("mcp_servers");
+        foreach (var name in mcpServers)
+        {
+            w.WriteStartObject(name);
+            w.WriteBoolean("enabled", false);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteStartArray("notify");
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 
@@ -1094,7 +1125,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "Unloading idle Codex thread {ThreadId}")]
     private static partial void LogEvicted(ILogger logger, string threadId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "codex refused the chat-thread config overrides, so requests carry its agent tools and prompts: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "codex refused the chat-thread config overrides, so chat turns get 503: {Reason}")]
     private static partial void LogChatConfigRefused(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Starting a spare Codex thread failed: {Reason}")]

@@ -52,6 +52,15 @@ public sealed record TurnCompleted(string FinishReason, string? SessionId) : Tur
 /// <summary>The last event of a failed turn. After it the stream ends.</summary>
 public sealed record TurnFailed(ProviderError Error) : TurnEvent;
 
+/// <summary>
+/// A sign of life from the CLI that carries nothing for the caller (a stream event, a retry notice):
+/// it keeps a slow turn from counting as a hung one. Not passed on to endpoints.
+/// </summary>
+public sealed record CliActivity : TurnEvent
+{
+    public static readonly CliActivity Instance = new();
+}
+
 public sealed record TokenUsage(long InputTokens, long OutputTokens, long CachedInputTokens = 0, long ReasoningTokens = 0)
 {
     public long TotalTokens => InputTokens + OutputTokens;
@@ -82,6 +91,15 @@ public enum ProviderErrorKind
 
     /// <summary>The session in <see cref="TurnRequest.SessionId"/> is neither live nor resumable; the caller replays the history in a new session.</summary>
     SessionNotFound,
+
+    /// <summary>The CLI (or its model upstream) does not know the model: 404 model_not_found.</summary>
+    ModelNotFound,
+
+    /// <summary>The CLI cannot run the turn safely as configured (codex refused the chat-mode settings): 503 provider_unavailable.</summary>
+    Unavailable,
+
+    /// <summary>The CLI sent nothing for too long (first-output or idle-stream timeout) and was stopped: 504 timeout.</summary>
+    Stalled,
 }
 
 /// <param name="Hint">What the operator should do, e.g. the command to run on the server.</param>

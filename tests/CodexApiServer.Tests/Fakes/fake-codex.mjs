@@ -77,6 +77,9 @@ function appServer() {
       case 'model/list':
         await write({ id: msg.id, result: { data: [{ id: 'fake-model-a', model: 'fake-model-a' }, { id: 'fake-model-b', model: 'fake-model-b' }], nextCursor: null } });
         return;
+      case 'config/read':
+        await write({ id: msg.id, result: { config: { mcp_servers: {} } } });
+        return;
       case 'thread/start': {
         if (mode === 'reject-config' && p.config) {
           await write({ id: msg.id, error: { code: -32600, message: 'failed to load configuration: invalid type: boolean `false`, expected struct X' } });

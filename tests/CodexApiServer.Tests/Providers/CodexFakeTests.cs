@@ -97,20 +97,24 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
-    public async Task A_codex_that_refuses_the_chat_config_still_answers_and_is_not_asked_again()
+    public async Task A_codex_that_refuses_the_chat_config_gets_no_turn_without_it()
     {
         var log = Path.Combine(TempDir.Create("fakelog"), "log.jsonl");
         await using var codex = Fake("reject-config", log);
 
-        Assert.Equal("Hello from fake codex.", (await codex.RunAsync(CodexHarness.Ask("hi"))).Text());
-        Assert.Equal("Hello from fake codex.", (await codex.RunAsync(CodexHarness.Ask("hi again"))).Text());
+        for (var i = 0; i < 2; i++)
+        {
+            var failed = Assert.IsType<TurnFailed>(Assert.Single(await codex.RunAsync(CodexHarness.Ask("hi"))));
+            Assert.Equal(ProviderErrorKind.Unavailable, failed.Error.Kind);
+            Assert.Contains("refused the settings that keep chat threads free of tools", failed.Error.Message, StringComparison.Ordinal);
+        }
 
-        var starts = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
-            .Where(l => (string?)l["method"] == "thread/start").Select(l => l["params"]!["config"] is not null).ToList();
-        // The refused start, its retry, then spare threads: none asks again.
-        Assert.True(starts.Count >= 3, string.Join(",", starts));
-        Assert.True(starts[0]);
-        Assert.All(starts.Skip(1), Assert.False);
+        var lines = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+        var starts = lines.Where(l => (string?)l["method"] == "thread/start").ToList();
+        // Never a thread without the chat settings: the shell tool and the user's MCP servers stay out.
+        Assert.Equal(2, starts.Count);
+        Assert.All(starts, s => Assert.NotNull(s["params"]!["config"]));
+        Assert.DoesNotContain(lines, l => (string?)l["method"] == "turn/start");
         Assert.Contains(codex.Logs.Lines, l => l.Contains("refused the chat-thread config", StringComparison.Ordinal));
     }
 

@@ -29,6 +29,9 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
     /// <summary>When set, POST /v1/responses answers with this HTTP status and an error body.</summary>
     public int? FailWithStatus { get; set; }
 
+    /// <summary>The body of that error answer; null sends an OpenAI error saying "mock says STATUS".</summary>
+    public string? FailBody { get; set; }
+
     /// <summary>Pause before each delta.</summary>
     public TimeSpan DeltaDelay { get; set; } = TimeSpan.Zero;
 
@@ -62,7 +65,8 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
 
     /// <summary>A CODEX_HOME for the real CLI that talks to this mock, and the environment to run it with.</summary>
     /// <param name="maxRetries">Bounds codex's own upstream retries (by default ~5 stream and 4 request retries, ~27 s on a 500).</param>
-    public IReadOnlyDictionary<string, string?> CodexEnvironment(int? maxRetries = null)
+    /// <param name="extraToml">More of config.toml, after the provider's table (e.g. an [mcp_servers.NAME] table).</param>
+    public IReadOnlyDictionary<string, string?> CodexEnvironment(int? maxRetries = null, string? extraToml = null)
     {
         var home = TempDir.Create("codex-home");
         File.WriteAllText(Path.Combine(home, "config.toml"), $"""
@@ -73,6 +77,7 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
             wire_api = "responses"
             env_key = "MOCK_KEY"
             {(maxRetries is { } n ? $"stream_max_retries = {n}\nrequest_max_retries = {n}" : "")}
+            {extraToml}
             """);
         return new Dictionary<string, string?> { ["CODEX_HOME"] = home, ["MOCK_KEY"] = "x" };
     }
@@ -90,7 +95,7 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         {
             response.StatusCode = status;
             response.ContentType = "application/json";
-            await response.WriteAsync("{\"error\":{\"message\":\"mock says " + status + "\",\"type\":\"invalid_request_error\",\"code\":\"mock_" + status + "\"}}");
+            await response.WriteAsync(FailBody ?? "{\"error\":{\"message\":\"mock says " + status + "\",\"type\":\"invalid_request_error\",\"code\":\"mock_" + status + "\"}}");
             return;
         }
 
