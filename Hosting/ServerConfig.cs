@@ -43,6 +43,15 @@ public sealed class ServerConfig
     /// <summary>Longest a single turn may run before it is interrupted.</summary>
     public int TurnTimeoutSeconds { get; set; } = 600;
 
+    /// <summary>Longest wait for a turn's first sign of life from the CLI; then it counts as hung (504).</summary>
+    public int FirstOutputTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>
+    /// Longest silence from the CLI once a turn has output: longer than the first wait, because a
+    /// thinking model or an agent's command can be quiet for minutes mid-turn.
+    /// </summary>
+    public int IdleStreamTimeoutSeconds { get; set; } = 300;
+
     /// <summary>"chat" (default: no agent tools, read-only sandbox) or "agent".</summary>
     public string Mode { get; set; } = "chat";
 
@@ -96,6 +105,14 @@ public sealed class ServerConfig
         if (TurnTimeoutSeconds is < 1 or > 86400)
         {
             problems.Add("turnTimeoutSeconds must be between 1 and 86400");
+        }
+        if (FirstOutputTimeoutSeconds is < 1 or > 86400)
+        {
+            problems.Add("firstOutputTimeoutSeconds must be between 1 and 86400");
+        }
+        if (IdleStreamTimeoutSeconds is < 1 or > 86400)
+        {
+            problems.Add("idleStreamTimeoutSeconds must be between 1 and 86400");
         }
         if (Mode is not ("chat" or "agent"))
         {

@@ -130,7 +130,8 @@ public sealed partial class ClaudeProcess
                     LogGarbage(_logger, Pid, line.Length);
                     continue;
                 }
-                if (parsed.Kind != ClaudeLineKind.Other && parsed.Kind != ClaudeLineKind.StreamEvent)
+                // Stream events other than deltas still count: they are the upstream answering (see CliActivity).
+                if (parsed.Kind != ClaudeLineKind.Other)
                 {
                     _lines.Writer.TryWrite(parsed);
                 }

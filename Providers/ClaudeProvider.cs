@@ -144,7 +144,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                     finished = true;
                     yield return Fail(process!, process!.Resumed && process.TurnsDone == 0 && !sawModelOutput
                         ? new ProviderError(ProviderErrorKind.SessionNotFound, $"Claude session {process.SessionId} cannot be resumed")
-                        : new ProviderError(ProviderErrorKind.Crashed, $"claude exited in the middle of the turn{StderrSuffix(process)}"));
+                        : new ProviderError(ProviderErrorKind.Crashed, "claude exited in the middle of the turn; the server log has its last output"));
                     yield break;
                 }
                 if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta)
@@ -175,6 +175,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                         yield break;
                     case ClaudeLineKind.ApiRetry:
                         LogRetry(_logger, process!.Pid, line.ErrorStatus ?? 0, line.Error ?? "");
+                        yield return CliActivity.Instance;
                         break;
                     case ClaudeLineKind.Result when line.IsError:
                         finished = true;
@@ -197,6 +198,9 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                         Release(process!);
                         yield return new TurnCompleted(line.StopReason == "max_tokens" ? "length" : "stop", process!.SessionId);
                         yield break;
+                    default:
+                        yield return CliActivity.Instance;
+                        break;
                 }
             }
         }
@@ -548,7 +552,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
         {
-            return new ProviderError(ProviderErrorKind.Crashed, $"claude is not accepting input: {e.Message}{StderrSuffix(process)}");
+            return new ProviderError(ProviderErrorKind.Crashed, "claude is not accepting input; the server log has its last output");
         }
     }
 
@@ -566,7 +570,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 
     private static ProviderError ResultError(ClaudeProcess process, ClaudeLine line, bool sawModelOutput)
     {
-        var message = string.IsNullOrWhiteSpace(line.Text) ? $"Claude Code failed ({line.Subtype})" : line.Text!;
+        var message = string.IsNullOrWhiteSpace(line.Text) ? $"Claude Code failed ({line.Subtype})" : ErrorText.WithoutAddresses(line.Text!);
         if (process.Resumed && process.TurnsDone == 0 && !sawModelOutput && line.NumTurns == 0 && line.Subtype == "error_during_execution")
         {
             return new ProviderError(ProviderErrorKind.SessionNotFound, $"Claude session {process.SessionId} cannot be resumed");
@@ -589,7 +593,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
 
     private TurnFailed Fail(ClaudeProcess process, ProviderError error)
     {
-        LogTurnFailed(_logger, process.Pid, error.Kind, error.Message);
+        // Its stderr goes to the operator's log only: it can hold paths, addresses or tokens a key holder should not see.
+        LogTurnFailed(_logger, process.Pid, error.Kind, error.Message, process.StderrTail);
         Forget(process);
         return new TurnFailed(error);
     }
@@ -678,9 +683,6 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         _ => null,
     };
 
-    private static string StderrSuffix(ClaudeProcess process) =>
-        process.StderrTail is { Length: > 0 } tail ? $": {tail}" : "";
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "Started claude {Pid} for {Model} (resume: {Resume})")]
     private static partial void LogStarted(ILogger logger, int pid, string model, bool resume);
 
@@ -693,8 +695,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} turn cancelled; process ended")]
     private static partial void LogCancelled(ILogger logger, int pid);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} turn failed ({Kind}): {Reason}")]
-    private static partial void LogTurnFailed(ILogger logger, int pid, ProviderErrorKind kind, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} turn failed ({Kind}): {Reason}; last stderr: {Stderr}")]
+    private static partial void LogTurnFailed(ILogger logger, int pid, ProviderErrorKind kind, string reason, string stderr);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove the transcript of Claude session {SessionId}: {Reason}")]
     private static partial void LogTranscriptNotRemoved(ILogger logger, string sessionId, string reason);

@@ -119,28 +119,24 @@ internal static class CodexProtocol
     }
 
     public static ProviderError NotAuthenticated(string detail) => new(ProviderErrorKind.NotAuthenticated,
-        $"Codex is not logged in or its credentials were refused upstream (401): {WithoutUrl(detail)}", CliProbe.LoginHint("codex"));
+        $"Codex is not logged in or its credentials were refused upstream (401): {ErrorText.WithoutAddresses(detail)}", CliProbe.LoginHint("codex"));
 
     /// <summary>
-    /// Codex ends an upstream error with ", url: ..." (the model server it called). Callers with an API
-    /// key need not learn the address of a model server the operator configured; the log keeps it.
+    /// Whether codex's error says the model is unknown. Codex reports an upstream `model_not_found` as
+    /// codexErrorInfo "modelNotFound"; the ChatGPT backend refuses a model with a 400 whose detail says
+    /// "The 'X' model is not supported when using Codex with a ChatGPT account.", which codex passes on as text.
     /// </summary>
-    public static string WithoutUrl(string message)
-    {
-        const string Marker = ", url: ";
-        var at = message.IndexOf(Marker, StringComparison.Ordinal);
-        if (at < 0)
-        {
-            return message;
-        }
-        var end = message.AsSpan(at + Marker.Length).IndexOfAny(" ,)\n");
-        return end < 0 ? message[..at] : message[..at] + message[(at + Marker.Length + end)..];
-    }
+    public static bool IsUnknownModel(string message) =>
+        message.Contains("model is not supported", StringComparison.OrdinalIgnoreCase)
+        || (message.Contains("model", StringComparison.OrdinalIgnoreCase) && message.Contains("does not exist", StringComparison.OrdinalIgnoreCase));
+
+    public static ProviderError UnknownModel(string detail) =>
+        new(ProviderErrorKind.ModelNotFound, "The model does not exist or you do not have access to it (Codex: " + ErrorText.WithoutAddresses(detail) + ")");
 
     /// <summary>A provider error for a codex TurnError object.</summary>
     public static ProviderError Classify(JsonElement turnError)
     {
-        var message = WithoutUrl(Str(turnError, "message") ?? "the Codex turn failed");
+        var message = ErrorText.WithoutAddresses(Str(turnError, "message") ?? "the Codex turn failed");
         if (IsUnauthorized(turnError))
         {
             // While codex would still retry, message is its progress ("Reconnecting... 1/5"); the upstream's answer is in the details.
@@ -148,6 +144,10 @@ internal static class CodexProtocol
         }
         var info = Prop(turnError, "codexErrorInfo");
         var kind = info.ValueKind == JsonValueKind.String ? info.GetString() : null;
+        if (kind == "modelNotFound" || IsUnknownModel(message))
+        {
+            return UnknownModel(message);
+        }
         if (kind is "contextWindowExceeded" or "badRequest" || HttpStatus(info) == 400)
         {
             return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);

@@ -105,9 +105,9 @@ public sealed partial class CodexProvider
                         }
                     case "turn.failed":
                         {
-                            var failure = CodexProtocol.WithoutUrl(CodexProtocol.Str(CodexProtocol.Prop(e, "error"), "message") ?? "the Codex turn failed");
-                            events.TryWrite(new TurnFailed(failure.Contains("401 Unauthorized", StringComparison.Ordinal)
-                                ? CodexProtocol.NotAuthenticated(failure)
+                            var failure = ErrorText.WithoutAddresses(CodexProtocol.Str(CodexProtocol.Prop(e, "error"), "message") ?? "the Codex turn failed");
+                            events.TryWrite(new TurnFailed(failure.Contains("401 Unauthorized", StringComparison.Ordinal) ? CodexProtocol.NotAuthenticated(failure)
+                                : CodexProtocol.IsUnknownModel(failure) ? CodexProtocol.UnknownModel(failure)
                                 : new ProviderError(ProviderErrorKind.Upstream, "the model upstream failed: " + failure)));
                             finished = true;
                             break;
@@ -118,9 +118,9 @@ public sealed partial class CodexProvider
             if (!finished)
             {
                 await process.WaitForExitAsync(cancellationToken);
-                var tail = await stderr;
+                LogExecEnded(_logger, process.Id, process.ExitCode, await stderr);
                 events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed,
-                    $"codex exec ended without finishing the turn (exit code {process.ExitCode}){(tail.Length > 0 ? ": " + tail : "")}")));
+                    $"codex exec ended without finishing the turn (exit code {process.ExitCode}); the server log has its last output")));
             }
         }
         finally
@@ -135,4 +135,7 @@ public sealed partial class CodexProvider
     }
 
     private static bool ModelNameLike(string value) => Hosting.ModelName.IsValid(value);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "codex exec PID {Pid} ended (exit code {ExitCode}) without finishing the turn; last stderr: {Stderr}")]
+    private static partial void LogExecEnded(ILogger logger, int pid, int exitCode, string stderr);
 }

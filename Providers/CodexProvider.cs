@@ -119,9 +119,15 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         }
         catch (Exception e)
         {
-            // Whatever went wrong, the caller gets a terminal event rather than a stream that just stops.
+            // Whatever went wrong, the caller gets a terminal event rather than a stream that just stops. What
+            // codex said (its stderr, paths, addresses) is for the operator's log, not for every key holder.
             LogTurnFailed(_logger, e.GetType().Name, e.Message);
-            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "the Codex CLI failed: " + e.Message)));
+            if (e is TimeoutException)
+            {
+                EndHungServer();
+            }
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed,
+                e is TimeoutException ? "the codex app-server stopped answering and was restarted; retry the request" : "the Codex CLI failed; the server log has the details")));
         }
         finally
         {
@@ -244,7 +250,8 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             }
             catch (JsonRpcException e)
             {
-                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the turn: " + e.Message)));
+                events.TryWrite(new TurnFailed(CodexProtocol.IsUnknownModel(e.Message) ? CodexProtocol.UnknownModel(e.Message)
+                    : new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the turn: " + ErrorText.WithoutAddresses(e.Message))));
                 return true;
             }
             var turnId = CodexProtocol.Str(CodexProtocol.Prop(started, "turn"), "id")
@@ -305,6 +312,10 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                         {
                             // A message that arrived whole, without deltas, still reaches the caller.
                             var item = CodexProtocol.Prop(p, "item");
+                            if (CodexProtocol.Str(item, "type") != "userMessage")
+                            {
+                                events.TryWrite(CliActivity.Instance);
+                            }
                             if (CodexProtocol.Str(item, "type") == "agentMessage"
                                 && CodexProtocol.Str(item, "id") is { } id && !itemsWithDeltas.Contains(id)
                                 && CodexProtocol.Str(item, "text") is { Length: > 0 } whole)
@@ -321,6 +332,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                         break;
                     case "error":
                         {
+                            events.TryWrite(CliActivity.Instance);
                             var turnError = CodexProtocol.Prop(p, "error");
                             LogTurnError(_logger, session.ThreadId, CodexProtocol.Str(turnError, "message") ?? "", p.TryGetProperty("willRetry", out var wr) && wr.ValueKind == JsonValueKind.True);
                             if (CodexProtocol.IsUnauthorized(turnError))
@@ -354,6 +366,12 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                             }
                             return true;
                         }
+                    case "item/started" or "item/updated" when CodexProtocol.Str(CodexProtocol.Prop(p, "item"), "type") != "userMessage":
+                    case not null when method.EndsWith("Delta", StringComparison.Ordinal):
+                        // The model at work (a reasoning item begun, a command's output): not hung. turn/started and the
+                        // echo of our own message come before the upstream has answered, so they do not count.
+                        events.TryWrite(CliActivity.Instance);
+                        break;
                 }
             }
         }
@@ -407,6 +425,10 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or OperationCanceledException or ChannelClosedException)
         {
             LogInterruptFailed(_logger, session.ThreadId, e.Message);
+            if (e is TimeoutException)
+            {
+                EndHungServer();
+            }
         }
         finally
         {
@@ -436,7 +458,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
             }
             catch (JsonRpcException e)
             {
-                return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused to start a thread: " + e.Message));
+                return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused to start a thread: " + ErrorText.WithoutAddresses(e.Message)));
             }
         }
         if (_sessions.TryGetValue(request.SessionId, out var known) && known.Generation == server.Generation)
@@ -938,6 +960,21 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         _children.End(server.Process);
     }
 
+    /// <summary>
+    /// An app-server that leaves a request unanswered is hung, not busy (requests are answered at once,
+    /// turns run in the background): ending it frees its turns, and the next request starts a new one.
+    /// </summary>
+    private void EndHungServer()
+    {
+        if (_server is { IsAlive: true } hung)
+        {
+            LogHung(_logger, hung.Pid);
+            // Forgotten now, not once its pipes close: a request arriving in between must start a new one.
+            _server = null;
+            _children.End(hung.Process);
+        }
+    }
+
     private static ProviderError NotInstalled(string detail) => new(ProviderErrorKind.NotInstalled,
         $"the Codex CLI is not available ({detail})", CliProbe.InstallHint("codex"));
 
@@ -1100,6 +1137,9 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "codex app-server PID {Pid} ended ({Exit}); last stderr: {Stderr}")]
     private static partial void LogExited(ILogger logger, int pid, string exit, string stderr);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "codex app-server PID {Pid} left a request unanswered; ending it")]
+    private static partial void LogHung(ILogger logger, int pid);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "codex[{Pid}] stderr: {Line}")]
     private static partial void LogStderr(ILogger logger, int pid, string line);

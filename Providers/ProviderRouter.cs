@@ -69,6 +69,9 @@ public sealed class ProviderRouter
 
     public TimeSpan TurnTimeout => TimeSpan.FromSeconds(_settings.Config.TurnTimeoutSeconds);
 
+    /// <summary>How long the CLI may be silent: before its first output, and between outputs after that.</summary>
+    private SilenceLimits Silence => new(TimeSpan.FromSeconds(_settings.Config.FirstOutputTimeoutSeconds), TimeSpan.FromSeconds(_settings.Config.IdleStreamTimeoutSeconds));
+
     /// <summary>The model's provider, or a 400/404/503 to send instead.</summary>
     public (RoutedModel? Route, ApiError? Error) Resolve(string? model)
     {
@@ -147,13 +150,19 @@ public sealed class ProviderRouter
     /// </summary>
     /// <param name="replay">The whole history in a fresh session, used once if the session is gone.</param>
     public TurnRun Start(RoutedModel route, TurnRequest request, TurnRequest? replay, RateLimitLease lease, CancellationToken cancellationToken) =>
-        new(route.Provider, request, replay, lease, TurnTimeout, _streaming.CancelGrace, cancellationToken);
+        new(route.Provider, request, replay, lease, TurnTimeout, Silence, _streaming.CancelGrace, cancellationToken);
 }
+
+/// <param name="FirstOutput">Longest wait for the CLI's first sign of life in a turn.</param>
+/// <param name="Idle">Longest silence between two signs of life after that.</param>
+public readonly record struct SilenceLimits(TimeSpan FirstOutput, TimeSpan Idle);
 
 /// <summary>
 /// One running turn. Its events always end with exactly one <see cref="TurnCompleted"/> or
 /// <see cref="TurnFailed"/>, whatever the provider does: a turn past its time limit ends as
-/// TurnCompleted("length") (an incomplete answer, not an error), a crash or exception as TurnFailed.
+/// TurnCompleted("length") (an incomplete answer, not an error), a crash or exception as TurnFailed,
+/// and a CLI that stays silent past the <see cref="SilenceLimits"/> is stopped (which ends its
+/// process or interrupts its thread) and ends as TurnFailed(Stalled): a hung CLI is an error, not a short answer.
 /// </summary>
 public sealed class TurnRun : IAsyncDisposable
 {
@@ -164,11 +173,14 @@ public sealed class TurnRun : IAsyncDisposable
     private volatile bool _cancelRequested;
     private readonly CancellationToken _callerToken;
     private readonly TimeSpan _cancelGrace;
+    private readonly SilenceLimits _silence;
+    private volatile string? _stalled;
 
-    internal TurnRun(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, TimeSpan timeout, TimeSpan cancelGrace, CancellationToken cancellationToken)
+    internal TurnRun(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, TimeSpan timeout, SilenceLimits silence, TimeSpan cancelGrace, CancellationToken cancellationToken)
     {
         _callerToken = cancellationToken;
         _cancelGrace = cancelGrace;
+        _silence = silence;
         _cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _cts.CancelAfter(timeout);
         _pump = Task.Run(() => PumpAsync(provider, request, replay, lease, cancellationToken), CancellationToken.None);
@@ -240,6 +252,10 @@ public sealed class TurnRun : IAsyncDisposable
                     Cancelled = true;
                     writer.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "The turn was cancelled.")));
                 }
+                else if (_stalled is { } stalled)
+                {
+                    writer.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Stalled, stalled)));
+                }
                 else if (_cts.IsCancellationRequested)
                 {
                     TimedOut = true;
@@ -272,6 +288,7 @@ public sealed class TurnRun : IAsyncDisposable
     private async Task<Outcome> RunOnceAsync(ITurnProvider provider, TurnRequest request, ChannelWriter<TurnEvent> writer, bool allowSessionFallback)
     {
         var any = false;
+        var heard = false;
         var enumerator = provider.RunAsync(request, _cts.Token).GetAsyncEnumerator(_cts.Token);
         var abandoned = false;
         try
@@ -279,6 +296,15 @@ public sealed class TurnRun : IAsyncDisposable
             while (true)
             {
                 var move = enumerator.MoveNextAsync().AsTask();
+                if (_stalled is null && !_cts.IsCancellationRequested && !await WithinSilenceLimitAsync(move, heard ? _silence.Idle : _silence.FirstOutput))
+                {
+                    var cli = provider.Kind == ProviderKind.Claude ? "claude" : "codex";
+                    _stalled = heard
+                        ? $"The {cli} CLI went silent for {_silence.Idle.TotalSeconds:0} s in the middle of the answer (idleStreamTimeoutSeconds) and was stopped; retry the request."
+                        : $"The {cli} CLI sent nothing for {_silence.FirstOutput.TotalSeconds:0} s (firstOutputTimeoutSeconds) and was stopped; retry the request.";
+                    // Cancelling is what ends its process (claude) or interrupts its turn (codex).
+                    await _cts.CancelAsync();
+                }
                 if (!await WithinGraceAsync(move))
                 {
                     // The provider ignores cancellation: leave it behind rather than hold the slot and the client forever.
@@ -291,6 +317,11 @@ public sealed class TurnRun : IAsyncDisposable
                     return Outcome.NoTerminal;
                 }
                 var e = enumerator.Current;
+                heard = true;
+                if (e is CliActivity)
+                {
+                    continue;
+                }
                 if (e is TurnFailed { Error.Kind: ProviderErrorKind.SessionNotFound } && !any && allowSessionFallback)
                 {
                     return Outcome.SessionGone;
@@ -298,7 +329,7 @@ public sealed class TurnRun : IAsyncDisposable
                 if (_cts.IsCancellationRequested && e is TurnCompleted or TurnFailed)
                 {
                     // The provider reporting its own interruption: who interrupted it decides what it was.
-                    if (e is TurnCompleted interrupted && !_cancelRequested && !_callerToken.IsCancellationRequested)
+                    if (e is TurnCompleted interrupted && !_cancelRequested && !_callerToken.IsCancellationRequested && _stalled is null)
                     {
                         TimedOut = true;
                         writer.TryWrite(new TurnCompleted("length", interrupted.SessionId));
@@ -337,6 +368,23 @@ public sealed class TurnRun : IAsyncDisposable
                 }
             }
         }
+    }
+
+    /// <summary>False when the provider produced nothing within <paramref name="limit"/> (nor was the turn stopped meanwhile).</summary>
+    private async Task<bool> WithinSilenceLimitAsync(Task<bool> move, TimeSpan limit)
+    {
+        if (move.IsCompleted)
+        {
+            return true;
+        }
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var wait = new CancellationTokenSource(limit);
+        using (_cts.Token.Register(() => stopped.TrySetResult()))
+        using (wait.Token.Register(() => stopped.TrySetResult()))
+        {
+            await Task.WhenAny(move, stopped.Task);
+        }
+        return move.IsCompleted || _cts.IsCancellationRequested;
     }
 
     /// <summary>False when the turn was cancelled and the provider still had not moved after the grace period.</summary>

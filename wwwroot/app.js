@@ -90,6 +90,7 @@ const settingFields = [
   ["tunnelAutoStart", "checkbox"], ["tunnelToken", "password"], ["tunnelCustomUrl", "text"],
   ["codexPath", "text"], ["claudePath", "text"], ["cloudflaredPath", "text"],
   ["maxConcurrentTurns", "number"], ["queueTimeoutSeconds", "number"], ["turnTimeoutSeconds", "number"],
+  ["firstOutputTimeoutSeconds", "number"], ["idleStreamTimeoutSeconds", "number"],
 ];
 
 async function showSettings() {

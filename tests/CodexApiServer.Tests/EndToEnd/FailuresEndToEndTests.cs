@@ -95,6 +95,35 @@ public sealed class FailuresEndToEndTests(RealStackFixture stack, ITestOutputHel
     }
 
     [Theory(Timeout = 60_000)]
+    // The ChatGPT backend's refusal of a model the account cannot use, as codex receives it ...
+    [InlineData(400, """{"detail":"The 'gpt-5.2-codex' model is not supported when using Codex with a ChatGPT account."}""", "not supported")]
+    // ... and the OpenAI API's answer for a model that does not exist.
+    [InlineData(404, """{"error":{"message":"The model `gpt-5.2-codex` does not exist or you do not have access to it.","type":"invalid_request_error","param":"model","code":"model_not_found"}}""", "does not exist")]
+    public async Task Codex_refusing_a_model_as_unknown_is_404_model_not_found(int status, string upstreamBody, string upstreamWords)
+    {
+        stack.ResetMocks();
+        var server = stack.Server;
+        stack.CodexUpstream.FailWithStatus = status;
+        stack.CodexUpstream.FailBody = upstreamBody;
+        try
+        {
+            var (response, body) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.CodexModel, false, ("user", "hi")));
+            output.WriteLine($"upstream {status} → HTTP {(int)response.StatusCode}: {body.ToJsonString()}");
+
+            Assert.Equal(404, (int)response.StatusCode);
+            var error = ErrorAssert.IsOpenAIError(body, "model_not_found");
+            Assert.Equal("invalid_request_error", (string?)error["type"]);
+            Assert.Equal("model", (string?)error["param"]);
+            Assert.Contains(upstreamWords, (string)error["message"]!, StringComparison.Ordinal);
+            Assert.DoesNotContain(new Uri(stack.CodexUpstream.BaseUrl).Authority, (string)error["message"]!, StringComparison.Ordinal);
+        }
+        finally
+        {
+            stack.ResetMocks();
+        }
+    }
+
+    [Theory(Timeout = 60_000)]
     [InlineData(RealStackFixture.CodexModel)]
     [InlineData(RealStackFixture.ClaudeModel)]
     public async Task With_one_slot_an_overflow_request_gets_429_while_a_slow_turn_runs(string model)

@@ -52,6 +52,7 @@ async function handle(raw) {
   const text = content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
   const mode = (/#mode=([a-z-]+)/.exec(text) || [])[1] ?? process.env.FAKE_CLAUDE_MODE ?? 'ok';
   process.stderr.write(`fake-claude turn ${turn} mode ${mode}\n`);
+  if (mode === 'silent') { await sleep(600000); return; } // reads the message, then says nothing
   if (mode === 'split') {
     // Every byte its own write: the reader must reassemble lines and characters across reads.
     out = (s) => { const b = Buffer.from(s + '\n', 'utf8'); for (let i = 0; i < b.length; i++) fs.writeSync(1, b.subarray(i, i + 1)); };
@@ -84,7 +85,11 @@ async function handle(raw) {
     if (mode === 'garbage') { out('this is not json'); out('{"type": broken'); out('[1,2,3]'); out('"just a string"'); out('{}'); out('{"type":"stream_event","event":null}'); }
     if (mode === 'huge' && i === 1) { line({ type: 'system', subtype: 'pad', pad: 'x'.repeat(5 * 1024 * 1024) }); out('y'.repeat(9 * 1024 * 1024)); }
     ev({ type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: deltas[i] } });
-    if (mode === 'crash' && i === 1) process.exit(3);
+    if (mode === 'crash' && i === 1) {
+      // What a crashing CLI may print: for the operator's log, never for the caller.
+      fs.writeSync(2, 'panic: token sk-ant-api03-SECRETSECRET, upstream https://10.9.8.7:8443/v1/messages\n');
+      process.exit(3);
+    }
     if (mode === 'hang' && i === 0) { await sleep(600000); }
     if (mode === 'slow') await sleep(300);
   }

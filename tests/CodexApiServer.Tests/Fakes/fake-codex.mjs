@@ -54,16 +54,18 @@ function firstTime() {
 }
 
 function appServer() {
-  if (mode === 'die-at-start') { console.error('error: config.toml is invalid: something specific'); process.exit(1); }
+  if (mode === 'die-at-start') { console.error('error: config.toml is invalid: something specific (token sk-SECRETSECRET for http://10.9.8.7:8443/v1)'); process.exit(1); }
   let threads = 0, turns = 0, srvReq = 0;
   const knownThreads = new Set((process.env.FAKE_CODEX_RESUMABLE ?? '').split(',').filter(Boolean));
   const waiting = new Map(); // id of our request -> resolve
   const active = new Map(); // threadId -> turnId
   console.error('fake codex app-server starting, mode ' + mode);
 
+  let frozen = false; // 'freeze': a hung app-server, which answers nothing more
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   rl.on('line', async line => {
     log(line);
+    if (frozen) return;
     const msg = JSON.parse(line);
     if (msg.id !== undefined && msg.method === undefined) { waiting.get(msg.id)?.(msg); return; }
     const p = msg.params ?? {};
@@ -133,13 +135,24 @@ function appServer() {
     await write({ method: 'item/agentMessage/delta', params: { threadId, turnId: 'some-old-turn', itemId: 'x', delta: 'LEAK' } });
     const input = (p.input ?? []).filter(i => i.type === 'text').map(i => i.text).join('|');
     let text = ['Hello', ' from', ' fake', ' codex.'];
+    // "#mode=NAME" in the message picks the behaviour of this turn only.
+    const turnMode = (/#mode=([a-z-]+)/.exec(input) || [])[1] ?? mode;
 
-    switch (mode) {
+    switch (turnMode) {
       case 'echo': text = ['echo:', input]; break;
       case 'crash-once':
         if (firstTime()) { await delta('partial '); await sleep(50); process.exit(3); }
         break;
       case 'hang': await delta('waiting '); return; // only turn/interrupt ends this turn
+      case 'silent': return; // nothing at all until turn/interrupt
+      case 'freeze': frozen = true; return;
+      case 'unknown-model': {
+        const err = { message: 'The model `gpt-9-nope` does not exist or you do not have access to it.', codexErrorInfo: 'modelNotFound', additionalDetails: null };
+        await n('error', { error: err, willRetry: false });
+        active.delete(threadId);
+        await n('turn/completed', { turn: { id: turnId, status: 'failed', items: [], error: err } });
+        return;
+      }
       case 'garbage':
         await new Promise(r => process.stdout.write('this is not json\n{"broken": \n[1,2,3]\n\n\u0000\u0001 binary\n', r));
         break;

@@ -275,7 +275,7 @@ public sealed class ClaudeProviderFakeTests
         await using var h = ClaudeTestHarness.WithFake("thinking", warmSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal("Let me think.", Assert.Single(result.Events.OfType<ReasoningDelta>()).Text);
-        Assert.IsType<ReasoningDelta>(result.Events[0]);
+        Assert.IsType<ReasoningDelta>(result.Events.First(e => e is not CliActivity));
         Assert.Equal(3, result.Usage?.ReasoningTokens);
     }
 

@@ -9,6 +9,9 @@ public sealed class CodexProtocolTests
     [InlineData("unexpected status 500: busy, url: https://llm.internal/v1/responses, request id: req_1", "unexpected status 500: busy, request id: req_1")]
     [InlineData("Reconnecting... 2/5 (unexpected status 502, url: http://10.0.0.5/v1/responses)", "Reconnecting... 2/5 (unexpected status 502)")]
     [InlineData("stream disconnected before completion", "stream disconnected before completion")]
-    public void Upstream_messages_lose_the_model_servers_url(string message, string expected) =>
-        Assert.Equal(expected, CodexProtocol.WithoutUrl(message));
+    [InlineData("error sending request for url (http://127.0.0.1:9/v1/responses)", "error sending request for url ((address removed))")]
+    [InlineData("API Error: connect ECONNREFUSED 10.1.2.3:8443 and 192.168.0.1", "API Error: connect ECONNREFUSED (address removed) and (address removed)")]
+    [InlineData("codex 0.169.0 on gpt-5.2 is at version 1.2.3.4.5", "codex 0.169.0 on gpt-5.2 is at version 1.2.3.4.5")]
+    public void Upstream_messages_lose_the_model_servers_address(string message, string expected) =>
+        Assert.Equal(expected, ErrorText.WithoutAddresses(message));
 }
