@@ -211,6 +211,19 @@ public sealed class HungCliTests
         Assert.StartsWith("Hello", AnswerText(endpoint, body!));
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task A_codex_that_refuses_the_chat_config_is_503_provider_unavailable_not_a_turn_with_its_shell()
+    {
+        await using var stack = await StartAsync("reject-config");
+        var (response, body) = await stack.Server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Body("chat", Codex, "hi", stream: false));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var error = ErrorAssert.IsOpenAIError(body, "provider_unavailable");
+        Assert.Contains("free of tools, MCP servers and hooks", (string)error["message"]!, StringComparison.Ordinal);
+        Assert.Equal("false", response.Headers.GetValues("x-should-retry").Single());
+        Assert.DoesNotContain("\"turn/start\"", File.ReadAllText(stack.CodexLog), StringComparison.Ordinal);
+    }
+
     [Theory(Timeout = 60_000)]
     [InlineData(Claude, "#mode=crash")]
     [InlineData(Codex, "hi")]
