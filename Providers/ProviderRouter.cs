@@ -135,6 +135,7 @@ public sealed class ProviderRouter
                 "server_error", "provider_not_authenticated", NoRetry: true),
             ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),
             ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),
+            ProviderErrorKind.ContextLengthExceeded => new(400, error.Message, "invalid_request_error", "context_length_exceeded"),
             ProviderErrorKind.Timeout => new(504, error.Message, "server_error", "timeout"),
             _ => new(502, error.Message, "server_error", "server_error"),
         };

@@ -60,6 +60,7 @@ public sealed class RealStackFixture : IAsyncLifetime
         CodexUpstream.Reply = null;
         CodexUpstream.DeltaDelay = TimeSpan.Zero;
         CodexUpstream.FailWithStatus = null;
+        CodexUpstream.FailWithError = null;
         CodexUpstream.ResetClientAborted();
         ClaudeUpstream.Reply = _ => Claude(Chunks);
     }

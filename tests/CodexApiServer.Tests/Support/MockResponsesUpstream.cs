@@ -29,6 +29,9 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
     /// <summary>When set, POST /v1/responses answers with this HTTP status and an error body.</summary>
     public int? FailWithStatus { get; set; }
 
+    /// <summary>With <see cref="FailWithStatus"/>: the error's code and message instead of the mock's own.</summary>
+    public (string Code, string Message)? FailWithError { get; set; }
+
     /// <summary>Pause before each delta.</summary>
     public TimeSpan DeltaDelay { get; set; } = TimeSpan.Zero;
 
@@ -90,7 +93,8 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         {
             response.StatusCode = status;
             response.ContentType = "application/json";
-            await response.WriteAsync("{\"error\":{\"message\":\"mock says " + status + "\",\"type\":\"invalid_request_error\",\"code\":\"mock_" + status + "\"}}");
+            var (code, message) = FailWithError ?? ("mock_" + status, "mock says " + status);
+            await response.WriteAsync(new JsonObject { ["error"] = new JsonObject { ["message"] = message, ["type"] = "invalid_request_error", ["param"] = null, ["code"] = code } }.ToJsonString());
             return;
         }
 
