@@ -242,19 +242,20 @@ public sealed class BadInputTests
     public async Task Kestrels_own_rejections_carry_an_OpenAI_error_body()
     {
         await using var server = await TestServer.StartAsync("""{"maxRequestBodyBytes": 4096}""");
+        var host = server.BaseAddress.Authority;
         var cases = new (byte[] Request, int Status, string Code)[]
         {
-            (Ascii("GARBAGE\r\n\r\n"), 400, "invalid_request"),
-            (Ascii("GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n"), 400, "invalid_request"),
-            (Ascii("GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "invalid_request"),
-            ([.. Ascii("GET /health HTTP/1.1\r\nHost: x\r\nX: a"), 0, .. Ascii("b\r\n\r\n")], 400, "invalid_request"),
-            (Ascii("POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n\r\n{}"), 400, "invalid_request"),
-            (Ascii("GET /health HTTP/9.9\r\nHost: x\r\n\r\n"), 505, "http_version_not_supported"),
-            (Ascii("POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"), 400, "invalid_request"),
-            (Ascii("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400, "invalid_request"),
-            (Ascii($"GET /v1/models?q={new string('a', 9000)} HTTP/1.1\r\nHost: x\r\n\r\n"), 414, "url_too_long"),
-            (Ascii($"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: {new string('a', 40_000)}\r\n\r\n"), 431, "headers_too_large"),
-            (Ascii("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999\r\n\r\n{}"), 413, "request_too_large"),
+            (Ascii($"GARBAGE\r\n\r\n"), 400, "invalid_request"),
+            (Ascii($"GET /health HTTP/1.1\r\nHost: {host}\r\nBad Header: y\r\n\r\n"), 400, "invalid_request"),
+            (Ascii($"GET /a b HTTP/1.1\r\nHost: {host}\r\n\r\n"), 400, "invalid_request"),
+            ([.. Ascii($"GET /health HTTP/1.1\r\nHost: {host}\r\nX: a"), 0, .. Ascii($"b\r\n\r\n")], 400, "invalid_request"),
+            (Ascii($"POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n\r\n{{}}"), 400, "invalid_request"),
+            (Ascii($"GET /health HTTP/9.9\r\nHost: {host}\r\n\r\n"), 505, "http_version_not_supported"),
+            (Ascii($"POST /v1/models HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"), 400, "invalid_request"),
+            (Ascii($"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400, "invalid_request"),
+            (Ascii($"GET /v1/models?q={new string('a', 9000)} HTTP/1.1\r\nHost: {host}\r\n\r\n"), 414, "url_too_long"),
+            (Ascii($"GET /v1/models HTTP/1.1\r\nHost: {host}\r\nX-Big: {new string('a', 40_000)}\r\n\r\n"), 431, "headers_too_large"),
+            (Ascii($"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 999999\r\n\r\n{{}}"), 413, "request_too_large"),
         };
         foreach (var (request, status, code) in cases)
         {
@@ -266,7 +267,7 @@ public sealed class BadInputTests
         }
 
         // On a kept-alive connection: a good request is answered as ever, then the bad one after it gets its body.
-        var both = await RawTextAsync(server, Ascii("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n"));
+        var both = await RawTextAsync(server, Ascii($"GET /v1/models HTTP/1.1\r\nHost: {host}\r\n\r\nGARBAGE\r\n\r\n"));
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", both, StringComparison.Ordinal);
         var second = both.IndexOf("HTTP/1.1 400 ", StringComparison.Ordinal);
         Assert.True(second > 0, both);
