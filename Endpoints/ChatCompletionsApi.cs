@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
-// Request: the fields we act on. Unknown fields (temperature, tools, stop, ...) are accepted and ignored.
+// Request: the fields we act on. The rest (temperature, tools, stop, ...) are accepted and ignored, once their type is checked.
 public sealed record ChatCompletionRequest(
     string? Model,
     List<ChatMessageIn?>? Messages,
@@ -17,7 +17,11 @@ public sealed record ChatCompletionRequest(
     int? N,
     string? ReasoningEffort,
     JsonElement ResponseFormat,
-    bool? Store);
+    bool? Store)
+{
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Ignored { get; set; }
+}
 
 public sealed record ChatMessageIn(string? Role, JsonElement Content, string? Name, string? ToolCallId, JsonElement ToolCalls);
 
@@ -291,6 +295,7 @@ public static partial class ChatCompletionsApi
         {
             throw new InputException("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array");
         }
+        TurnInput.CheckIgnoredFields(body.Ignored);
         if (body.N is { } n && n != 1)
         {
             throw new InputException(n < 1 ? "Invalid 'n': must be at least 1." : "Invalid 'n': this server returns one choice per request; use n=1.", "n");

@@ -26,6 +26,21 @@ public static class OpenAIErrors
         return JsonSerializer.SerializeAsync(context.Response.Body, new ErrorBody(new ErrorDetail(message, type, param, code)), ApiJsonContext.Wire.ErrorBody, context.RequestAborted);
     }
 
+    public const string TooLargeMessage = "The request body is larger than this server accepts (maxRequestBodyBytes).";
+
+    /// <summary>The message and code for an error status no handler of ours explains: Kestrel's own, or a bare status code.</summary>
+    public static (string Message, string Code) ForStatus(int status) => status switch
+    {
+        400 => ("The server could not read the HTTP request: its request line, headers or body framing are malformed.", "invalid_request"),
+        408 => ("The request was not received in time.", "request_timeout"),
+        411 => ("A request with a body needs a Content-Length or chunked transfer encoding.", "length_required"),
+        413 => (TooLargeMessage, "request_too_large"),
+        414 => ("The request URL is longer than this server accepts.", "url_too_long"),
+        431 => ("The request headers are larger than this server accepts.", "headers_too_large"),
+        505 => ("This server speaks HTTP/1.1.", "http_version_not_supported"),
+        var s => ($"The request failed with status {s}.", "http_" + s),
+    };
+
     /// <summary>Turns a deserialization failure into a message that names the field.</summary>
     public static JsonHttpResult<ErrorBody> FromJsonException(JsonException e)
     {

@@ -524,6 +524,7 @@ public static partial class ResponsesApi
     private static ParsedRequest Parse(ResponsesRequest body, string defaultModel, string responseId, Func<string, string, TurnMessage?> resolve)
     {
         body = body with { Model = string.IsNullOrEmpty(body.Model) ? defaultModel : body.Model };
+        TurnInput.CheckIgnoredFields([.. body.Ignored ?? [], new("tool_choice", body.ToolChoice)]);
         var messages = new List<TurnMessage>();
         switch (body.Input.ValueKind)
         {

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace CodexApiServer.Endpoints;
 
-// Request: the fields we act on. Unknown fields (tools, include, truncation, ...) are accepted and ignored.
+// Request: the fields we act on or echo. The rest (tools, include, truncation, ...) are accepted and ignored, once their type is checked.
 public sealed record ResponsesRequest(
     string? Model,
     JsonElement Input,
@@ -20,7 +20,11 @@ public sealed record ResponsesRequest(
     double? TopP,
     string? User,
     bool? ParallelToolCalls,
-    JsonElement ToolChoice);
+    JsonElement ToolChoice)
+{
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Ignored { get; set; }
+}
 
 /// <summary>The Response object: every key the spec requires, always present.</summary>
 public sealed record ResponseObject(

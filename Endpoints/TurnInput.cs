@@ -75,6 +75,59 @@ public static class TurnInput
         throw new InputException($"Invalid image URL in '{param}': use an http(s) URL or a data: URL.", param);
     }
 
+    /// <summary>
+    /// What both APIs accept and ignore (README: the CLIs cannot honour them), each with the type
+    /// OpenAI gives it: a value of another type is still a 400 naming the field, as OpenAI answers.
+    /// </summary>
+    private static readonly Dictionary<string, (string Expected, Func<JsonElement, bool> Fits)> IgnoredFields = new(StringComparer.Ordinal)
+    {
+        ["temperature"] = ("a number", IsNumber),
+        ["top_p"] = ("a number", IsNumber),
+        ["frequency_penalty"] = ("a number", IsNumber),
+        ["presence_penalty"] = ("a number", IsNumber),
+        ["seed"] = ("an integer", IsInteger),
+        ["max_tokens"] = ("an integer", IsInteger),
+        ["max_completion_tokens"] = ("an integer", IsInteger),
+        ["max_output_tokens"] = ("an integer", IsInteger),
+        ["top_logprobs"] = ("an integer", IsInteger),
+        ["n"] = ("an integer", IsInteger),
+        ["logprobs"] = ("a boolean", IsBoolean),
+        ["parallel_tool_calls"] = ("a boolean", IsBoolean),
+        ["user"] = ("a string", e => e.ValueKind == JsonValueKind.String),
+        ["stop"] = ("a string or an array of strings", e => e.ValueKind == JsonValueKind.String || IsArrayOf(e, JsonValueKind.String)),
+        ["logit_bias"] = ("an object of numbers", e => e.ValueKind == JsonValueKind.Object && e.EnumerateObject().All(p => IsNumber(p.Value))),
+        ["tools"] = ("an array of objects", e => IsArrayOf(e, JsonValueKind.Object)),
+        ["tool_choice"] = ("a string or an object", e => e.ValueKind is JsonValueKind.String or JsonValueKind.Object),
+    };
+
+    /// <summary>Throws for the first accepted-and-ignored field whose value has the wrong type; null is always fine.</summary>
+    public static void CheckIgnoredFields(IEnumerable<KeyValuePair<string, JsonElement>>? fields)
+    {
+        foreach (var (name, value) in fields ?? [])
+        {
+            if (IgnoredFields.TryGetValue(name, out var rule) && value.ValueKind is not (JsonValueKind.Null or JsonValueKind.Undefined) && !rule.Fits(value))
+            {
+                var got = value.ValueKind switch
+                {
+                    JsonValueKind.String => "a string",
+                    JsonValueKind.Number => "a number",
+                    JsonValueKind.True or JsonValueKind.False => "a boolean",
+                    JsonValueKind.Array => "an array",
+                    _ => "an object",
+                };
+                throw new InputException($"Invalid type for '{name}': expected {rule.Expected}, but got {got} instead.", name, "invalid_type");
+            }
+        }
+    }
+
+    private static bool IsNumber(JsonElement e) => e.ValueKind == JsonValueKind.Number;
+
+    private static bool IsInteger(JsonElement e) => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out _);
+
+    private static bool IsBoolean(JsonElement e) => e.ValueKind is JsonValueKind.True or JsonValueKind.False;
+
+    private static bool IsArrayOf(JsonElement e, JsonValueKind kind) => e.ValueKind == JsonValueKind.Array && e.EnumerateArray().All(i => i.ValueKind == kind);
+
     public static string? ReasoningEffort(string? effort, string param) =>
         effort is null || ReasoningEfforts.Contains(effort)
             ? effort

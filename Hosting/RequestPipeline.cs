@@ -87,7 +87,7 @@ public static partial class RequestPipeline
                 var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
                 if (error is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
                 {
-                    return OpenAIErrors.WriteAsync(context, 413, "The request body is larger than this server accepts (maxRequestBodyBytes).", "invalid_request_error", "request_too_large");
+                    return OpenAIErrors.WriteAsync(context, 413, OpenAIErrors.TooLargeMessage, "invalid_request_error", "request_too_large");
                 }
                 if (error is BadHttpRequestException bad)
                 {
@@ -106,8 +106,7 @@ public static partial class RequestPipeline
             {
                 404 => ($"Unknown request URL: {http.Request.Method} {http.Request.Path}. Please check the URL and method.", "unknown_url"),
                 405 => ($"Method {http.Request.Method} is not allowed for {http.Request.Path}.", "method_not_allowed"),
-                413 => ("The request body is larger than this server accepts (maxRequestBodyBytes).", "request_too_large"),
-                var s => ($"The request failed with status {s}.", "http_" + s),
+                var s => OpenAIErrors.ForStatus(s),
             };
             return OpenAIErrors.WriteAsync(http, http.Response.StatusCode, message, "invalid_request_error", code);
         });

@@ -44,7 +44,7 @@ public static class ServerApp
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = settings.Config.MaxRequestBodyBytes;
-            kestrel.Listen(ParseAddress(settings.Host), settings.Port);
+            kestrel.Listen(ParseAddress(settings.Host), settings.Port, listen => listen.UseKestrelErrorBodies());
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 

@@ -18,6 +18,7 @@ public sealed partial class ClaudeProcess
     private readonly Channel<ClaudeLine> _lines = Channel.CreateUnbounded<ClaudeLine>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly StderrTail _stderr = new();
     private int _ended;
+    private Task _first = Task.CompletedTask;
 
     public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, object? scratchOwner, bool resumed)
     {
@@ -79,7 +80,19 @@ public sealed partial class ClaudeProcess
 
     public ChannelReader<ClaudeLine> Lines => _lines.Reader;
 
+    /// <summary>
+    /// Queues <paramref name="line"/> as the first thing on stdin without waiting for it: claude reads
+    /// stdin only once it has loaded, and a long line would fill the pipe and block our caller until then.
+    /// </summary>
+    public void WriteFirst(byte[] line) => _first = WriteLineAsync(line, CancellationToken.None);
+
     public async Task WriteAsync(byte[] line, CancellationToken cancellationToken)
+    {
+        await _first.WaitAsync(cancellationToken);
+        await WriteLineAsync(line, cancellationToken);
+    }
+
+    private async Task WriteLineAsync(byte[] line, CancellationToken cancellationToken)
     {
         var stdin = _process.StandardInput.BaseStream;
         await stdin.WriteAsync(line, cancellationToken);

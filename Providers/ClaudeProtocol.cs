@@ -167,6 +167,28 @@ public static class ClaudeProtocol
     /// new messages) go first as a transcript block that names each role; the last message follows
     /// as itself. System/developer messages are not here: they belong to the system prompt.
     /// </summary>
+    /// <summary>
+    /// The stream-json `initialize` control request the Agent SDK sends first, here with only the
+    /// structured-output schema: the way to hand claude a schema too big for --json-schema's argv string.
+    /// </summary>
+    public static byte[] InitializeLine(string schemaJson)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "control_request");
+            w.WriteString("request_id", "init_" + Guid.NewGuid().ToString("N")[..12]);
+            w.WriteStartObject("request");
+            w.WriteString("subtype", "initialize");
+            w.WritePropertyName("jsonSchema");
+            w.WriteRawValue(schemaJson, skipInputValidation: true);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return [.. buffer.WrittenSpan, (byte)'\n'];
+    }
+
     public static byte[] UserLine(IReadOnlyList<TurnMessage> messages)
     {
         var conversation = messages.Where(m => m.Role is not ("system" or "developer")).ToList();

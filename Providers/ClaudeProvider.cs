@@ -484,7 +484,9 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         {
             args.Add("--effort=" + key.Effort);
         }
-        if (key.Schema is not null)
+        // A schema over the argv limit goes in the initialize request on stdin instead.
+        var schemaLine = key.Schema is { Length: > MaxArgvPromptChars } big ? ClaudeProtocol.InitializeLine(big) : null;
+        if (key.Schema is not null && schemaLine is null)
         {
             args.Add("--json-schema=" + key.Schema);
         }
@@ -512,6 +514,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         args.AddRange(resume ? ["--resume", sessionId] : ["--session-id", sessionId]);
         var child = _children.Start(path, args, cwd, _options.Environment);
         var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume);
+        if (schemaLine is not null)
+        {
+            process.WriteFirst(schemaLine);
+        }
         lock (_lock)
         {
             _startedPids.Add(process.Pid);
@@ -525,7 +531,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     }
 
     /// <summary>
-    /// A long prompt goes through a file: one argv string is capped (128 KiB on Linux, less on
+    /// A long prompt goes through a file (a long schema through stdin, see Start): one argv string is capped (128 KiB on Linux, less on
     /// Windows). Files are named by content, so pooled processes with the same prompt share one.
     /// </summary>
     private string PromptFile(string prompt)
@@ -586,6 +592,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         return line.ErrorStatus switch
         {
             401 => new ProviderError(ProviderErrorKind.NotAuthenticated, message, LoginHint),
+            // Anthropic's "prompt is too long: N tokens > M maximum", which Claude Code rewords as "Prompt is too long · ...".
+            400 or 413 when message.Contains("prompt is too long", StringComparison.OrdinalIgnoreCase) => new ProviderError(ProviderErrorKind.ContextLengthExceeded, message),
             400 or 413 => new ProviderError(ProviderErrorKind.InvalidRequest, message),
             _ => new ProviderError(ProviderErrorKind.Upstream, message),
         };

@@ -148,7 +148,11 @@ internal static class CodexProtocol
         {
             return UnknownModel(message);
         }
-        if (kind is "contextWindowExceeded" or "badRequest" || HttpStatus(info) == 400)
+        if (kind == "contextWindowExceeded")
+        {
+            return new ProviderError(ProviderErrorKind.ContextLengthExceeded, "The input is longer than the model's context window: " + message);
+        }
+        if (kind == "badRequest" || HttpStatus(info) == 400)
         {
             return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);
         }

@@ -139,6 +139,7 @@ public sealed class ProviderRouter
             ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),
             ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),
             ProviderErrorKind.ModelNotFound => new(404, error.Message, "invalid_request_error", "model_not_found", "model"),
+            ProviderErrorKind.ContextLengthExceeded => new(400, error.Message, "invalid_request_error", "context_length_exceeded"),
             ProviderErrorKind.Timeout or ProviderErrorKind.Stalled => new(504, error.Message, "server_error", "timeout"),
             _ => new(502, error.Message, "server_error", "server_error"),
         };

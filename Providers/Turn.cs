@@ -89,6 +89,9 @@ public enum ProviderErrorKind
     /// <summary>The CLI refused the input: 400 invalid_request_error.</summary>
     InvalidRequest,
 
+    /// <summary>The model said the prompt is longer than its context window: 400 context_length_exceeded, as OpenAI answers.</summary>
+    ContextLengthExceeded,
+
     /// <summary>The session in <see cref="TurnRequest.SessionId"/> is neither live nor resumable; the caller replays the history in a new session.</summary>
     SessionNotFound,
 

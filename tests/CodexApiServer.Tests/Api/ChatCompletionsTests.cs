@@ -354,6 +354,7 @@ public sealed class ChatCompletionsTests
     [InlineData(ProviderErrorKind.Upstream, 502, "server_error", null)]
     [InlineData(ProviderErrorKind.Crashed, 502, "server_error", null)]
     [InlineData(ProviderErrorKind.InvalidRequest, 400, "invalid_value", null)]
+    [InlineData(ProviderErrorKind.ContextLengthExceeded, 400, "context_length_exceeded", null)]
     public async Task Provider_errors_map_to_http(ProviderErrorKind kind, int status, string code, string? shouldRetry)
     {
         var fake = new FakeProvider();

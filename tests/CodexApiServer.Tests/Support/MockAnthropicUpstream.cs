@@ -23,14 +23,15 @@ public sealed record MockReply(
     long CacheReadTokens = 3,
     string StopReason = "end_turn",
     string? ToolName = null,
-    string? ToolInputJson = null)
+    string? ToolInputJson = null,
+    string? ErrorMessage = null)
 {
     /// <summary>The model calls a tool (after the text chunks, if any), streaming its input as JSON deltas.</summary>
     public static MockReply ToolUse(string name, string inputJson) => new([], StopReason: "tool_use", ToolName: name, ToolInputJson: inputJson);
 
     public static MockReply Text(params string[] chunks) => new(chunks);
 
-    public static MockReply Error(int status) => new([], status);
+    public static MockReply Error(int status, string? message = null) => new([], status, ErrorMessage: message);
 }
 
 public sealed class RecordedRequest
@@ -132,7 +133,11 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
             context.Response.StatusCode = reply.Status;
             context.Response.ContentType = "application/json";
             var type = reply.Status == 401 ? "authentication_error" : reply.Status >= 500 ? "api_error" : "invalid_request_error";
-            await context.Response.WriteAsync($$$"""{"type":"error","error":{"type":"{{{type}}}","message":"mock says {{{reply.Status}}}"}}""");
+            await context.Response.WriteAsync(new JsonObject
+            {
+                ["type"] = "error",
+                ["error"] = new JsonObject { ["type"] = type, ["message"] = reply.ErrorMessage ?? $"mock says {reply.Status}" },
+            }.ToJsonString());
             record.CompletedAt = Now;
             return;
         }
