@@ -116,7 +116,7 @@ public static partial class ChatCompletionsApi
             LogSessionReused(logger, context.TraceIdentifier, sessionId);
         }
 
-        var (lease, busy) = await router.AcquireAsync(route.Model.Provider, context.RequestAborted);
+        var (lease, busy) = await router.AcquireAsync(route, request, context.RequestAborted);
         if (lease is null)
         {
             return busy!.ToResult(context);

@@ -14,7 +14,8 @@ public sealed record HealthResponse(
     long UptimeSeconds,
     HealthProviders Providers,
     TunnelStatus Tunnel,
-    StorageStatus Storage);
+    StorageStatus Storage,
+    MemoryStatus Memory);
 
 /// <summary>What an anonymous caller from outside sees: no paths, versions of CLIs or tunnel details.</summary>
 public sealed record HealthSummary(string Status, string Version, long UptimeSeconds);
@@ -33,8 +34,8 @@ public static class HealthApi
         return routes;
     }
 
-    // Reads cached state only: the CLI probe and the tunnel report in the background.
-    private static Results<JsonHttpResult<HealthResponse>, JsonHttpResult<HealthSummary>> GetHealth(HttpContext context, CliProbe probe, TunnelManager tunnel, Database database)
+    // Reads cached state only (the CLI probe and the tunnel report in the background) and /proc for the CLIs' memory.
+    private static Results<JsonHttpResult<HealthResponse>, JsonHttpResult<HealthSummary>> GetHealth(HttpContext context, CliProbe probe, TunnelManager tunnel, Database database, MemoryBudget memory)
     {
         var storage = database.Status();
         var caller = Caller.Of(context);
@@ -48,7 +49,8 @@ public static class HealthApi
             Uptime,
             new HealthProviders(probe.Codex, probe.Claude),
             tunnel.Status,
-            storage);
+            storage,
+            memory.Status());
         return TypedResults.Json(body, ApiJsonContext.Wire.HealthResponse);
     }
 }

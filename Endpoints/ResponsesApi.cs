@@ -187,7 +187,7 @@ public static partial class ResponsesApi
         var final = response;
         try
         {
-            var (lease, busy) = await router.AcquireAsync(route.Model.Provider, foreground.Token);
+            var (lease, busy) = await router.AcquireAsync(route, request, foreground.Token);
             if (lease is null)
             {
                 final = response with { Status = "failed", Error = new ResponseError(busy!.Code ?? "rate_limit_exceeded", busy.Message) };
@@ -238,7 +238,7 @@ public static partial class ResponsesApi
         var final = response;
         try
         {
-            var (lease, busy) = await router.AcquireAsync(route.Model.Provider, cts.Token);
+            var (lease, busy) = await router.AcquireAsync(route, request, cts.Token);
             if (lease is null)
             {
                 final = response with { Status = "failed", Error = new ResponseError(busy!.Code ?? "rate_limit_exceeded", busy.Message) };

@@ -112,6 +112,7 @@ public static class ServerApp
     private static IServiceCollection AddProviders(this IServiceCollection services)
     {
         services.AddSingleton<ChildProcesses>();
+        services.AddSingleton<MemoryBudget>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<CliProbe>();
         services.AddHostedService(sp => sp.GetRequiredService<CliProbe>());

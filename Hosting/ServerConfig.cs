@@ -52,6 +52,12 @@ public sealed class ServerConfig
     /// </summary>
     public int IdleStreamTimeoutSeconds { get; set; } = 300;
 
+    /// <summary>
+    /// Most memory our CLI processes may hold together, in MB; idle ones are ended to stay within it.
+    /// Null: a third of the machine's memory.
+    /// </summary>
+    public int? MemoryBudgetMb { get; set; }
+
     /// <summary>"chat" (default: no agent tools, read-only sandbox) or "agent".</summary>
     public string Mode { get; set; } = "chat";
 
@@ -113,6 +119,10 @@ public sealed class ServerConfig
         if (IdleStreamTimeoutSeconds is < 1 or > 86400)
         {
             problems.Add("idleStreamTimeoutSeconds must be between 1 and 86400");
+        }
+        if (MemoryBudgetMb is < 64 or > 16 * 1024 * 1024)
+        {
+            problems.Add("memoryBudgetMb must be between 64 and 16777216 (MB); leave it out for a third of this machine's memory");
         }
         if (Mode is not ("chat" or "agent"))
         {

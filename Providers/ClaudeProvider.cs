@@ -24,7 +24,7 @@ public sealed class ClaudeProviderOptions
 /// --no-session-persistence), so one whose process was reaped, cancelled or restarted continues
 /// with `--resume`.
 /// </summary>
-public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
+public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IAsyncDisposable
 {
     /// <summary>
     /// A chat request without instructions gets no system prompt of ours, as on the OpenAI API; an empty
@@ -52,6 +52,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     private readonly ChildProcesses _children;
     private readonly ILogger<ClaudeProvider> _logger;
     private readonly ClaudeProviderOptions _options;
+    private readonly MemoryBudget? _budget;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ClaudeProcess> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
@@ -63,13 +64,15 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
     private readonly Timer _reaper;
     private bool _disposed;
 
-    public ClaudeProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger<ClaudeProvider> logger, ClaudeProviderOptions? options = null)
+    public ClaudeProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger<ClaudeProvider> logger, ClaudeProviderOptions? options = null, MemoryBudget? budget = null)
     {
         _settings = settings;
         _probe = probe;
         _children = children;
         _logger = logger;
         _options = options ?? new ClaudeProviderOptions();
+        _budget = budget;
+        budget?.AddOwner(this);
         var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(30).Ticks));
         _reaper = new Timer(_ => Reap(), null, period, period);
     }
@@ -329,11 +332,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         {
             return (null, NotInstalled());
         }
-        var key = new ClaudeSessionKey(
-            request.Model.CliModel,
-            ClaudeProtocol.SystemPrompt(request.Instructions, request.Messages) ?? (AgentMode ? null : DefaultChatPrompt),
-            MapEffort(request.ReasoningEffort),
-            request.OutputSchema is { } schema ? schema.GetRawText() : null);
+        var key = KeyOf(request);
         try
         {
             ClaudeProcess? process = null;
@@ -368,9 +367,11 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                         return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"));
                     }
                 }
-                else
+                else if (TakeSpare(key) is { } spare)
                 {
-                    process = TakeSpare(key);
+                    // Listed as a session at once: the memory budget must see it all the time.
+                    process = spare;
+                    _sessions[spare.SessionId] = spare;
                 }
             }
             if (stale is not null)
@@ -382,10 +383,19 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 var resume = request.SessionId;
                 process = Start(path, key, resume ?? Guid.NewGuid().ToString(), resume is not null);
                 process.TryBeginTurn();
+                lock (_lock)
+                {
+                    _sessions[process.SessionId] = process;
+                }
+                // The router reserved room for it; now it is listed and counts for itself.
+                _budget?.Started("claude");
             }
-            lock (_lock)
+            else
             {
-                _sessions[process.SessionId] = process;
+                lock (_lock)
+                {
+                    _sessions[process.SessionId] = process;
+                }
             }
             // The pool is refilled once this turn has its first output (RunAsync), not now.
             return (process, null);
@@ -403,6 +413,70 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         {
             LogStartFailed(_logger, path, e.Message);
             return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"));
+        }
+    }
+
+    private ClaudeSessionKey KeyOf(TurnRequest request) => new(
+        request.Model.CliModel,
+        ClaudeProtocol.SystemPrompt(request.Instructions, request.Messages) ?? (AgentMode ? null : DefaultChatPrompt),
+        MapEffort(request.ReasoningEffort),
+        request.OutputSchema is { } schema ? schema.GetRawText() : null);
+
+    public IReadOnlyList<CliProcessEntry> CliProcesses()
+    {
+        lock (_lock)
+        {
+            var list = new List<CliProcessEntry>(_sessions.Count + _spares.Count);
+            foreach (var p in _sessions.Values.Where(p => !p.HasExited))
+            {
+                list.Add(new CliProcessEntry(p.Pid, "claude", "session", !p.IsBusy, p.LastUsed, p.StartedAt));
+            }
+            foreach (var p in _spares.Values.SelectMany(l => l).Where(p => !p.HasExited))
+            {
+                list.Add(new CliProcessEntry(p.Pid, "claude", "spare", true, p.LastUsed, p.StartedAt));
+            }
+            return list;
+        }
+    }
+
+    public bool EndIdle(int pid)
+    {
+        ClaudeProcess? victim = null;
+        lock (_lock)
+        {
+            foreach (var list in _spares.Values)
+            {
+                if (list.Find(p => p.Pid == pid) is { } spare)
+                {
+                    list.Remove(spare);
+                    victim = spare;
+                    break;
+                }
+            }
+            if (victim is null && _sessions.Values.FirstOrDefault(p => p.Pid == pid) is { } idle && idle.TryBeginTurn())
+            {
+                // Claimed like a turn would, so none can start on it now; the session stays resumable.
+                _sessions.Remove(idle.SessionId);
+                victim = idle;
+            }
+        }
+        if (victim is null)
+        {
+            return false;
+        }
+        End(victim);
+        return true;
+    }
+
+    public bool NeedsNewProcess(TurnRequest request)
+    {
+        lock (_lock)
+        {
+            if (request.SessionId is { } id)
+            {
+                return !(_sessions.TryGetValue(id, out var live) && !live.HasExited);
+            }
+            return !(_spares.TryGetValue(KeyOf(request), out var list) && list.Exists(p => !p.HasExited));
         }
     }
 
@@ -440,22 +514,22 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
         {
             try
             {
-                while (true)
+                while (SparesMissing(key))
                 {
+                    // A spare only uses memory that is free: it never ends a conversation's process.
+                    using var room = _budget?.TryReserve("claude");
+                    if (_budget is not null && room is null)
+                    {
+                        return;
+                    }
                     lock (_lock)
                     {
-                        if (_disposed)
-                        {
-                            return;
-                        }
-                        var list = _spares.TryGetValue(key, out var l) ? l : _spares[key] = [];
-                        list.RemoveAll(p => p.HasExited);
-                        if (list.Count >= _options.WarmSpares)
+                        if (_disposed || !SparesMissing(key))
                         {
                             return;
                         }
                         // Started under the lock so Dispose cannot miss it; Process.Start does not wait for claude to load.
-                        list.Add(Start(path, key, Guid.NewGuid().ToString(), resume: false));
+                        _spares[key].Add(Start(path, key, Guid.NewGuid().ToString(), resume: false));
                     }
                 }
             }
@@ -464,6 +538,20 @@ public sealed partial class ClaudeProvider : ITurnProvider, IAsyncDisposable
                 LogStartFailed(_logger, path, e.Message);
             }
         });
+    }
+
+    private bool SparesMissing(ClaudeSessionKey key)
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return false;
+            }
+            var list = _spares.TryGetValue(key, out var l) ? l : _spares[key] = [];
+            list.RemoveAll(p => p.HasExited);
+            return list.Count < _options.WarmSpares;
+        }
     }
 
     private ClaudeProcess Start(string path, ClaudeSessionKey key, string sessionId, bool resume)

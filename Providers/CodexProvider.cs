@@ -30,7 +30,7 @@ public sealed class CodexProviderOptions
 /// with one thread per conversation, so a follow-up turn costs no process start and streams real
 /// token deltas. Fallback for CLIs without app-server: `codex exec --json` per turn.
 /// </summary>
-public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
+public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAsyncDisposable
 {
     private const string DefaultBaseInstructions = "You are a helpful assistant.";
     private const int MaxSpareKeys = 8;
@@ -42,6 +42,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private readonly ModelCatalog _catalog;
     private readonly ILogger<CodexProvider> _logger;
     private readonly CodexProviderOptions _options;
+    private readonly MemoryBudget? _budget;
     private readonly SemaphoreSlim _startLock = new(1, 1);
     private readonly ConcurrentDictionary<string, CodexSession> _sessions = new(StringComparer.Ordinal);
     // One thread started ahead per (model, instructions) in use, so a new conversation does not wait for thread/start.
@@ -55,7 +56,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     private int _disposeCount;
 
     public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
-        ILogger<CodexProvider> logger, CodexProviderOptions? options = null)
+        ILogger<CodexProvider> logger, CodexProviderOptions? options = null, MemoryBudget? budget = null)
     {
         _settings = settings;
         _probe = probe;
@@ -63,6 +64,8 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
         _catalog = catalog;
         _logger = logger;
         _options = options ?? new CodexProviderOptions();
+        _budget = budget;
+        budget?.AddOwner(this);
     }
 
     public ProviderKind Kind => ProviderKind.Codex;
@@ -77,6 +80,18 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
     public int? AppServerPid => _server is { IsAlive: true } s ? s.Pid : null;
 
     private string ScratchRoot => Path.Combine(_settings.DataDir, "scratch");
+
+    /// <summary>
+    /// The app-server counts toward the memory budget but is never ended for it: it holds every
+    /// Codex conversation. An exec-mode process lives for one turn, covered by that turn's reservation.
+    /// </summary>
+    public IReadOnlyList<CliProcessEntry> CliProcesses() => _server is { IsAlive: true } server
+        ? [new CliProcessEntry(server.Pid, "codex", "app-server", false, DateTimeOffset.UtcNow, server.StartedAt)]
+        : [];
+
+    public bool EndIdle(int pid) => false;
+
+    public bool NeedsNewProcess(TurnRequest request) => _mode == "exec" || _server is not { IsAlive: true };
 
     public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -896,6 +911,7 @@ public sealed partial class CodexProvider : ITurnProvider, IAsyncDisposable
                 throw;
             }
             _server = server;
+            _budget?.Started("codex");
             LogStarted(_logger, server.Pid, server.Generation);
             _ = LoadModelsAsync(server);
             return server;

@@ -33,9 +33,11 @@ public sealed class ProviderRouter
     private readonly CliProbe _probe;
     private readonly StreamingOptions _streaming;
     private readonly ServerSettings _settings;
+    private readonly MemoryBudget _budget;
 
-    public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming)
+    public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming, MemoryBudget budget)
     {
+        _budget = budget;
         // The last registration of a kind wins, so a test (or a later AddX) can replace a provider.
         _providers = [];
         foreach (var provider in providers)
@@ -98,32 +100,88 @@ public sealed class ProviderRouter
     private static ApiError Unavailable(string cli) =>
         new(503, $"The {cli} CLI is not installed on the server; install it there with: {CliProbe.InstallHint(cli)}", "server_error", "provider_unavailable", NoRetry: true);
 
-    /// <summary>Waits in the provider's queue for a turn slot; the lease is the slot.</summary>
-    public async Task<(RateLimitLease? Lease, ApiError? Error)> AcquireAsync(ProviderKind kind, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits in the provider's queue for a turn slot and, when the turn needs a new CLI process, for
+    /// room in the memory budget; both within queueTimeoutSeconds. The lease holds both.
+    /// </summary>
+    public async Task<(RateLimitLease? Lease, ApiError? Error)> AcquireAsync(RoutedModel route, TurnRequest request, CancellationToken cancellationToken)
     {
+        var kind = route.Model.Provider;
         var limiter = _limiters[kind];
-        var busy = new ApiError(429, $"All {_settings.Config.MaxConcurrentTurns} turn slots of this provider are busy and the queue did not move within {_settings.Config.QueueTimeoutSeconds} s; retry shortly.",
-            "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: TimeSpan.FromSeconds(Math.Clamp(_settings.Config.QueueTimeoutSeconds / 4, 1, 10)));
-        if (_settings.Config.QueueTimeoutSeconds == 0)
+        var config = _settings.Config;
+        var cli = kind == ProviderKind.Claude ? "claude" : "codex";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var queueTime = TimeSpan.FromSeconds(config.QueueTimeoutSeconds);
+        RateLimitLease slot;
+        if (config.QueueTimeoutSeconds == 0)
         {
-            var now = limiter.AttemptAcquire();
-            return now.IsAcquired ? (now, null) : (null, busy);
-        }
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        wait.CancelAfter(TimeSpan.FromSeconds(_settings.Config.QueueTimeoutSeconds));
-        try
-        {
-            var lease = await limiter.AcquireAsync(1, wait.Token);
-            if (lease.IsAcquired)
+            slot = limiter.AttemptAcquire();
+            if (!slot.IsAcquired)
             {
-                return (lease, null);
+                return (null, Busy($"All {config.MaxConcurrentTurns} turn slots of {cli} (maxConcurrentTurns) are busy and queueTimeoutSeconds is 0, so nothing waits; retry shortly."));
             }
-            lease.Dispose();
-            return (null, busy);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        else
         {
-            return (null, busy);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            wait.CancelAfter(queueTime);
+            try
+            {
+                slot = await limiter.AcquireAsync(1, wait.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return (null, Busy($"All {config.MaxConcurrentTurns} turn slots of {cli} (maxConcurrentTurns) stayed busy for the whole {config.QueueTimeoutSeconds} s this request may wait (queueTimeoutSeconds); retry shortly."));
+            }
+            if (!slot.IsAcquired)
+            {
+                slot.Dispose();
+                return (null, Busy($"The queue for {cli} is full: {config.MaxConcurrentTurns} turns are running (maxConcurrentTurns) and {_streaming.MaxQueueLength} more are waiting; retry shortly."));
+            }
+        }
+        IDisposable? memory = null;
+        if (route.Provider is ICliProcessOwner owner && owner.NeedsNewProcess(request))
+        {
+            try
+            {
+                memory = await _budget.ReserveAsync(cli, queueTime - clock.Elapsed, cancellationToken);
+            }
+            catch
+            {
+                slot.Dispose();
+                throw;
+            }
+            if (memory is null)
+            {
+                slot.Dispose();
+                return (null, Busy($"This turn needs a new {cli} process and it did not fit in the memory budget ({_budget.LimitBytes / (1024 * 1024)} MB, memoryBudgetMb) "
+                    + $"within {config.QueueTimeoutSeconds} s (queueTimeoutSeconds): the CLI processes that hold it are all busy; retry shortly."));
+            }
+        }
+        return (new TurnLease(slot, memory, _budget), null);
+    }
+
+    private ApiError Busy(string message) => new(429, message, "rate_limit_exceeded", "rate_limit_exceeded",
+        RetryAfter: TimeSpan.FromSeconds(Math.Clamp(_settings.Config.QueueTimeoutSeconds / 4, 1, 10)));
+
+    /// <summary>A turn slot and the memory reserved for its new process; ending it wakes turns that wait for memory.</summary>
+    private sealed class TurnLease(RateLimitLease slot, IDisposable? memory, MemoryBudget budget) : RateLimitLease
+    {
+        public override bool IsAcquired => true;
+
+        public override IEnumerable<string> MetadataNames => slot.MetadataNames;
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata) => slot.TryGetMetadata(metadataName, out metadata);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                slot.Dispose();
+                memory?.Dispose();
+                budget.Changed();
+            }
+            base.Dispose(disposing);
         }
     }
 
