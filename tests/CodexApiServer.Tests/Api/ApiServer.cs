@@ -17,7 +17,7 @@ public static class ApiServer
     private static readonly string FakeCliPath = FakeCli.Write("cli", "echo 1.0.0\n");
 
     /// <param name="config">extra config.json keys, merged over the defaults.</param>
-    public static Task<TestServer> StartAsync(FakeProvider fake, string? config = null, TimeSpan? keepAlive = null, TimeSpan? cancelGrace = null, params ITurnProvider[] more)
+    public static Task<TestServer> StartAsync(FakeProvider fake, string? config = null, TimeSpan? keepAlive = null, TimeSpan? cancelGrace = null, int maxQueueLength = 100, params ITurnProvider[] more)
     {
         var json = new JsonObject { ["codexPath"] = FakeCliPath, ["claudePath"] = FakeCliPath };
         if (config is not null)
@@ -40,6 +40,7 @@ public static class ApiServer
             {
                 KeepAliveInterval = keepAlive ?? TimeSpan.FromSeconds(15),
                 CancelGrace = cancelGrace ?? TimeSpan.FromSeconds(10),
+                MaxQueueLength = maxQueueLength,
             });
         });
     }

@@ -278,6 +278,11 @@ public sealed class ChatCompletionsTests
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(800), TimeSpan.FromSeconds(10));
         ErrorAssert.IsOpenAIError(body, "rate_limit_exceeded");
+        // It says what happened: the wait ran out, not a full queue.
+        var message = (string)body!["error"]!["message"]!;
+        Assert.Contains("stayed busy for the whole 1 s", message);
+        Assert.Contains("queueTimeoutSeconds", message);
+        Assert.Contains("maxConcurrentTurns", message);
         Assert.True(int.Parse(Assert.Single(second.Headers.GetValues("retry-after"))) >= 1);
         Assert.Single(second.Headers.GetValues("retry-after-ms"));
         release.SetResult();
@@ -285,6 +290,36 @@ public sealed class ChatCompletionsTests
         Assert.Equal(HttpStatusCode.OK, firstResponse.StatusCode);
         Assert.Single(fake.Requests);
         Assert.Equal(1, fake.MaxRunning);
+    }
+
+    [Fact]
+    public async Task A_request_beyond_the_queue_length_gets_429_at_once_saying_the_queue_is_full()
+    {
+        var fake = new FakeProvider();
+        var release = new TaskCompletionSource();
+        fake.Script = (r, ct) => Slow(release.Task, ct);
+        await using var server = await ApiServer.StartAsync(fake, """{"maxConcurrentTurns":1,"queueTimeoutSeconds":30}""", maxQueueLength: 1);
+        const string Body = """{"model":"gpt-5.2-codex","messages":[{"role":"user","content":"one"}]}""";
+        var running = server.PostAsync("/v1/chat/completions", Body);
+        while (fake.Requests.IsEmpty)
+        {
+            await Task.Delay(20);
+        }
+        var queued = server.PostAsync("/v1/chat/completions", Body);
+        await Task.Delay(300); // it is in the queue now
+
+        var watch = Stopwatch.StartNew();
+        var (third, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Body);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"waited {watch.Elapsed}");
+        ErrorAssert.IsOpenAIError(body, "rate_limit_exceeded");
+        Assert.Contains("queue for codex is full: 1 turns are running (maxConcurrentTurns) and 1 more are waiting", (string)body!["error"]!["message"]!);
+        release.SetResult();
+        using var one = await running;
+        using var two = await queued;
+        Assert.Equal(HttpStatusCode.OK, one.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, two.StatusCode);
     }
 
     private static async IAsyncEnumerable<TurnEvent> Slow(Task release, [EnumeratorCancellation] CancellationToken ct)

@@ -112,6 +112,7 @@ public sealed class ConfigTests : IDisposable
     [InlineData("""{"mode": "yolo"}""", "mode")]
     [InlineData("""{"corsOrigins": ["not a url"]}""", "corsOrigins")]
     [InlineData("""{"maxConcurrentTurns": 0}""", "maxConcurrentTurns")]
+    [InlineData("""{"memoryBudgetMb": 10}""", "memoryBudgetMb must be between 64")]
     [InlineData("""{"masterKey": "secret"}""", "masterKey")]
     [InlineData("""{"port": 8080,""", "not valid")]
     [InlineData("""{"host": "my.server.example"}""", "host")]

@@ -1,4 +1,8 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
+using CodexApiServer.Tests.Api;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -33,5 +37,45 @@ public sealed class ClaudeServerTests
         {
             Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(pid), TimeSpan.FromSeconds(3)), $"PID {pid} survived shutdown");
         }
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_new_conversation_that_does_not_fit_in_memory_waits_then_gets_429_or_the_room_a_finished_turn_leaves()
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, "Fakes", "fake-claude.mjs");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // Room for one fake claude (a node process): a second one cannot start while the first is busy.
+        await using var server = await TestServer.StartAsync($$"""{"claudePath": "{{script}}", "memoryBudgetMb": 64, "queueTimeoutSeconds": 2}""");
+        const string Model = "claude-sonnet-4-5";
+        var busy = await server.PostAsync("/v1/chat/completions", $$"""{"model":"{{Model}}","stream":true,"messages":[{"role":"user","content":"#mode=hang"}]}""");
+        Assert.Equal(HttpStatusCode.OK, busy.StatusCode);
+        var stream = new StreamReader(await busy.Content.ReadAsStreamAsync());
+        while (await stream.ReadLineAsync() is { } line && !line.Contains("Hello", StringComparison.Ordinal))
+        {
+        }
+        var health = JsonNode.Parse(await server.Client.GetStringAsync("/health"))!["memory"]!;
+        var session = Assert.Single(health["processes"]!.AsArray())!;
+        Assert.Equal("session", (string?)session["role"]);
+        Assert.Equal(64, (long)health["budget_mb"]!);
+
+        var clock = Stopwatch.StartNew();
+        var (refused, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"another conversation"}]}""");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.8), TimeSpan.FromSeconds(10));
+        ErrorAssert.IsOpenAIError(body, "rate_limit_exceeded");
+        var message = (string)body!["error"]!["message"]!;
+        Assert.Contains("memory budget (64 MB, memoryBudgetMb)", message);
+        Assert.Contains("within 2 s (queueTimeoutSeconds)", message);
+        Assert.True(refused.Headers.Contains("retry-after"));
+
+        // Waiting, then the busy turn ends (its client leaves): the waiting one gets its room.
+        var waiting = server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"a third conversation"}]}""");
+        await Task.Delay(700);
+        Assert.False(waiting.IsCompleted);
+        busy.Dispose();
+        var (served, answer) = await waiting;
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        Assert.Equal("Hello, wörld 日本語 😀", (string?)answer!["choices"]![0]!["message"]!["content"]);
     }
 }
