@@ -76,14 +76,20 @@ public sealed class ServerSettings
         return settings;
     }
 
+    /// <summary>Raised after <see cref="Apply"/> with the config before and after, for parts that act on a change at once.</summary>
+    public event Action<ServerConfig, ServerConfig>? Changed;
+
     /// <summary>Makes a validated config the one in effect and writes it to the file.</summary>
     public void Apply(ServerConfig next)
     {
+        ServerConfig before;
         lock (_saveLock)
         {
+            before = _config;
             _config = next;
             Save();
         }
+        Changed?.Invoke(before, next);
     }
 
     /// <summary>Writes config.json atomically, readable by the owner only.</summary>

@@ -39,6 +39,9 @@ public sealed partial class ClaudeProcess
     }
 
     public ClaudeSessionKey Key { get; }
+
+    /// <summary>The claude executable it runs: after a claudePath change, its next turn goes to a new process.</summary>
+    public string CliPath { get; init; } = "";
     public string SessionId { get; }
     public string? ScratchDir { get; }
 

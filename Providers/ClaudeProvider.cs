@@ -73,6 +73,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         _options = options ?? new ClaudeProviderOptions();
         _budget = budget;
         budget?.AddOwner(this);
+        settings.Changed += OnConfigChanged;
         var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(30).Ticks));
         _reaper = new Timer(_ => Reap(), null, period, period);
     }
@@ -295,8 +296,40 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
             ? (string.IsNullOrEmpty(value) ? null : value)
             : Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 
+    /// <summary>
+    /// A new claudePath: the spares and idle sessions of the old claude end now (the sessions resume
+    /// with the new one when used again); a busy one moves over at its next turn.
+    /// </summary>
+    private void OnConfigChanged(ServerConfig before, ServerConfig after)
+    {
+        if (before.ClaudePath == after.ClaudePath)
+        {
+            return;
+        }
+        List<ClaudeProcess> old;
+        lock (_lock)
+        {
+            old = [.. _spares.Values.SelectMany(l => l)];
+            _spares.Clear();
+            foreach (var (id, process) in _sessions.ToArray())
+            {
+                if (process.TryBeginTurn())
+                {
+                    _sessions.Remove(id);
+                    old.Add(process);
+                }
+            }
+        }
+        foreach (var process in old)
+        {
+            LogPathChanged(_logger, process.Pid);
+            End(process);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        _settings.Changed -= OnConfigChanged;
         List<ClaudeProcess> all;
         lock (_lock)
         {
@@ -351,13 +384,13 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                         }
                         // The system prompt is left out: the CLI records it on a session's first request and
                         // keeps it on resume, so a restart with other instructions would change nothing.
-                        if (live.Key with { SystemPrompt = null } == key with { SystemPrompt = null } && !live.HasExited)
+                        if (live.Key with { SystemPrompt = null } == key with { SystemPrompt = null } && live.CliPath == path && !live.HasExited)
                         {
                             process = live;
                         }
                         else
                         {
-                            // Another model or prompt, or it died: continue the same session in a new process.
+                            // Another model, prompt or claude, or it died: continue the same session in a new process.
                             _sessions.Remove(id);
                             stale = live;
                         }
@@ -590,18 +623,17 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         {
             // Plain chat should not carry an agent's prompt and tools upstream.
             args.AddRange(ChatModeFlags);
-            scratch = cwd = Path.Combine(_settings.DataDir, "scratch", $"claude-{sessionId}");
             lock (_lock)
             {
                 // A resumed session runs in the same folder (claude finds its transcript by it), so an
                 // earlier process of this session that is ending now must not remove it under us.
                 _scratchOwners[sessionId] = owner = new object();
-                Directory.CreateDirectory(cwd);
+                scratch = cwd = ScratchDirectory.Create(_settings.DataDir, $"claude-{sessionId}");
             }
         }
         args.AddRange(resume ? ["--resume", sessionId] : ["--session-id", sessionId]);
         var child = _children.Start(path, args, cwd, _options.Environment);
-        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume);
+        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume) { CliPath = path };
         if (schemaLine is not null)
         {
             process.WriteFirst(schemaLine);
@@ -625,8 +657,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
     private string PromptFile(string prompt)
     {
         var bytes = System.Text.Encoding.UTF8.GetBytes(prompt);
-        var dir = Path.Combine(_settings.DataDir, "scratch", "prompts");
-        Directory.CreateDirectory(dir);
+        var dir = ScratchDirectory.Create(_settings.DataDir, "prompts");
         var path = Path.Combine(dir, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) + ".txt");
         if (!File.Exists(path))
         {
@@ -796,6 +827,9 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove the transcript of Claude session {SessionId}: {Reason}")]
     private static partial void LogTranscriptNotRemoved(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} ended: claudePath changed")]
+    private static partial void LogPathChanged(ILogger logger, int pid);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} idle; ended")]
     private static partial void LogReaped(ILogger logger, int pid);

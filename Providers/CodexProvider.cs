@@ -66,6 +66,30 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         _options = options ?? new CodexProviderOptions();
         _budget = budget;
         budget?.AddOwner(this);
+        settings.Changed += OnConfigChanged;
+    }
+
+    /// <summary>
+    /// A new codexPath: the app-server of the old codex (and the spare threads in it) ends as soon
+    /// as no turn runs on it; the next turn starts the new one, where conversations resume.
+    /// </summary>
+    private void OnConfigChanged(ServerConfig before, ServerConfig after)
+    {
+        if (before.CodexPath != after.CodexPath && _server is { } old)
+        {
+            _ = RetireAsync(old);
+        }
+    }
+
+    private async Task RetireAsync(AppServer old)
+    {
+        old.Retired = true;
+        while (old.IsAlive && !old.Subscriptions.IsEmpty && !_disposed)
+        {
+            await Task.Delay(250);
+        }
+        LogRetired(_logger, old.Pid);
+        _children.End(old.Process);
     }
 
     public ProviderKind Kind => ProviderKind.Codex;
@@ -79,7 +103,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     /// <summary>The PID of the running app-server, if one runs.</summary>
     public int? AppServerPid => _server is { IsAlive: true } s ? s.Pid : null;
 
-    private string ScratchRoot => Path.Combine(_settings.DataDir, "scratch");
+    private string ScratchRoot => ScratchDirectory.Root(_settings.DataDir);
 
     /// <summary>
     /// The app-server counts toward the memory budget but is never ended for it: it holds every
@@ -91,7 +115,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     public bool EndIdle(int pid) => false;
 
-    public bool NeedsNewProcess(TurnRequest request) => _mode == "exec" || _server is not { IsAlive: true };
+    public bool NeedsNewProcess(TurnRequest request) => _mode == "exec" || _server is not { IsAlive: true, Retired: false };
 
     public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -695,9 +719,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     private string NewScratchDir()
     {
-        var dir = Path.Combine(ScratchRoot, $"codex-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        return dir;
+        return ScratchDirectory.Create(_settings.DataDir, $"codex-{Guid.NewGuid():N}");
     }
 
     /// <summary>Scratch folders of an earlier run: a resumed thread gets a new one.</summary>
@@ -854,14 +876,14 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     private async Task<AppServer> GetServerAsync(string path, CancellationToken cancellationToken)
     {
-        if (_server is { IsAlive: true } running)
+        if (_server is { IsAlive: true, Retired: false } running)
         {
             return running;
         }
         await _startLock.WaitAsync(cancellationToken);
         try
         {
-            if (_server is { IsAlive: true } again)
+            if (_server is { IsAlive: true, Retired: false } again)
             {
                 return again;
             }
@@ -876,7 +898,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             {
                 RemoveStaleScratchDirs();
             }
-            Directory.CreateDirectory(ScratchRoot);
+            ScratchDirectory.Create(_settings.DataDir);
             var process = _children.Start(path, ["app-server"], ScratchRoot, _options.Environment);
             var server = new AppServer(this, process, Interlocked.Increment(ref _generation));
             try
@@ -967,7 +989,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         {
             channel.Writer.TryComplete(new IOException("the codex app-server exited"));
         }
-        if (!_disposed && !_children.ShuttingDown)
+        if (!_disposed && !_children.ShuttingDown && !server.Retired)
         {
             var uptime = Stopwatch.GetElapsedTime(server.StartedAt);
             _quickDeaths = uptime < TimeSpan.FromSeconds(30) ? _quickDeaths + 1 : 0;
@@ -1005,6 +1027,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             return;
         }
         _disposed = true;
+        _settings.Changed -= OnConfigChanged;
         if (_server is { } server)
         {
             _children.End(server.Process);
@@ -1059,6 +1082,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         public ConcurrentDictionary<string, Channel<JsonElement>> Subscriptions { get; } = new(StringComparer.Ordinal);
 
         public bool IsAlive => !Rpc.IsClosed;
+
+        /// <summary>Started from a codexPath that is no longer configured: no new turn goes to it.</summary>
+        public volatile bool Retired;
 
         public string StderrTail => _stderr.ToString();
 
@@ -1147,6 +1173,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex runs in {Mode} mode")]
     private static partial void LogMode(ILogger logger, string mode);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "codex app-server {Pid} ended: codexPath changed")]
+    private static partial void LogRetired(ILogger logger, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Started codex app-server as PID {Pid} (start #{Generation})")]
     private static partial void LogStarted(ILogger logger, int pid, int generation);

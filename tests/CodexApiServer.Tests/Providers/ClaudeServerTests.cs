@@ -78,4 +78,28 @@ public sealed class ClaudeServerTests
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         Assert.Equal("Hello, wörld 日本語 😀", (string?)answer!["choices"]![0]!["message"]!["content"]);
     }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Scratch_folders_of_conversations_are_the_owners_only()
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, "Fakes", "fake-claude.mjs");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        await using var server = await TestServer.StartAsync($$"""{"claudePath": "{{script}}", "codexPath": "{{CodexHarness.FakeCodexPath()}}"}""");
+        // A long system prompt goes to claude through a file in scratch/prompts.
+        var prompt = new string('p', 20_000);
+        foreach (var model in new[] { "claude-sonnet-4-5", "gpt-5.2-codex" })
+        {
+            var (response, _) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions",
+                $$"""{"model":"{{model}}","messages":[{"role":"system","content":"{{prompt}}"},{"role":"user","content":"hi"}]}""");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var root = Path.Combine(server.DataDir, "scratch");
+        var dirs = Directory.GetDirectories(root);
+        Assert.Contains(dirs, d => Path.GetFileName(d).StartsWith("claude-", StringComparison.Ordinal));
+        Assert.Contains(dirs, d => Path.GetFileName(d).StartsWith("codex-", StringComparison.Ordinal));
+        Assert.Contains(dirs, d => Path.GetFileName(d) == "prompts");
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        Assert.All(dirs.Append(root), d => Assert.Equal(Private, File.GetUnixFileMode(d)));
+    }
 }
