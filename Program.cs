@@ -1,5 +1,10 @@
 using CodexApiServer.Hosting;
 
+if (args is [CodexApiServer.Providers.ChildWatchdog.Argument])
+{
+    return CodexApiServer.Providers.ChildWatchdog.Run(Console.OpenStandardInput());
+}
+
 try
 {
     var cli = CommandLine.Parse(args);
@@ -24,7 +29,9 @@ try
         Console.Error.WriteLine("warning: " + warning);
     }
 
-    await using var app = ServerApp.Build(settings);
+    // Only the server as its own process has a watchdog: it runs this executable again.
+    await using var app = ServerApp.Build(settings, configureServices: services =>
+        services.AddSingleton(sp => CodexApiServer.Providers.ChildWatchdog.Start(sp.GetRequiredService<ILogger<CodexApiServer.Providers.ChildWatchdog>>())!));
     await app.StartListeningAsync(settings);
     Console.WriteLine($"codex-api-server {AppInfo.Version} listening on {app.Address()} (data: {settings.DataDir})");
     if (settings.FirstRun)

@@ -5,9 +5,10 @@ namespace CodexApiServer.Providers;
 
 /// <summary>
 /// Every child process the server starts goes through here, so shutdown can end each one (and its
-/// tree) by PID. Processes are started from an argv array, never through a shell.
+/// tree) by PID, and the watchdog (when the server runs as its own process) can end them if the
+/// server is killed. Processes are started from an argv array, never through a shell.
 /// </summary>
-public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger) : IDisposable
+public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger, ChildWatchdog? watchdog = null) : IDisposable
 {
     private readonly ConcurrentDictionary<int, Process> _running = new();
 
@@ -49,6 +50,7 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger) : IDi
         var pid = process.Id;
         _running[pid] = process;
         process.Exited += (_, _) => _running.TryRemove(pid, out _);
+        watchdog?.Watch(pid);
         LogStarted(logger, Path.GetFileName(file), pid);
         return process;
     }
@@ -102,13 +104,11 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger) : IDi
     /// <summary>Set once the server ends its children, so an exit that follows is not reported as a crash.</summary>
     public bool ShuttingDown { get; private set; }
 
+    /// <summary>Ends every child and its tree at once (one pass, not one per child), then waits a little for them to go.</summary>
     public void EndAll()
     {
         ShuttingDown = true;
-        foreach (var (_, process) in _running)
-        {
-            End(process);
-        }
+        ProcessTree.KillAll(_running.Where(p => !HasExited(p.Value)).Select(p => p.Key).ToList());
         foreach (var (_, process) in _running)
         {
             try

@@ -318,7 +318,7 @@ public sealed partial class MemoryBudget : IDisposable
     }
 
     /// <summary>The children of a process on Linux (every thread's list: a child belongs to the thread that forked it).</summary>
-    public static List<int> LinuxChildren(int pid)
+    private static List<int> LinuxChildren(int pid)
     {
         var children = new List<int>();
         try
