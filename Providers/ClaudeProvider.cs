@@ -423,13 +423,6 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 // The router reserved room for it; now it is listed and counts for itself.
                 _budget?.Started("claude");
             }
-            else
-            {
-                lock (_lock)
-                {
-                    _sessions[process.SessionId] = process;
-                }
-            }
             // The pool is refilled once this turn has its first output (RunAsync), not now.
             return (process, null);
         }
