@@ -258,6 +258,23 @@ public static class Processes
         }
     }
 
+    /// <summary>The CLI processes a server's /health lists (PID, role), once they satisfy <paramref name="expected"/>.</summary>
+    public static async Task<List<(int Pid, string Role)>> ListedAsync(HttpClient client, Func<List<(int Pid, string Role)>, bool> expected)
+    {
+        List<(int Pid, string Role)> list = [];
+        for (var i = 0; i < 200; i++)
+        {
+            var health = JsonNode.Parse(await client.GetStringAsync("/health"))!;
+            list = health["memory"]!["processes"]!.AsArray().Select(p => ((int)p!["pid"]!, (string)p["role"]!)).ToList();
+            if (expected(list))
+            {
+                return list;
+            }
+            await Task.Delay(50);
+        }
+        throw new Xunit.Sdk.XunitException($"/health lists {string.Join(", ", list)}");
+    }
+
     public static async Task AssertAllEndAsync(IEnumerable<int> pids, TimeSpan within)
     {
         foreach (var pid in pids)

@@ -22,7 +22,7 @@ public sealed class CliPathChangeTests : IDisposable
         var (first, firstBody) = await Chat(server, "claude-sonnet-4-5", ("user", "hello"));
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         // The conversation's process and the spare started after it, both from the old path.
-        var old = await ProcessesAsync(server, n => n == 2);
+        var old = await Processes.ListedAsync(server.Client, l => l.Count == 2);
         Assert.All(old, p => Assert.Contains(oldClaude, Processes.CommandLine(p.Pid)));
         Assert.Contains(old, p => p.Role == "spare");
 
@@ -36,7 +36,7 @@ public sealed class CliPathChangeTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
         var (other, _) = await Chat(server, "claude-sonnet-4-5", ("user", "a new conversation"));
         Assert.Equal(HttpStatusCode.OK, other.StatusCode);
-        var now = await ProcessesAsync(server, n => n >= 2);
+        var now = await Processes.ListedAsync(server.Client, l => l.Count >= 2);
         Assert.All(now, p => Assert.Contains(newClaude, Processes.CommandLine(p.Pid)));
         Assert.Contains(now, p => p.Role == "session" && Processes.CommandLine(p.Pid)!.Contains("--resume", StringComparison.Ordinal));
     }
@@ -50,7 +50,7 @@ public sealed class CliPathChangeTests : IDisposable
         await using var server = await TestServer.StartAsync($$"""{"codexPath": "{{oldCodex}}"}""");
         var (first, _) = await Chat(server, "gpt-5.2-codex", ("user", "hello"));
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        var old = Assert.Single(await ProcessesAsync(server, n => n == 1));
+        var old = Assert.Single(await Processes.ListedAsync(server.Client, l => l.Count == 1));
         Assert.Equal("app-server", old.Role);
 
         var (patch, _) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", $$"""{"codexPath": "{{newCodex}}"}""");
@@ -59,7 +59,7 @@ public sealed class CliPathChangeTests : IDisposable
 
         var (next, _) = await Chat(server, "gpt-5.2-codex", ("user", "hello again"));
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
-        var now = Assert.Single(await ProcessesAsync(server, n => n == 1));
+        var now = Assert.Single(await Processes.ListedAsync(server.Client, l => l.Count == 1));
         Assert.Contains(newScript, Processes.CommandLine(now.Pid));
     }
 
@@ -74,21 +74,4 @@ public sealed class CliPathChangeTests : IDisposable
 
     private static Task<(HttpResponseMessage Response, JsonNode? Body)> Chat(TestServer server, string model, params (string Role, string Content)[] messages) =>
         server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Wire.Chat(model, stream: false, messages).ToJsonString());
-
-    /// <summary>The CLI processes /health lists, once their number satisfies <paramref name="expected"/>.</summary>
-    private static async Task<List<(int Pid, string Role)>> ProcessesAsync(TestServer server, Func<int, bool> expected)
-    {
-        List<(int Pid, string Role)> list = [];
-        for (var i = 0; i < 100; i++)
-        {
-            var health = JsonNode.Parse(await server.Client.GetStringAsync("/health"))!;
-            list = health["memory"]!["processes"]!.AsArray().Select(p => ((int)p!["pid"]!, (string)p["role"]!)).ToList();
-            if (expected(list.Count))
-            {
-                return list;
-            }
-            await Task.Delay(50);
-        }
-        throw new Xunit.Sdk.XunitException($"/health lists {list.Count} CLI processes");
-    }
 }
