@@ -166,7 +166,7 @@ public sealed partial class MemoryBudget : IDisposable
                     // A reservation turned into a process after our measurement: measure again.
                     continue;
                 }
-                used = Used(entries) + _pending.Sum(r => ExpectedSize(r.Cli, entries));
+                used = Used(entries);
                 // Alone, a process always starts: a budget smaller than one CLI must not refuse every turn.
                 if (used + size <= limit || (entries.Count == 0 && _pending.Count == 0))
                 {
@@ -212,7 +212,7 @@ public sealed partial class MemoryBudget : IDisposable
                 long used;
                 lock (_lock)
                 {
-                    used = Used(entries) + _pending.Sum(r => ExpectedSize(r.Cli, entries));
+                    used = Used(entries);
                 }
                 if (used <= LimitBytes || !EndOneIdle(entries, ended))
                 {
@@ -227,8 +227,10 @@ public sealed partial class MemoryBudget : IDisposable
         }
     }
 
-    private static long Used(List<(ICliProcessOwner Owner, CliProcessEntry Entry, long Rss)> entries) =>
-        entries.Sum(e => Stopwatch.GetElapsedTime(e.Entry.StartedAt) < Young ? Math.Max(e.Rss, ExpectedSize(e.Entry.Cli, entries)) : e.Rss);
+    /// <summary>What the processes hold plus what the reserved ones will; the caller holds the lock.</summary>
+    private long Used(List<(ICliProcessOwner Owner, CliProcessEntry Entry, long Rss)> entries) =>
+        entries.Sum(e => Stopwatch.GetElapsedTime(e.Entry.StartedAt) < Young ? Math.Max(e.Rss, ExpectedSize(e.Entry.Cli, entries)) : e.Rss)
+        + _pending.Sum(r => ExpectedSize(r.Cli, entries));
 
     /// <summary>The largest measured process of that CLI that has had time to load, else a default.</summary>
     private static long ExpectedSize(string cli, List<(ICliProcessOwner Owner, CliProcessEntry Entry, long Rss)> entries)
