@@ -20,6 +20,11 @@ public sealed class AdminApiTests
         var (wrongType, wrongBody) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"tunnelAutoStart": "yes"}""");
         Assert.Equal(HttpStatusCode.BadRequest, wrongType.StatusCode);
         Assert.Equal("tunnelAutoStart", ErrorAssert.IsOpenAIError(wrongBody)["param"]!.GetValue<string>());
+        // A host the next start could not listen on is refused now, not discovered at the restart.
+        var (unresolvable, unresolvableBody) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"host": "my.server.example"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, unresolvable.StatusCode);
+        Assert.Contains("host", ErrorAssert.IsOpenAIError(unresolvableBody)["message"]!.GetValue<string>());
+        Assert.Equal("127.0.0.1", JsonNode.Parse(File.ReadAllText(Path.Combine(server.DataDir, "config.json")))!["host"]!.GetValue<string>());
         var (masterKey, _) = await server.SendJsonAsync(HttpMethod.Patch, "/admin/config", """{"masterKey": "msk_mine"}""");
         Assert.Equal(HttpStatusCode.BadRequest, masterKey.StatusCode);
 
