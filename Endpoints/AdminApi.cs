@@ -33,7 +33,7 @@ public static class AdminApi
 
     public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin");
+        var group = routes.MapGroup("/admin").RequireScope(RequiredScope.Admin);
         group.MapGet("/config", GetConfig);
         group.MapPatch("/config", PatchConfig);
         group.MapGet("/stats", Stats);

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using CodexApiServer.Hosting;
+using CodexApiServer.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
@@ -14,10 +15,11 @@ public static class AdminPages
 
     public static IEndpointRouteBuilder MapAdminPages(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/", (ServerSettings settings) => TypedResults.Redirect(settings.FirstRun ? "/setup" : "/admin"));
-        routes.MapGet("/admin", (HttpContext context) => Serve(context, "index.html"));
-        routes.MapGet("/setup", (HttpContext context) => Serve(context, "setup.html"));
-        routes.MapGet("/admin/{file}", (HttpContext context, string file) => Serve(context, file));
+        var pages = routes.MapGroup("").Public();
+        pages.MapGet("/", (ServerSettings settings) => TypedResults.Redirect(settings.FirstRun ? "/setup" : "/admin"));
+        pages.MapGet("/admin", (HttpContext context) => Serve(context, "index.html"));
+        pages.MapGet("/setup", (HttpContext context) => Serve(context, "setup.html"));
+        pages.MapGet("/admin/{file}", (HttpContext context, string file) => Serve(context, file));
         return routes;
     }
 

@@ -1,15 +1,16 @@
+using CodexApiServer.Security;
 using CodexApiServer.Tunnel;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
-/// <summary>The Cloudflare tunnel: status, start, stop, and installing cloudflared. Access control is applied to the group by the caller.</summary>
+/// <summary>The Cloudflare tunnel: status, start, stop, and installing cloudflared. Admin scope, on the group.</summary>
 public static class AdminTunnelApi
 {
     public static RouteGroupBuilder MapAdminTunnelApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/admin/tunnel");
+        var group = routes.MapGroup("/admin/tunnel").RequireScope(RequiredScope.Admin);
         group.MapGet("/status", GetStatus);
         group.MapPost("/start", Start);
         group.MapPost("/stop", Stop);

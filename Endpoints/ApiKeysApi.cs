@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -45,7 +46,7 @@ public static class ApiKeysApi
 {
     public static RouteGroupBuilder MapApiKeysApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1/api-keys");
+        var group = routes.MapGroup("/v1/api-keys").RequireScope(RequiredScope.Admin);
         group.MapPost("/", Create);
         group.MapGet("/", List);
         group.MapGet("/{id}", Get);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -60,8 +61,9 @@ public static partial class ChatCompletionsApi
 
     public static IEndpointRouteBuilder MapChatCompletionsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapPost("/v1/chat/completions", Create);
-        routes.MapGet("/v1/chat/completions/{id}", Get);
+        var group = routes.MapGroup("/v1/chat").RequireScope(RequiredScope.Chat);
+        group.MapPost("/completions", Create);
+        group.MapGet("/completions/{id}", Get);
         return routes;
     }
 

@@ -30,7 +30,7 @@ public static class HealthApi
 
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/health", GetHealth);
+        routes.MapGet("/health", GetHealth).Public();
         return routes;
     }
 

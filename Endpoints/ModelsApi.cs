@@ -1,4 +1,5 @@
 using CodexApiServer.Providers;
+using CodexApiServer.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
@@ -11,7 +12,7 @@ public static class ModelsApi
 {
     public static RouteGroupBuilder MapModelsApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1/models");
+        var group = routes.MapGroup("/v1/models").RequireScope(RequiredScope.Models);
         group.MapGet("/", List);
         group.MapGet("/{id}", Get);
         return group;

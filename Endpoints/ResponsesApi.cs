@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -73,7 +74,7 @@ public static partial class ResponsesApi
 
     public static IEndpointRouteBuilder MapResponsesApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1/responses");
+        var group = routes.MapGroup("/v1/responses").RequireScope(RequiredScope.Responses);
         group.MapPost("/", Create);
         group.MapGet("/", List);
         group.MapGet("/{id}", Get);

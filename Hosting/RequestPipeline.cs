@@ -111,6 +111,9 @@ public static partial class RequestPipeline
             return OpenAIErrors.WriteAsync(http, http.Response.StatusCode, message, "invalid_request_error", code);
         });
 
+        // Routing placed here, not implicitly ahead of everything: inside the error handlers, and before
+        // the gate, which reads the scope the matched endpoint declares.
+        app.UseRouting();
         var access = app.Services.GetRequiredService<AccessControl>();
         app.Use(access.InvokeAsync);
         return app;

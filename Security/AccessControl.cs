@@ -51,7 +51,7 @@ public sealed partial class AccessControl(ServerSettings settings, AllowedHosts 
         var external = foreignOrigin || hostKind == HostKind.External || IsExternalAddress(context);
         var presented = PresentedKey(request);
         var caller = Identify(presented, external);
-        var scope = ScopeOf(request.Path);
+        var scope = ScopeOf(context);
 
         if (presented is not null && caller.Key is null && !caller.IsMaster && !caller.LocalWithoutAuth)
         {
@@ -98,36 +98,14 @@ public sealed partial class AccessControl(ServerSettings settings, AllowedHosts 
         await next(context);
     }
 
-    /// <summary>The scope a path needs, or null for public paths (health, static pages).</summary>
-    public static string? ScopeOf(PathString path)
+    /// <summary>The scope the matched endpoint declares (null: public), or the fail-closed default when it declares none.</summary>
+    private static string? ScopeOf(HttpContext context)
     {
-        if (path.StartsWithSegments("/v1/chat"))
-        {
-            return "chat";
-        }
-        if (path.StartsWithSegments("/v1/responses"))
-        {
-            return "responses";
-        }
-        if (path.StartsWithSegments("/v1/models"))
-        {
-            return "models";
-        }
-        if (path.StartsWithSegments("/v1/api-keys") || IsAdminApi(path))
-        {
-            return "admin";
-        }
-        if (path.StartsWithSegments("/v1"))
-        {
-            return "any";
-        }
-        return null;
+        var endpoint = context.GetEndpoint();
+        return endpoint?.Metadata.GetMetadata<RequiredScope>() is { } declared
+            ? declared.Scope
+            : RequiredScope.Undecided(context.Request.Path, endpoint);
     }
-
-    // Admin pages are public files; their data comes from these routes, which are not.
-    private static bool IsAdminApi(PathString path) =>
-        path.StartsWithSegments("/admin/config") || path.StartsWithSegments("/admin/stats") || path.StartsWithSegments("/admin/logs")
-        || path.StartsWithSegments("/admin/master-key") || path.StartsWithSegments("/admin/tunnel");
 
     private Caller Identify(string? presented, bool external)
     {

@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using CodexApiServer.Tests.Support;
+using Microsoft.AspNetCore.Routing;
 
 namespace CodexApiServer.Tests.Security;
 
@@ -57,7 +59,10 @@ public sealed class AccessControlTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<HttpResponseMessage> SendAsync(string method, string path, string? key = null, bool external = false, string? origin = null, string? address = null)
+    private Task<HttpResponseMessage> SendAsync(string method, string path, string? key = null, bool external = false, string? origin = null, string? address = null) =>
+        SendAsync(_server, method, path, key, external, origin, address);
+
+    private static async Task<HttpResponseMessage> SendAsync(TestServer server, string method, string path, string? key = null, bool external = false, string? origin = null, string? address = null)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PATCH")
@@ -77,7 +82,7 @@ public sealed class AccessControlTests : IAsyncLifetime
         {
             request.Headers.Add("Origin", origin);
         }
-        return await _server.Client.SendAsync(request);
+        return await server.Client.SendAsync(request);
     }
 
     private static bool PassedTheGate(HttpResponseMessage response) =>
@@ -144,6 +149,84 @@ public sealed class AccessControlTests : IAsyncLifetime
                     ErrorAssert.IsOpenAIError(await Body(response), "insufficient_scope");
                 }
             }
+        }
+    }
+
+    // Mapped, and left out of Routes because calling them acts for real or answers 403 to an admin key by design.
+    private static readonly (string Method, string Path, string? Scope)[] OtherRoutes =
+    [
+        ("GET", "/admin/master-key", "admin"),
+        ("POST", "/admin/master-key/regenerate", "admin"),
+        ("POST", "/admin/tunnel/start", "admin"),
+        ("POST", "/admin/tunnel/install", "admin"),
+        ("GET", "/admin/logs/stream", "admin"),
+        ("GET", "/", null),
+        ("GET", "/setup", null),
+        ("GET", "/admin/app.js", null),
+    ];
+
+    [Fact]
+    public async Task Every_mapped_endpoint_declares_its_scope_and_the_routes_above_cover_them_all()
+    {
+        var reached = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(); // by display name: method, pattern, handler
+        // Behind the gate, in front of the handlers: tells which endpoint a request matched and what it declares, and calls no handler.
+        await using var server = await TestServer.StartAsync(beforeStart: app => app.Use((HttpContext context, RequestDelegate _) =>
+        {
+            var endpoint = context.GetEndpoint();
+            if (endpoint is not null)
+            {
+                reached[endpoint.DisplayName ?? "?"] = true;
+            }
+            var declared = endpoint?.Metadata.GetMetadata<RequiredScope>();
+            context.Response.Headers["x-declared-scope"] = declared is null ? "(none)" : declared.Scope ?? "(public)";
+            return Task.CompletedTask;
+        }));
+        var endpoints = server.App.Services.GetRequiredService<EndpointDataSource>().Endpoints; // what routing matches against
+        Assert.NotEmpty(endpoints);
+        var undecided = endpoints.Where(e => e.Metadata.GetMetadata<RequiredScope>() is null).Select(e => e.DisplayName).ToList();
+        Assert.True(undecided.Count == 0, "endpoints without a scope decision: " + string.Join(", ", undecided));
+
+        foreach (var (method, path, scope) in Routes.Concat(OtherRoutes))
+        {
+            using var response = await SendAsync(server, method, path);
+            Assert.True(response.Headers.TryGetValues("x-declared-scope", out var declared), $"{method} {path} -> {(int)response.StatusCode}, matched no endpoint");
+            Assert.True((scope ?? "(public)") == declared.Single(), $"{method} {path} declares {declared.Single()}, the table says {scope ?? "(public)"}");
+        }
+        var unlisted = endpoints.Select(e => e.DisplayName).Where(name => !reached.ContainsKey(name ?? "?")).ToList();
+        Assert.True(unlisted.Count == 0, "endpoints missing from Routes/OtherRoutes: " + string.Join(", ", unlisted));
+    }
+
+    [Fact]
+    public async Task A_route_mapped_without_a_scope_needs_admin_under_the_admin_prefixes_and_a_key_elsewhere()
+    {
+        (string Path, string Needs)[] unscoped = [("/admin/unscoped", "admin"), ("/v1/api-keys/unscoped/x", "admin"), ("/v1/unscoped", "any"), ("/unscoped", "any")];
+        await using var server = await TestServer.StartAsync(beforeStart: app =>
+        {
+            foreach (var (path, _) in unscoped)
+            {
+                app.MapGet(path, () => "reached");
+            }
+        });
+        var chat = (await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", """{"name": "chat", "scopes": ["chat"]}""")).Body!["key"]!.GetValue<string>();
+        var admin = (await server.SendJsonAsync(HttpMethod.Post, "/v1/api-keys", """{"name": "admin", "scopes": ["admin"]}""")).Body!["key"]!.GetValue<string>();
+        foreach (var (path, needs) in unscoped)
+        {
+            var keyless = await SendAsync(server, "GET", path, external: true);
+            Assert.True(keyless.StatusCode == HttpStatusCode.Unauthorized, $"keyless {path} -> {(int)keyless.StatusCode}");
+            ErrorAssert.IsOpenAIError(await Body(keyless), "missing_api_key");
+
+            var chatKey = await SendAsync(server, "GET", path, chat, external: true);
+            if (needs == "admin")
+            {
+                Assert.True(chatKey.StatusCode == HttpStatusCode.Forbidden, $"chat key {path} -> {(int)chatKey.StatusCode}");
+                ErrorAssert.IsOpenAIError(await Body(chatKey), "insufficient_scope");
+            }
+            else
+            {
+                Assert.Equal("reached", await chatKey.Content.ReadAsStringAsync());
+            }
+            Assert.Equal("reached", await (await SendAsync(server, "GET", path, admin, external: true)).Content.ReadAsStringAsync());
+            Assert.Equal("reached", await (await SendAsync(server, "GET", path)).Content.ReadAsStringAsync());
         }
     }
 
