@@ -1,4 +1,4 @@
-using System.Text;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
@@ -126,34 +126,30 @@ public static class AdminApi
         return TypedResults.NoContent();
     }
 
-    /// <summary>Live tail: each new line as an SSE event, with a keep-alive comment every 15 s.</summary>
+    /// <summary>Live tail: each new line as an SSE event with the line's id, and a keep-alive comment every 15 s.</summary>
     private static async Task StreamLogs(HttpContext context, LogBuffer logs)
     {
         var aborted = context.RequestAborted;
         var reader = logs.Subscribe(aborted);
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        context.Response.Headers["X-Accel-Buffering"] = "no";
-        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
-        await context.Response.WriteAsync(": connected\n\n", aborted);
-        await context.Response.Body.FlushAsync(aborted);
+        Sse.Start(context);
+        await Sse.CommentAsync(context.Response, "connected");
         try
         {
             while (!aborted.IsCancellationRequested)
             {
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(aborted);
                 wait.CancelAfter(TimeSpan.FromSeconds(15));
+                LogEntry entry;
                 try
                 {
-                    var entry = await reader.ReadAsync(wait.Token);
-                    var json = JsonSerializer.Serialize(entry, ApiJsonContext.Wire.LogEntry);
-                    await context.Response.WriteAsync($"id: {entry.Id}\ndata: {json}\n\n", Encoding.UTF8, aborted);
+                    entry = await reader.ReadAsync(wait.Token);
                 }
                 catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
                 {
-                    await context.Response.WriteAsync(": keep-alive\n\n", aborted);
+                    await Sse.KeepAliveAsync(context.Response);
+                    continue;
                 }
-                await context.Response.Body.FlushAsync(aborted);
+                await Sse.WriteAsync(context.Response, null, entry, ApiJsonContext.Wire.LogEntry, entry.Id.ToString(CultureInfo.InvariantCulture));
             }
         }
         catch (Exception e) when (e is OperationCanceledException or System.Threading.Channels.ChannelClosedException or IOException)

@@ -10,6 +10,7 @@ public static class Sse
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventPrefix = "event: "u8.ToArray();
+    private static readonly byte[] IdPrefix = "id: "u8.ToArray();
     private static readonly byte[] EndOfEvent = "\n\n"u8.ToArray();
     private static readonly byte[] KeepAliveBytes = ": keep-alive\n\n"u8.ToArray();
     private static readonly byte[] DoneBytes = "data: [DONE]\n\n"u8.ToArray();
@@ -24,44 +25,52 @@ public static class Sse
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
     }
 
-    public static async Task WriteAsync<T>(HttpResponse response, string? eventType, T value, JsonTypeInfo<T> type)
+    public static async Task WriteAsync<T>(HttpResponse response, string? eventType, T value, JsonTypeInfo<T> type, string? id = null)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(value, type);
-        await WriteRawAsync(response, eventType, json);
+        await WriteRawAsync(response, eventType, json, id);
     }
 
     /// <summary>One event in one write: Kestrel sends every write to the body as its own chunk.</summary>
-    public static async Task WriteRawAsync(HttpResponse response, string? eventType, byte[] json)
+    public static Task WriteRawAsync(HttpResponse response, string? eventType, byte[] json, string? id = null)
     {
-        var eventLine = eventType is null ? 0 : EventPrefix.Length + Encoding.UTF8.GetByteCount(eventType) + 1;
-        var frame = new byte[eventLine + DataPrefix.Length + json.Length + EndOfEvent.Length];
-        var at = 0;
-        if (eventType is not null)
-        {
-            EventPrefix.CopyTo(frame, at);
-            at += EventPrefix.Length;
-            at += Encoding.UTF8.GetBytes(eventType, frame.AsSpan(at));
-            frame[at++] = (byte)'\n';
-        }
+        var frame = new byte[FieldLength(EventPrefix, eventType) + FieldLength(IdPrefix, id) + DataPrefix.Length + json.Length + EndOfEvent.Length];
+        var at = WriteField(frame, 0, EventPrefix, eventType);
+        at = WriteField(frame, at, IdPrefix, id);
         DataPrefix.CopyTo(frame, at);
         at += DataPrefix.Length;
         json.CopyTo(frame, at);
         at += json.Length;
         EndOfEvent.CopyTo(frame, at);
+        return WriteFlushedAsync(response, frame);
+    }
+
+    /// <summary>A comment, which clients skip: sends the headers and first bytes at once, before any event.</summary>
+    public static Task CommentAsync(HttpResponse response, string text) => WriteFlushedAsync(response, Encoding.UTF8.GetBytes($": {text}\n\n"));
+
+    public static Task KeepAliveAsync(HttpResponse response) => WriteFlushedAsync(response, KeepAliveBytes);
+
+    public static Task DoneAsync(HttpResponse response) => WriteFlushedAsync(response, DoneBytes);
+
+    private static int FieldLength(byte[] prefix, string? value) => value is null ? 0 : prefix.Length + Encoding.UTF8.GetByteCount(value) + 1;
+
+    private static int WriteField(byte[] frame, int at, byte[] prefix, string? value)
+    {
+        if (value is null)
+        {
+            return at;
+        }
+        prefix.CopyTo(frame, at);
+        at += prefix.Length;
+        at += Encoding.UTF8.GetBytes(value, frame.AsSpan(at));
+        frame[at++] = (byte)'\n';
+        return at;
+    }
+
+    private static async Task WriteFlushedAsync(HttpResponse response, byte[] bytes)
+    {
         var token = response.HttpContext.RequestAborted;
-        await response.Body.WriteAsync(frame, token);
+        await response.Body.WriteAsync(bytes, token);
         await response.Body.FlushAsync(token);
-    }
-
-    public static async Task KeepAliveAsync(HttpResponse response)
-    {
-        await response.Body.WriteAsync(KeepAliveBytes, response.HttpContext.RequestAborted);
-        await response.Body.FlushAsync(response.HttpContext.RequestAborted);
-    }
-
-    public static async Task DoneAsync(HttpResponse response)
-    {
-        await response.Body.WriteAsync(DoneBytes, response.HttpContext.RequestAborted);
-        await response.Body.FlushAsync(response.HttpContext.RequestAborted);
     }
 }
