@@ -172,13 +172,14 @@ public sealed class AdminApiTests
         using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync(cts.Token));
         Assert.Equal(": connected", await reader.ReadLineAsync(cts.Token));
         await server.SendJsonAsync(HttpMethod.Get, "/v1/models/opus");
-        string? line;
-        do
+        string? line, previous = null;
+        while ((line = await reader.ReadLineAsync(cts.Token)) is not null && !(line.StartsWith("data: ") && line.Contains("/v1/models/opus 200")))
         {
-            line = await reader.ReadLineAsync(cts.Token);
+            previous = line;
         }
-        while (line is not null && !(line.StartsWith("data: ") && line.Contains("/v1/models/opus 200")));
         Assert.NotNull(line);
+        // Each event carries its log line's id in the id field.
+        Assert.Equal("id: " + JsonNode.Parse(line["data: ".Length..])!["id"]!.GetValue<long>(), previous);
 
         var (cleared, _) = await server.SendJsonAsync(HttpMethod.Delete, "/admin/logs");
         Assert.Equal(HttpStatusCode.NoContent, cleared.StatusCode);
