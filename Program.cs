@@ -1,8 +1,8 @@
 using CodexApiServer.Hosting;
 
-if (args is [CodexApiServer.Providers.ChildWatchdog.Argument])
+if (args is [CodexApiServer.Children.ChildWatchdog.Argument])
 {
-    return CodexApiServer.Providers.ChildWatchdog.Run(Console.OpenStandardInput());
+    return CodexApiServer.Children.ChildWatchdog.Run(Console.OpenStandardInput());
 }
 
 try
@@ -31,7 +31,7 @@ try
 
     // Only the server as its own process has a watchdog: it runs this executable again.
     await using var app = ServerApp.Build(settings, configureServices: services =>
-        services.AddSingleton(sp => CodexApiServer.Providers.ChildWatchdog.Start(sp.GetRequiredService<ILogger<CodexApiServer.Providers.ChildWatchdog>>())!));
+        services.AddSingleton(sp => CodexApiServer.Children.ChildWatchdog.Start(sp.GetRequiredService<ILogger<CodexApiServer.Children.ChildWatchdog>>())!));
     await app.StartListeningAsync(settings);
     Console.WriteLine($"codex-api-server {AppInfo.Version} listening on {app.Address()} (data: {settings.DataDir})");
     if (settings.FirstRun)

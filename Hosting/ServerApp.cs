@@ -1,4 +1,5 @@
 using System.Net;
+using CodexApiServer.Children;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
 using CodexApiServer.Security;

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Runtime.CompilerServices;
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 
 namespace CodexApiServer.Providers;

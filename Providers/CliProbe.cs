@@ -1,3 +1,4 @@
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 
 namespace CodexApiServer.Providers;

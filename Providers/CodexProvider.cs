@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.Channels;
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 
 namespace CodexApiServer.Providers;

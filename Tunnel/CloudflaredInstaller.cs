@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 

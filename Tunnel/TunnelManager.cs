@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using Microsoft.AspNetCore.Hosting.Server;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using CodexApiServer.Children;
 using CodexApiServer.Providers;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;

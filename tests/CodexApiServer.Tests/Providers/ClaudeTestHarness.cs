@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Tests.Support;

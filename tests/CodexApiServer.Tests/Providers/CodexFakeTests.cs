@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CodexApiServer.Children;
 using CodexApiServer.Providers;
 using Microsoft.Extensions.DependencyInjection;
 using CodexApiServer.Tests.Support;

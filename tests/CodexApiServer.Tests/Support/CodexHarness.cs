@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 

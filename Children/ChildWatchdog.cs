@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Children;
 
 /// <summary>
 /// Ends our CLI children when the server dies without ending them itself (SIGKILL, a crash, the

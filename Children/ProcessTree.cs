@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Children;
 
 /// <summary>
 /// Ending processes with everything they started, many at once. On Linux one look at /proc finds

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Children;
 
 /// <summary>
 /// Every child process the server starts goes through here, so shutdown can end each one (and its
