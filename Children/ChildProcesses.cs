@@ -55,7 +55,7 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger, Child
         return process;
     }
 
-    /// <summary>Runs a short command to its end and returns its exit code and stdout; kills it at the timeout.</summary>
+    /// <summary>Runs a short command to its end and returns its exit code and stdout; ends it at the timeout.</summary>
     public async Task<(int ExitCode, string Stdout)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var process = Start(file, args, redirectStdin: false);
@@ -81,34 +81,81 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger, Child
         }
     }
 
-    /// <summary>Ends one of our children and everything it started.</summary>
+    /// <summary>
+    /// How long a child has, after SIGTERM, to end by itself before it and its tree are killed. The CLIs
+    /// end within ~30 ms of SIGTERM when idle (claude, and codex's node wrapper, which passes it on to the
+    /// native codex); a hung or stubborn child costs this much, once for all of them at shutdown.
+    /// </summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
+
+    // Children being ended (PID and start stamp) until their stop is done, so a shutdown in between still sees them.
+    private readonly ConcurrentDictionary<int, long> _stopping = new();
+
+    /// <summary>
+    /// Ends one of our children and everything it started: SIGTERM now, and a kill of what is left after
+    /// <see cref="StopGrace"/>. Returns once the signal is sent (a cancelled turn calls this on a request
+    /// thread); the caller may dispose the Process right after.
+    /// </summary>
     public void End(Process process)
     {
         try
         {
-            if (!process.HasExited)
+            if (process.HasExited)
             {
+                return;
+            }
+            if (OperatingSystem.IsWindows())
+            {
+                // No SIGTERM there; a console CLI has no window to close either.
                 process.Kill(entireProcessTree: true);
+                return;
             }
         }
         catch (InvalidOperationException)
         {
             // Already gone.
+            return;
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             LogKillFailed(logger, process.Id, e.Message);
+            return;
+        }
+        var pid = process.Id;
+        if (ProcessTree.StartStamp(pid) is { } stamp && _stopping.TryAdd(pid, stamp))
+        {
+            _ = StopAsync(pid, stamp);
+        }
+    }
+
+    private async Task StopAsync(int pid, long stamp)
+    {
+        try
+        {
+            await ProcessTree.StopAllAsync([(pid, stamp)], StopGrace);
+        }
+        finally
+        {
+            _stopping.TryRemove(pid, out _);
         }
     }
 
     /// <summary>Set once the server ends its children, so an exit that follows is not reported as a crash.</summary>
     public bool ShuttingDown { get; private set; }
 
-    /// <summary>Ends every child and its tree at once (one pass, not one per child), then waits a little for them to go.</summary>
+    /// <summary>Ends every child and its tree (SIGTERM to all, one shared grace period, then one kill pass for what is left), then waits a little for them to be reaped.</summary>
     public void EndAll()
     {
         ShuttingDown = true;
-        ProcessTree.KillAll(_running.Where(p => !HasExited(p.Value)).Select(p => p.Key).ToList());
+        var roots = new Dictionary<int, long>(_stopping);
+        foreach (var (pid, process) in _running)
+        {
+            if (!HasExited(process) && ProcessTree.StartStamp(pid) is { } stamp)
+            {
+                roots.TryAdd(pid, stamp);
+            }
+        }
+        ProcessTree.StopAllAsync(roots.Select(r => (r.Key, r.Value)).ToList(), StopGrace).GetAwaiter().GetResult();
         foreach (var (_, process) in _running)
         {
             try

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace CodexApiServer.Children;
 
@@ -7,19 +8,27 @@ namespace CodexApiServer.Children;
 /// Ending processes with everything they started, many at once. On Linux one look at /proc finds
 /// every descendant of every root (Process.Kill(entireProcessTree) reads the whole process table
 /// again for each process, which adds up to seconds with dozens of CLIs); elsewhere each root's tree
-/// is ended by .NET.
+/// is ended by .NET. A stop is graceful first, as in dotnet/aspire's ProcessUtil: SIGTERM, a bounded
+/// wait, then SIGKILL for what is left.
 /// </summary>
-public static class ProcessTree
+public static partial class ProcessTree
 {
+    private const int SigTerm = 15;
+
+    // Not Process.Kill: that only sends SIGKILL. A direct import is AOT-safe.
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SysKill(int pid, int signal);
+
     /// <summary>An identity for a live PID that a later process with the same PID does not share (its start time), or null when it is gone.</summary>
     public static long? StartStamp(int pid)
     {
         if (OperatingSystem.IsLinux())
         {
             // Field 22 of /proc/PID/stat, counted after the command name (which may hold spaces and parentheses).
+            // A zombie (state Z, field 3) has ended: only its entry waits to be reaped.
             var stat = ReadStat(pid);
             var fields = stat?[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields is { Length: > 19 } && long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
+            return fields is { Length: > 19 } && fields[0] != "Z" && long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
         }
         try
         {
@@ -51,22 +60,63 @@ public static class ProcessTree
             }
             return roots.Count;
         }
-        var children = ChildrenByParent();
-        var victims = new HashSet<int>();
-        var stack = new Stack<int>(roots);
-        while (stack.Count > 0)
-        {
-            var pid = stack.Pop();
-            if (victims.Add(pid) && children.TryGetValue(pid, out var list))
-            {
-                list.ForEach(stack.Push);
-            }
-        }
+        var victims = WithDescendants(roots);
         foreach (var pid in victims)
         {
             Kill(pid, tree: false);
         }
         return victims.Count;
+    }
+
+    /// <summary>
+    /// Asks the roots (PID and start stamp) and everything they started to end with SIGTERM, waits up to
+    /// <paramref name="grace"/> for them to go, then SIGKILLs those left and what they started meanwhile.
+    /// Many at once share the one wait. On Windows, which has no SIGTERM, the trees are killed at once.
+    /// </summary>
+    public static async Task StopAllAsync(IReadOnlyCollection<(int Pid, long Stamp)> roots, TimeSpan grace)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            KillAll(roots.Where(r => IsSame(r.Pid, r.Stamp)).Select(r => r.Pid).ToList());
+            return;
+        }
+        // The tree as it is now: a root that exits on SIGTERM may leave its children behind, re-parented.
+        var living = roots.Where(r => IsSame(r.Pid, r.Stamp)).Select(r => r.Pid).ToList();
+        var members = new List<(int Pid, long Stamp)>();
+        foreach (var pid in OperatingSystem.IsLinux() ? WithDescendants(living) : (IEnumerable<int>)living)
+        {
+            if (StartStamp(pid) is { } stamp)
+            {
+                members.Add((pid, stamp));
+                _ = SysKill(pid, SigTerm);
+            }
+        }
+        var deadline = Stopwatch.StartNew();
+        while (members.Any(m => IsSame(m.Pid, m.Stamp)) && deadline.Elapsed < grace)
+        {
+            await Task.Delay(20);
+        }
+        KillAll(members.Where(m => IsSame(m.Pid, m.Stamp)).Select(m => m.Pid).ToList());
+    }
+
+    private static HashSet<int> WithDescendants(IReadOnlyCollection<int> roots)
+    {
+        var all = new HashSet<int>();
+        if (roots.Count == 0)
+        {
+            return all;
+        }
+        var children = ChildrenByParent();
+        var stack = new Stack<int>(roots);
+        while (stack.Count > 0)
+        {
+            var pid = stack.Pop();
+            if (all.Add(pid) && children.TryGetValue(pid, out var list))
+            {
+                list.ForEach(stack.Push);
+            }
+        }
+        return all;
     }
 
     private static Dictionary<int, List<int>> ChildrenByParent()

@@ -103,7 +103,7 @@ public sealed partial class ClaudeProcess
         await stdin.FlushAsync(cancellationToken);
     }
 
-    /// <summary>Ends the process and its tree at once: a cancelled turn must stop the upstream request now.</summary>
+    /// <summary>Ends the process and its tree now (claude exits on SIGTERM at once): a cancelled turn must stop the upstream request.</summary>
     public void End()
     {
         if (Interlocked.Exchange(ref _ended, 1) == 0)
