@@ -91,8 +91,8 @@ public static partial class ProcessTree
                 _ = SysKill(pid, SigTerm);
             }
         }
-        var deadline = Stopwatch.StartNew();
-        while (members.Any(m => IsSame(m.Pid, m.Stamp)) && deadline.Elapsed < grace)
+        var waited = Stopwatch.StartNew();
+        while (members.Any(m => IsSame(m.Pid, m.Stamp)) && waited.Elapsed < grace)
         {
             await Task.Delay(20);
         }
