@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
+using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Foundation;
@@ -139,12 +140,15 @@ public sealed class HttpBasicsTests
     public async Task Health_reports_cli_tunnel_and_storage_without_waiting_on_a_slow_cli()
     {
         // A "codex" that takes 30 s to print its version: /health must answer at once regardless.
-        var bin = FakeCli.Write("slow-codex", "sleep 30\necho 'codex-cli 9.9.9'\n");
+        // It says when it runs, so /health is asked while the probe is waiting on it.
+        var running = Path.Combine(Path.GetTempPath(), $"slow-codex-{Guid.NewGuid():N}.running");
+        var bin = FakeCli.Write("slow-codex", $"echo $$ > '{running}'\nsleep 30\necho 'codex-cli 9.9.9'\n");
         await using var server = await TestServer.StartAsync($$"""{"codexPath": "{{bin}}", "claudePath": "/nonexistent/claude"}""");
-        await Task.Delay(300); // the probe has started its child by now
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => File.Exists(running), TimeSpan.FromSeconds(10)), "the probe never ran the slow codex");
         var watch = Stopwatch.StartNew();
         var (response, body) = await server.SendJsonAsync(HttpMethod.Get, "/health");
         watch.Stop();
+        File.Delete(running);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.True(watch.ElapsedMilliseconds < 2000, $"/health took {watch.ElapsedMilliseconds} ms");
@@ -156,6 +160,7 @@ public sealed class HttpBasicsTests
         Assert.Contains("npm install -g @anthropic-ai/claude-code", claude["error"]!.GetValue<string>());
         var codex = body["providers"]!["codex"]!;
         Assert.Equal(bin, codex["path"]!.GetValue<string>());
+        Assert.Null(codex["version"]); // the probe was still waiting on it
         Assert.Equal("stopped", body["tunnel"]!["state"]!.GetValue<string>());
         Assert.Equal("ok", body["storage"]!["state"]!.GetValue<string>());
         Assert.Equal("wal", body["storage"]!["journal_mode"]!.GetValue<string>());

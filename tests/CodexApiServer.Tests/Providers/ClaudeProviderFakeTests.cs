@@ -43,9 +43,19 @@ public sealed class ClaudeProviderFakeTests
         // slow exactly what the pool is there to speed up.
         await using var h = ClaudeTestHarness.WithFake(warmSpares: 1);
         using var cts = new CancellationTokenSource();
-        var turn = h.RunAsync(ClaudeTestHarness.Request("hi #mode=hang-first"), cts.Token);
+        // hang-first sends message_start and content_block_start, then nothing: the second of
+        // them through the provider means the turn is waiting for its first token.
+        var beforeFirstToken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lines = 0;
+        var turn = h.RunAsync(ClaudeTestHarness.Request("hi #mode=hang-first"), e =>
+        {
+            if (e is CliActivity && ++lines == 2)
+            {
+                beforeFirstToken.TrySetResult();
+            }
+        }, cts.Token);
 
-        await Task.Delay(1000);
+        await beforeFirstToken.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Single(h.Provider.StartedPids);
 
         await cts.CancelAsync();
@@ -400,8 +410,15 @@ public sealed class ClaudeProviderFakeTests
         await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
         var first = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         var id = first.Completed!.SessionId;
-        var slow = h.RunAsync(ClaudeTestHarness.Request("#mode=slow", id));
-        await Task.Delay(300);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = h.RunAsync(ClaudeTestHarness.Request("#mode=slow", id), e =>
+        {
+            if (e is TextDelta)
+            {
+                started.TrySetResult();
+            }
+        });
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the slow turn is under way
         var second = await h.RunAsync(ClaudeTestHarness.Request("hi", id));
         Assert.Equal(ProviderErrorKind.Busy, second.Error?.Kind);
         Assert.Equal(Expected, (await slow).Text);

@@ -64,7 +64,10 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
     public static TurnRequest Request(string text, string? sessionId = null, string? instructions = "Be brief.") =>
         new(Model(), instructions, [TurnMessage.User(text)], SessionId: sessionId);
 
-    public async Task<TurnResult> RunAsync(TurnRequest request, CancellationToken cancellationToken = default)
+    public Task<TurnResult> RunAsync(TurnRequest request, CancellationToken cancellationToken = default) => RunAsync(request, null, cancellationToken);
+
+    /// <param name="onEvent">Sees each event as it arrives, so a test can wait for a point inside the turn.</param>
+    public async Task<TurnResult> RunAsync(TurnRequest request, Action<TurnEvent>? onEvent, CancellationToken cancellationToken = default)
     {
         var result = new TurnResult();
         var clock = Stopwatch.StartNew();
@@ -75,6 +78,7 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
                 result.FirstTextAfter = clock.Elapsed;
             }
             result.Events.Add(ev);
+            onEvent?.Invoke(ev);
         }
         result.Elapsed = clock.Elapsed;
         return result;
