@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using System.Text.Json.Nodes;
 using CodexApiServer.Tests.Support;
 using CodexApiServer.Tunnel;
@@ -81,10 +82,13 @@ public sealed class TunnelProcessTests
     {
         var fake = FakeCloudflared.Create();
         fake.Gate();
-        await using var server = await StartServerAsync(Config(fake, """, "tunnelToken": "tok" """));
+        // The server's log of cloudflared's output (Debug), to know when it has read all the fake prints before the gate.
+        var logs = new CapturingLoggerProvider();
+        await using var server = await TestServer.StartAsync(Config(fake, """, "tunnelToken": "tok" """), logging: logs,
+            configureServices: s => s.Configure<LoggerFilterOptions>(o => o.Rules.Add(new(typeof(CapturingLoggerProvider).FullName, typeof(TunnelManager).FullName, LogLevel.Debug, null))));
         await PostAsync(server, "/admin/tunnel/start", """{"mode":"named"}""");
-        await TunnelAssert.WaitUntilAsync(() => fake.Argv.Count > 0, "cloudflared to start");
-        await Task.Delay(500);
+        await TunnelAssert.WaitUntilAsync(() => logs.Lines.Any(l => l.Contains("cloudflared: ", StringComparison.Ordinal) && l.Contains("INF Starting metrics server", StringComparison.Ordinal)),
+            "the server to read cloudflared's last line before the connection");
         var before = await TunnelAssert.StatusAsync(server);
         Assert.Equal("starting", before.Str("state"));
         Assert.Null(before.Str("url"));
@@ -226,6 +230,7 @@ public sealed class TunnelProcessTests
     {
         var fake = FakeCloudflared.Create();
         await using var server = await StartServerAsync(Config(fake, """, "tunnelAutoStart": true """));
+        Assert.NotEqual("stopped", (await TunnelAssert.StatusAsync(server)).Str("state")); // under way as soon as the server has started
         await TunnelAssert.WaitForStateAsync(server, "running");
         Assert.Equal($"http://127.0.0.1:{server.BaseAddress.Port}", fake.Argv[3]);
 
@@ -242,7 +247,9 @@ public sealed class TunnelProcessTests
     {
         var fake = FakeCloudflared.Create();
         await using var server = await StartServerAsync(Config(fake));
-        await Task.Delay(500);
+        // Auto-start happens when the server has started (ApplicationStarted), before StartAsync returns:
+        // Auto_start_runs_the_tunnel_once_listening_and_health_shows_it sees "starting" at this point.
+        Assert.True(server.App.Lifetime.ApplicationStarted.IsCancellationRequested);
         var (_, health) = await server.SendJsonAsync(HttpMethod.Get, "/health");
         Assert.Equal("stopped", health!["tunnel"]!.Str("state"));
         Assert.Empty(fake.Pids);
