@@ -53,6 +53,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     private volatile string? _mode;
     private int _generation;
     private int _quickDeaths;
+    private int _exitsHandled;
     private volatile bool _disposed;
     private int _disposeCount;
 
@@ -103,6 +104,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     /// <summary>The PID of the running app-server, if one runs.</summary>
     public int? AppServerPid => _server is { IsAlive: true } s ? s.Pid : null;
+
+    /// <summary>App-server exits this provider has handled (reported or not): tests wait on it, not on time.</summary>
+    public int AppServerExitsHandled => Volatile.Read(ref _exitsHandled);
 
     private string ScratchRoot => ScratchDirectory.Root(_settings.DataDir);
 
@@ -997,6 +1001,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             LogExited(_logger, server.Pid, server.ExitDescription, server.StderrTail);
         }
         _children.End(server.Process);
+        Interlocked.Increment(ref _exitsHandled);
     }
 
     /// <summary>

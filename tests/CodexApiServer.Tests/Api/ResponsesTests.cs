@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
+using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Api;
@@ -267,7 +268,9 @@ public sealed class ResponsesTests
         {
             var (_, b) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", $$"""{"model":"gpt-5.2-codex","input":[{"role":"user","content":"q{{i}}"},{"role":"user","content":"r{{i}}"}]}""");
             ids.Add(b!["id"]!.GetValue<string>());
-            await Task.Delay(1100); // distinct created_at seconds, so the order is the creation order
+            // Distinct created_at seconds, so the order is the creation order: wait for the next second.
+            var createdAt = b["created_at"]!.GetValue<long>();
+            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => DateTimeOffset.UtcNow.ToUnixTimeSeconds() > createdAt, TimeSpan.FromSeconds(3)));
         }
         var (_, notStored) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", """{"model":"gpt-5.2-codex","input":"secret","store":false}""");
         var (gone, _) = await server.SendJsonAsync(HttpMethod.Get, "/v1/responses/" + notStored!["id"]!.GetValue<string>());

@@ -24,8 +24,9 @@ public sealed class FailuresEndToEndTests(RealStackFixture stack, ITestOutputHel
         Assert.Equal(200, (int)warm.StatusCode);
         if (model == RealStackFixture.ClaudeModel)
         {
-            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => server.Claude.SpareCount >= 1, TimeSpan.FromSeconds(10)), "no warm spare");
-            await Task.Delay(1500); // let the spare finish loading, as it would between real requests
+            var spare = (await Processes.ListedAsync(server.Client, l => l.Exists(p => p.Role == "spare"))).First(p => p.Role == "spare").Pid;
+            // Loaded, as it would be between real requests: claude has stopped using CPU and waits on its stdin.
+            Assert.True(await Processes.WaitIdleAsync(spare, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), $"spare {spare} still busy");
         }
         stack.CodexUpstream.FailWithStatus = 401;
         stack.ClaudeUpstream.Reply = _ => MockReply.Error(401);

@@ -259,6 +259,46 @@ public static class Processes
     }
 
     /// <summary>The CLI processes a server's /health lists (PID, role), once they satisfy <paramref name="expected"/>.</summary>
+    /// <summary>
+    /// Waits until the process and its descendants use no CPU for <paramref name="quiet"/>: a CLI
+    /// that has loaded and waits on its stdin. False if it is still busy after <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<bool> WaitIdleAsync(int pid, TimeSpan quiet, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var last = CpuTicks(pid);
+        var since = clock.Elapsed;
+        while (clock.Elapsed < timeout)
+        {
+            await Task.Delay(50);
+            var now = CpuTicks(pid);
+            if (now != last)
+            {
+                (last, since) = (now, clock.Elapsed);
+            }
+            else if (clock.Elapsed - since >= quiet)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>User and system CPU ticks of the process and its descendants (utime, stime in /proc/PID/stat).</summary>
+    private static long CpuTicks(int pid) => new[] { pid }.Concat(Descendants(pid)).Sum(p =>
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{p}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11]) + long.Parse(fields[12]);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    });
+
     public static async Task<List<(int Pid, string Role)>> ListedAsync(HttpClient client, Func<List<(int Pid, string Role)>, bool> expected)
     {
         List<(int Pid, string Role)> list = [];

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CodexApiServer.Children;
 using CodexApiServer.Providers;
+using CodexApiServer.Tests.EndToEnd;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
@@ -70,8 +71,8 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
             coldTimes.Add(c.FirstTextAfter!.Value);
 
             Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => pool.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-            // Give the spare time to load, as it would have between real requests.
-            await Task.Delay(3000);
+            // The spare has loaded, as it would have between real requests.
+            Assert.True(await Processes.WaitIdleAsync(pool.Provider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
             var startedBefore = pool.Provider.StartedPids.Count;
             var p = await pool.RunAsync(ClaudeTestHarness.Request("pooled " + i));
             Assert.Equal("Hello from the mock.", p.Text);
@@ -120,7 +121,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         // A first conversation leaves a started spare, as on a server that has been running.
         await h.RunAsync(ClaudeTestHarness.Request("warm up"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        await Task.Delay(2000);
+        Assert.True(await Processes.WaitIdleAsync(h.Provider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
         upstream.Reply = _ => MockReply.Error(401);
         var before = upstream.MessageRequests.Length;
 
@@ -145,7 +146,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
         var cold = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        await Task.Delay(2000);
+        Assert.True(await Processes.WaitIdleAsync(h.Provider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
         var pooled = await h.RunAsync(ClaudeTestHarness.Request("hi"));
 
         foreach (var result in new[] { cold, pooled })

@@ -436,7 +436,7 @@ public sealed class CodexFakeTests
         // and must not report our own shutdown as a crash.
         server.App.Services.GetRequiredService<ChildProcesses>().EndAll();
         await WaitForAsync(() => !CodexHarness.ProcessExists(pid));
-        await Task.Delay(300);
+        await WaitForAsync(() => provider.AppServerExitsHandled == 1); // the provider has seen it go
         Assert.DoesNotContain(logs.Lines, l => l.Contains("app-server PID") && l.Contains("ended"));
         await server.DisposeAsync();
     }
