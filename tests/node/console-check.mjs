@@ -2,6 +2,7 @@
 // Usage: node console-check.mjs BASE_URL   (exits non-zero with the failing step on any failure)
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { reportFailed } from "./checks.mjs";
 
 const base = process.argv[2];
 const browser = await chromium.launch({
@@ -49,9 +50,10 @@ try {
   assert.equal(revoked.status, 401);
 
   step = "live logs show a new request";
+  const stream = page.waitForResponse((r) => r.url().endsWith("/admin/logs/stream"), { timeout: 10000 });
   await page.click("a[data-tab=logs]");
   await page.locator("#log-lines").waitFor();
-  await page.waitForTimeout(300);
+  await stream; // the live tail is on: the server subscribes before it answers
   await fetch(base + "/v1/models/opus");
   await page.waitForFunction(() => document.querySelector("#log-lines").textContent.includes("/v1/models/opus 200"), null, { timeout: 10000 });
 
@@ -80,6 +82,7 @@ try {
   console.log("console-check: ok");
 } catch (e) {
   console.error(`console-check failed at "${step}": ${e.stack || e}`);
+  reportFailed([step]);
   process.exitCode = 1;
 } finally {
   await browser.close();

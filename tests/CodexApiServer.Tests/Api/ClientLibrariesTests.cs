@@ -91,7 +91,7 @@ public sealed class ClientLibrariesTests
             },
         };
         var (exitCode, output) = await NodeScript.RunAsync(script, [server.BaseAddress.ToString(), expected.ToJsonString()], TimeSpan.FromSeconds(120));
-        Assert.True(exitCode == 0, $"{script} exited {exitCode}:\n{output}");
+        NodeScript.AssertPassed(exitCode, output, script);
         return (fake, output);
     }
 

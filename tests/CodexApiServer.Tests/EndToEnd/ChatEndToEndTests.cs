@@ -206,7 +206,7 @@ public sealed class ChatEndToEndTests(RealStackFixture stack, ITestOutputHelper 
             [Server.Client.BaseAddress!.ToString(), model, RealStackFixture.Text, usage.Prompt.ToString(), usage.Completion.ToString()], TimeSpan.FromSeconds(80));
 
         output.WriteLine(text);
-        Assert.True(exitCode == 0, text);
+        NodeScript.AssertPassed(exitCode, text, script);
         Assert.Contains("6/6 checks passed", text);
     }
 

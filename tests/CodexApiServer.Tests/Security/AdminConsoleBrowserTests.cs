@@ -9,7 +9,7 @@ public sealed class AdminConsoleBrowserTests
     {
         await using var server = await TestServer.StartAsync("""{"tunnelToken": "tok-kept-by-the-console"}""");
         var (exit, output) = await NodeScript.RunAsync("console-check.mjs", [server.BaseAddress.ToString().TrimEnd('/')], TimeSpan.FromSeconds(90));
-        Assert.True(exit == 0, output);
+        NodeScript.AssertPassed(exit, output, "console-check.mjs");
         Assert.Contains("console-check: ok", output);
         // The settings form never saw the token, and saving it did not erase it.
         Assert.Equal("tok-kept-by-the-console", server.Settings.Config.TunnelToken);
@@ -22,7 +22,7 @@ public sealed class AdminConsoleBrowserTests
         await using var server = await TestServer.StartAsync($$"""{"codexPath": "{{codex}}", "claudePath": "/nonexistent/claude"}""", firstRun: true);
         var expected = $$"""{"masterKey": "{{server.Settings.Config.MasterKey}}", "codex": "Log in on this machine: codex login", "claude": "Install: npm install -g @anthropic-ai/claude-code"}""";
         var (exit, output) = await NodeScript.RunAsync("setup-check.mjs", [server.BaseAddress.ToString().TrimEnd('/'), expected], TimeSpan.FromSeconds(90));
-        Assert.True(exit == 0, output);
+        NodeScript.AssertPassed(exit, output, "setup-check.mjs");
         Assert.Contains("5/5 checks passed", output);
     }
 

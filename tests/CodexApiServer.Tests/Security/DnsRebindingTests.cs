@@ -113,7 +113,7 @@ public sealed class DnsRebindingTests : IAsyncLifetime
     {
         var keysBefore = (await _server.SendJsonAsync(HttpMethod.Get, "/v1/api-keys")).Body!["data"]!.AsArray().Count;
         var (exit, output) = await NodeScript.RunAsync("rebind-check.mjs", [_server.BaseAddress.ToString().TrimEnd('/')], TimeSpan.FromSeconds(90));
-        Assert.True(exit == 0, output);
+        NodeScript.AssertPassed(exit, output, "rebind-check.mjs");
         Assert.Contains("4/4 checks passed", output);
         Assert.Equal(keysBefore, (await _server.SendJsonAsync(HttpMethod.Get, "/v1/api-keys")).Body!["data"]!.AsArray().Count);
     }

@@ -35,4 +35,20 @@ public static class NodeScript
         }
         return (process.ExitCode, await stdout + await stderr);
     }
+
+    /// <summary>
+    /// Fails naming the checks (or the console-check step) that failed, as the script reports them
+    /// on its "FAILED CHECKS [...]" line, with the whole output after; else fails on a non-zero exit.
+    /// </summary>
+    public static void AssertPassed(int exitCode, string output, string? script = null)
+    {
+        const string Marker = "FAILED CHECKS ";
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith(Marker, StringComparison.Ordinal));
+        if (line is not null)
+        {
+            var names = System.Text.Json.Nodes.JsonNode.Parse(line[Marker.Length..])!.AsArray().Select(n => (string?)n);
+            Assert.Fail($"{script} failed checks: {string.Join("; ", names)}\n\n{output}");
+        }
+        Assert.True(exitCode == 0, $"{script} exited {exitCode}:\n{output}");
+    }
 }
