@@ -66,6 +66,9 @@ public sealed class ProviderRouter
             ? p.DeleteSessionAsync(sessionId)
             : ValueTask.CompletedTask;
 
+    /// <summary>Requests waiting in the queue for a turn slot of <paramref name="kind"/> (tests wait on it).</summary>
+    public long QueuedTurns(ProviderKind kind) => _limiters[kind].GetStatistics()?.CurrentQueuedCount ?? 0;
+
     /// <summary>The model of a request that names none.</summary>
     public string DefaultModel => _settings.Config.DefaultModel;
 

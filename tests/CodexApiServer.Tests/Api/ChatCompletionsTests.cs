@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
 using CodexApiServer.Storage;
+using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -306,7 +307,8 @@ public sealed class ChatCompletionsTests
             await Task.Delay(20);
         }
         var queued = server.PostAsync("/v1/chat/completions", Body);
-        await Task.Delay(300); // it is in the queue now
+        var router = server.App.Services.GetRequiredService<ProviderRouter>();
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => router.QueuedTurns(ProviderKind.Codex) == 1, TimeSpan.FromSeconds(10)), "the second request never queued");
 
         var watch = Stopwatch.StartNew();
         var (third, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Body);

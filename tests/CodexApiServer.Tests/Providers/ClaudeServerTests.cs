@@ -45,7 +45,8 @@ public sealed class ClaudeServerTests
         var script = Path.Combine(AppContext.BaseDirectory, "Fakes", "fake-claude.mjs");
         File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         // Room for one fake claude (a node process): a second one cannot start while the first is busy.
-        await using var server = await TestServer.StartAsync($$"""{"claudePath": "{{script}}", "memoryBudgetMb": 64, "queueTimeoutSeconds": 2}""");
+        var logs = new CapturingLoggerProvider();
+        await using var server = await TestServer.StartAsync($$"""{"claudePath": "{{script}}", "memoryBudgetMb": 64, "queueTimeoutSeconds": 2}""", logging: logs);
         const string Model = "claude-sonnet-4-5";
         var busy = await server.PostAsync("/v1/chat/completions", $$"""{"model":"{{Model}}","stream":true,"messages":[{"role":"user","content":"#mode=hang"}]}""");
         Assert.Equal(HttpStatusCode.OK, busy.StatusCode);
@@ -71,7 +72,8 @@ public sealed class ClaudeServerTests
 
         // Waiting, then the busy turn ends (its client leaves): the waiting one gets its room.
         var waiting = server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"a third conversation"}]}""");
-        await Task.Delay(700);
+        // The memory budget says so once per request that waits: this one's is the second.
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => logs.Lines.Count(l => l.Contains("process waits for memory", StringComparison.Ordinal)) == 2, TimeSpan.FromSeconds(10)), "the third conversation never waited");
         Assert.False(waiting.IsCompleted);
         busy.Dispose();
         var (served, answer) = await waiting;
