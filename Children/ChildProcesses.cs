@@ -155,7 +155,8 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger, Child
                 roots.TryAdd(pid, stamp);
             }
         }
-        ProcessTree.StopAllAsync(roots.Select(r => (r.Key, r.Value)).ToList(), StopGrace).GetAwaiter().GetResult();
+        // Completes on this thread: a shutdown blocked on pool-thread timers would starve the pool it waits on.
+        ProcessTree.StopAllAsync(roots.Select(r => (r.Key, r.Value)).ToList(), StopGrace, blocking: true).GetAwaiter().GetResult();
         foreach (var (_, process) in _running)
         {
             try

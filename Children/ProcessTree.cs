@@ -73,7 +73,8 @@ public static partial class ProcessTree
     /// <paramref name="grace"/> for them to go, then SIGKILLs those left and what they started meanwhile.
     /// Many at once share the one wait. On Windows, which has no SIGTERM, the trees are killed at once.
     /// </summary>
-    public static async Task StopAllAsync(IReadOnlyCollection<(int Pid, long Stamp)> roots, TimeSpan grace)
+    /// <param name="blocking">Wait on this thread (shutdown, which must not need other pool threads to finish) instead of awaiting timers.</param>
+    public static async Task StopAllAsync(IReadOnlyCollection<(int Pid, long Stamp)> roots, TimeSpan grace, bool blocking = false)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -94,7 +95,14 @@ public static partial class ProcessTree
         var waited = Stopwatch.StartNew();
         while (members.Any(m => IsSame(m.Pid, m.Stamp)) && waited.Elapsed < grace)
         {
-            await Task.Delay(20);
+            if (blocking)
+            {
+                Thread.Sleep(20);
+            }
+            else
+            {
+                await Task.Delay(20);
+            }
         }
         KillAll(members.Where(m => IsSame(m.Pid, m.Stamp)).Select(m => m.Pid).ToList());
     }
