@@ -99,6 +99,7 @@ public static class ServerApp
     {
         services.AddSingleton<StreamingOptions>();
         services.AddSingleton<ProviderRouter>();
+        services.AddSingleton<TurnDriver>();
         services.AddSingleton<ConversationSessions>();
         services.AddSingleton(sp =>
         {
