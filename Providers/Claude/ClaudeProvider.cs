@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Claude;
 
 /// <summary>Knobs tests turn; real users get the defaults and their normal environment.</summary>
 public sealed class ClaudeProviderOptions

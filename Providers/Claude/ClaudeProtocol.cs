@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Claude;
 
 public enum ClaudeLineKind
 {

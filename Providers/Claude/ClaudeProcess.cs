@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using CodexApiServer.Children;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Claude;
 
 /// <summary>
 /// One running `claude -p` in stream-json mode: one conversation (Claude session) for its life.
