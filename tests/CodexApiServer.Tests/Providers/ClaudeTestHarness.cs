@@ -3,6 +3,7 @@ using System.Text.Json;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 
