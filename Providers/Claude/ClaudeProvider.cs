@@ -43,7 +43,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         var (process, error) = Acquire(request);
         if (error is not null)
         {
-            yield return new TurnFailed(error);
+            yield return TurnEnded.Failed(error);
             yield break;
         }
         var finished = false;
@@ -78,11 +78,11 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 {
                     switch (ev)
                     {
-                        case TurnFailed failed:
+                        case TurnEnded { Error: { } failure }:
                             finished = true;
-                            yield return Fail(process, failed.Error);
+                            yield return Fail(process, failure);
                             yield break;
-                        case TurnCompleted:
+                        case TurnEnded:
                             finished = true;
                             ClaudeSessions.Release(process);
                             yield return ev;
@@ -165,12 +165,12 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         return null;
     }
 
-    private TurnFailed Fail(ClaudeProcess process, ProviderError error)
+    private TurnEnded Fail(ClaudeProcess process, ProviderError error)
     {
         // Its stderr goes to the operator's log only: it can hold paths, addresses or tokens a key holder should not see.
         LogTurnFailed(_logger, process.Pid, error.Kind, error.Message, process.StderrTail);
         _sessions.Forget(process);
-        return new TurnFailed(error);
+        return TurnEnded.Failed(error);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} upstream retry: status {Status} {Error}")]

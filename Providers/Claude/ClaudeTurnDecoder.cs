@@ -5,7 +5,7 @@ namespace CodexApiServer.Providers.Claude;
 /// <summary>
 /// One turn's events, decoded from its parsed stdout lines (<see cref="ClaudeProtocol.Parse"/>). Pure:
 /// it starts, writes and logs nothing; ClaudeProvider feeds it the lines and acts on what comes back
-/// (a <see cref="TurnFailed"/> ends the process, a <see cref="TurnCompleted"/> returns it to its session).
+/// (a failed <see cref="TurnEnded"/> ends the process, any other returns it to its session).
 /// </summary>
 public sealed class ClaudeTurnDecoder
 {
@@ -18,7 +18,7 @@ public sealed class ClaudeTurnDecoder
     private bool _sawModelOutput;
     private bool _textSent;
 
-    /// <param name="sessionId">The Claude session the turn runs in, reported with <see cref="TurnCompleted"/>.</param>
+    /// <param name="sessionId">The Claude session the turn runs in, reported with <see cref="TurnEnded"/>.</param>
     /// <param name="firstTurnOfResume">
     /// The process was started with --resume and has run no turn yet: a failure before any output then
     /// means the session cannot be resumed.
@@ -35,8 +35,8 @@ public sealed class ClaudeTurnDecoder
     }
 
     /// <summary>
-    /// The events for one line, in order; when the line ends the turn the last one is a
-    /// <see cref="TurnCompleted"/> or <see cref="TurnFailed"/>. A line that is no output of the model
+    /// The events for one line, in order; when the line ends the turn the last one is its
+    /// <see cref="TurnEnded"/>, with the usage claude reported. A line that is no output of the model
     /// is still the upstream answering: <see cref="CliActivity"/>.
     /// </summary>
     public IReadOnlyList<TurnEvent> Decode(ClaudeLine line)
@@ -55,9 +55,9 @@ public sealed class ClaudeTurnDecoder
                 return [new ReasoningDelta(line.Text)];
             case ClaudeLineKind.ApiRetry when line.ErrorStatus == 401 || line.Error == "authentication_failed":
                 // Retrying a bad login only delays the answer the operator needs.
-                return [new TurnFailed(new ProviderError(ProviderErrorKind.NotAuthenticated, "Claude Code is not logged in (the model API answered 401)", LoginHint))];
+                return [TurnEnded.Failed(new ProviderError(ProviderErrorKind.NotAuthenticated, "Claude Code is not logged in (the model API answered 401)", LoginHint))];
             case ClaudeLineKind.Result when line.IsError:
-                return [new TurnFailed(ResultError(line))];
+                return [TurnEnded.Failed(ResultError(line))];
             case ClaudeLineKind.Result:
                 return Completed(line);
             default:
@@ -81,11 +81,7 @@ public sealed class ClaudeTurnDecoder
         {
             events.Add(new TextDelta(_heldText.ToString()));
         }
-        if (line.Usage is not null)
-        {
-            events.Add(new UsageReport(line.Usage));
-        }
-        events.Add(new TurnCompleted(line.StopReason == "max_tokens" ? "length" : "stop", _sessionId));
+        events.Add(new TurnEnded(line.StopReason == "max_tokens" ? TurnEndReason.Length : TurnEndReason.Stop, _sessionId, line.Usage));
         return events;
     }
 

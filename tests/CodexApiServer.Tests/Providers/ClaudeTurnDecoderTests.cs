@@ -37,14 +37,14 @@ public sealed class ClaudeTurnDecoderTests
     public void A_successful_result_reports_usage_then_completes_the_session()
     {
         var events = Decode(Decoder(), Result());
-        Assert.Equal<TurnEvent>([new UsageReport(new TokenUsage(16, 5, 2, 3)), new TurnCompleted("stop", SessionId)], events);
+        Assert.Equal<TurnEvent>([new TurnEnded(TurnEndReason.Stop, SessionId, new TokenUsage(16, 5, 2, 3))], events);
     }
 
     [Fact]
     public void Max_tokens_finishes_with_length()
     {
-        var done = Assert.IsType<TurnCompleted>(Decode(Decoder(), Result("max_tokens"))[^1]);
-        Assert.Equal("length", done.FinishReason);
+        var done = Assert.IsType<TurnEnded>(Decode(Decoder(), Result("max_tokens"))[^1]);
+        Assert.Equal(TurnEndReason.Length, done.Reason);
     }
 
     [Fact]
@@ -64,9 +64,9 @@ public sealed class ClaudeTurnDecoderTests
     [InlineData("""{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":600,"error_status":null,"error":"authentication_failed"}""")]
     public void A_retry_on_a_bad_login_fails_at_once(string json)
     {
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(Decode(Decoder(), json)));
-        Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Error.Kind);
-        Assert.NotNull(failed.Error.Hint);
+        var failed = AssertFailed(Assert.Single(Decode(Decoder(), json)));
+        Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Kind);
+        Assert.NotNull(failed.Hint);
     }
 
     [Theory]
@@ -80,28 +80,28 @@ public sealed class ClaudeTurnDecoderTests
     public void An_error_result_fails_with_its_classified_kind(int? status, string message, ProviderErrorKind kind)
     {
         var json = $$$"""{"type":"result","subtype":"success","is_error":true,"api_error_status":{{{(status is null ? "null" : status.ToString())}}},"result":"{{{message}}}","stop_reason":null,"num_turns":1,"session_id":"{{{SessionId}}}","usage":{{{Usage}}}}""";
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(Decode(Decoder(), json)));
-        Assert.Equal(kind, failed.Error.Kind);
-        Assert.Equal(message, failed.Error.Message);
+        var failed = AssertFailed(Assert.Single(Decode(Decoder(), json)));
+        Assert.Equal(kind, failed.Kind);
+        Assert.Equal(message, failed.Message);
     }
 
     [Fact]
     public void An_error_result_without_text_names_its_subtype()
     {
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(Decode(Decoder(), """{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3}""")));
-        Assert.Equal("Claude Code failed (error_max_turns)", failed.Error.Message);
-        Assert.Equal(ProviderErrorKind.Upstream, failed.Error.Kind);
+        var failed = AssertFailed(Assert.Single(Decode(Decoder(), """{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3}""")));
+        Assert.Equal("Claude Code failed (error_max_turns)", failed.Message);
+        Assert.Equal(ProviderErrorKind.Upstream, failed.Kind);
     }
 
     [Fact]
     public void A_resume_that_fails_before_any_output_is_a_session_not_found()
     {
         const string NoConversation = $$$"""{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":0,"session_id":"{{{SessionId}}}","usage":{"input_tokens":0,"output_tokens":0}}""";
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(Decode(Decoder(firstTurnOfResume: true), NoConversation)));
-        Assert.Equal(ProviderErrorKind.SessionNotFound, failed.Error.Kind);
-        Assert.Contains(SessionId, failed.Error.Message, StringComparison.Ordinal);
+        var failed = AssertFailed(Assert.Single(Decode(Decoder(firstTurnOfResume: true), NoConversation)));
+        Assert.Equal(ProviderErrorKind.SessionNotFound, failed.Kind);
+        Assert.Contains(SessionId, failed.Message, StringComparison.Ordinal);
         // Not on a process's first turn after a resume: an ordinary failure.
-        Assert.Equal(ProviderErrorKind.Upstream, Assert.IsType<TurnFailed>(Assert.Single(Decode(Decoder(), NoConversation))).Error.Kind);
+        Assert.Equal(ProviderErrorKind.Upstream, AssertFailed(Assert.Single(Decode(Decoder(), NoConversation))).Kind);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public sealed class ClaudeTurnDecoderTests
         var decoder = Decoder(structured: true);
         Assert.Empty(Decode(decoder, Delta("text_delta", "text", "Here you go:")));
         var events = Decode(decoder, $$$"""{"type":"result","subtype":"success","is_error":false,"result":"","stop_reason":"end_turn","num_turns":2,"structured_output":{"answer":42},"usage":{{{Usage}}}}""");
-        Assert.Equal<TurnEvent>([new TextDelta("""{"answer":42}"""), new UsageReport(new TokenUsage(16, 5, 2, 3)), new TurnCompleted("stop", SessionId)], events);
+        Assert.Equal<TurnEvent>([new TextDelta("""{"answer":42}"""), new TurnEnded(TurnEndReason.Stop, SessionId, new TokenUsage(16, 5, 2, 3))], events);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public sealed class ClaudeTurnDecoderTests
         Decode(decoder, Delta("text_delta", "text", "42}"));
         var events = Decode(decoder, Result());
         Assert.Equal(new TextDelta("""{"answer":42}"""), events[0]);
-        Assert.IsType<TurnCompleted>(events[^1]);
+        Assert.IsType<TurnEnded>(events[^1]);
     }
 
     [Fact]
@@ -140,6 +140,13 @@ public sealed class ClaudeTurnDecoderTests
         var decoder = Decoder();
         Decode(decoder, Delta("text_delta", "text", "{}"));
         var events = Decode(decoder, """{"type":"result","subtype":"success","is_error":false,"result":"{}","stop_reason":"end_turn","num_turns":1,"structured_output":{}}""");
-        Assert.Equal<TurnEvent>([new TurnCompleted("stop", SessionId)], events);
+        Assert.Equal<TurnEvent>([new TurnEnded(TurnEndReason.Stop, SessionId)], events);
+    }
+
+    private static ProviderError AssertFailed(TurnEvent e)
+    {
+        var ended = Assert.IsType<TurnEnded>(e);
+        Assert.Equal(TurnEndReason.Failed, ended.Reason);
+        return Assert.IsType<ProviderError>(ended.Error);
     }
 }
