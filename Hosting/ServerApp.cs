@@ -2,6 +2,7 @@ using System.Net;
 using CodexApiServer.Children;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Codex;
 using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using CodexApiServer.Tunnel;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Bench;
 

@@ -7,7 +7,7 @@ using System.Threading.Channels;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Codex;
 
 public sealed class CodexProviderOptions
 {

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Codex;
 
 /// <summary>A JSON-RPC error answer from the other side.</summary>
 public sealed class JsonRpcException(long code, string message) : Exception(message)

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Codex;
 
 // The fallback for a Codex CLI without app-server: one `codex exec --json` process per turn, the
 // prompt on stdin (`-p` is --profile, not the prompt). No token deltas and no continuation: each
