@@ -4,12 +4,6 @@ using System.Text.Json;
 
 namespace CodexApiServer.Providers.Codex;
 
-/// <summary>A JSON-RPC error answer from the other side.</summary>
-public sealed class JsonRpcException(long code, string message) : Exception(message)
-{
-    public long Code { get; } = code;
-}
-
 /// <summary>
 /// JSON-RPC 2.0 over a pair of pipes, one JSON object per line (the codex app-server dialect: no
 /// "jsonrpc" member). Requests we send are matched to answers by id; server requests and

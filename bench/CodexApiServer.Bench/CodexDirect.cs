@@ -88,7 +88,7 @@ public sealed class CodexDirect : IAsyncDisposable
         using (var w = new Utf8JsonWriter(config))
         {
             w.WriteStartObject();
-            CodexProvider.WriteChatConfig(w, []);
+            CodexThreadSettings.WriteChatConfig(w, []);
             w.WriteEndObject();
         }
         var thread = new JsonObject
