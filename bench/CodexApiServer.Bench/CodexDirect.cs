@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
-using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Bench;
