@@ -3,6 +3,7 @@ using CodexApiServer.Children;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
+using CodexApiServer.Providers.Codex;
 using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using CodexApiServer.Tunnel;

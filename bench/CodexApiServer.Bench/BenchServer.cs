@@ -5,6 +5,7 @@ using CodexApiServer.Endpoints;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
+using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Bench;
 

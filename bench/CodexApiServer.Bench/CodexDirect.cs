@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
-using CodexApiServer.Providers;
+using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Bench;
 
@@ -87,7 +87,7 @@ public sealed class CodexDirect : IAsyncDisposable
         using (var w = new Utf8JsonWriter(config))
         {
             w.WriteStartObject();
-            CodexProvider.WriteChatConfig(w, []);
+            CodexThreadSettings.WriteChatConfig(w, []);
             w.WriteEndObject();
         }
         var thread = new JsonObject

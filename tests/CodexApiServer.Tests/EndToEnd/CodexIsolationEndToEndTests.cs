@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
+using CodexApiServer.Providers.Codex;
 using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 using Xunit.Abstractions;

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
+using CodexApiServer.Providers.Codex;
 using CodexApiServer.Storage;
 using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;

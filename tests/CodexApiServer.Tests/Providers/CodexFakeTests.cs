@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CodexApiServer.Children;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Codex;
 using Microsoft.Extensions.DependencyInjection;
 using CodexApiServer.Tests.Support;
 

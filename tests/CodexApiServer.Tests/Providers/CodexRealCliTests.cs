@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Codex;
 using CodexApiServer.Tests.Support;
 using Xunit.Abstractions;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Tests.Support;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Codex;
 
 /// <summary>What the Codex provider writes and reads, apart from the process handling.</summary>
 internal static class CodexProtocol

@@ -2,13 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 
-namespace CodexApiServer.Providers;
-
-/// <summary>A JSON-RPC error answer from the other side.</summary>
-public sealed class JsonRpcException(long code, string message) : Exception(message)
-{
-    public long Code { get; } = code;
-}
+namespace CodexApiServer.Providers.Codex;
 
 /// <summary>
 /// JSON-RPC 2.0 over a pair of pipes, one JSON object per line (the codex app-server dialect: no

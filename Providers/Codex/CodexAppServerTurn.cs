@@ -1,0 +1,161 @@
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace CodexApiServer.Providers.Codex;
+
+/// <summary>
+/// One turn on a loaded thread of the app-server: turn/start, then the thread's notifications through
+/// <see cref="CodexTurnDecoder"/> until the turn ends; turn/interrupt when the caller leaves or the
+/// credential is refused. The caller holds <see cref="CodexThread.Lock"/> for the turn.
+/// </summary>
+/// <param name="endHungServer">Ends the app-server when it leaves a request unanswered.</param>
+internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThread thread, ILogger logger, TimeSpan requestTimeout, Action endHungServer)
+{
+    private static readonly TimeSpan InterruptDrain = TimeSpan.FromSeconds(5);
+
+    /// <returns>False when the lock is handed on to a task that waits for an interrupted turn to wind down.</returns>
+    public async Task<bool> RunAsync(TurnRequest request, ChannelWriter<TurnEvent> events, Action? afterFirstOutput, CancellationToken cancellationToken)
+    {
+        void Output(TurnEvent e)
+        {
+            events.TryWrite(e);
+            if (afterFirstOutput is { } then)
+            {
+                afterFirstOutput = null;
+                then();
+            }
+        }
+
+        var notifications = Channel.CreateUnbounded<JsonElement>(new UnboundedChannelOptions { SingleReader = true });
+        server.Subscriptions[thread.ThreadId] = notifications;
+        var handedOn = false;
+        try
+        {
+            JsonElement started;
+            try
+            {
+                // Not cancelled midway: once codex has the turn we need its id to interrupt it.
+                started = await StartAsync(request);
+            }
+            catch (JsonRpcException e)
+            {
+                events.TryWrite(new TurnFailed(CodexProtocol.IsUnknownModel(e.Message) ? CodexProtocol.UnknownModel(e.Message)
+                    : new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the turn: " + ErrorText.WithoutAddresses(e.Message))));
+                return true;
+            }
+            var turnId = CodexProtocol.Str(CodexProtocol.Prop(started, "turn"), "id")
+                ?? throw new InvalidOperationException("turn/start answered without a turn id");
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                handedOn = true;
+                _ = InterruptAsync(notifications, turnId);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            var decoder = new CodexTurnDecoder(thread.ThreadId, turnId);
+            while (true)
+            {
+                JsonElement message;
+                try
+                {
+                    message = await notifications.Reader.ReadAsync(cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    handedOn = true;
+                    _ = InterruptAsync(notifications, turnId);
+                    throw;
+                }
+                catch (ChannelClosedException)
+                {
+                    events.TryWrite(new TurnFailed(Crashed(server)));
+                    return true;
+                }
+
+                var update = decoder.Decode(message);
+                if (update.Error is { } error)
+                {
+                    LogTurnError(logger, thread.ThreadId, error, update.WillRetry);
+                }
+                foreach (var e in update.Events)
+                {
+                    if (e is TextDelta or ReasoningDelta)
+                    {
+                        Output(e);
+                    }
+                    else
+                    {
+                        events.TryWrite(e);
+                    }
+                }
+                switch (update.Outcome)
+                {
+                    case CodexTurnOutcome.Ended:
+                        return true;
+                    case CodexTurnOutcome.Refused:
+                        // Codex retries until interrupted; the thread stays locked until it has wound down.
+                        handedOn = true;
+                        _ = InterruptAsync(notifications, turnId);
+                        return false;
+                }
+            }
+        }
+        finally
+        {
+            if (!handedOn)
+            {
+                server.Subscriptions.TryRemove(new KeyValuePair<string, Channel<JsonElement>>(thread.ThreadId, notifications));
+            }
+            afterFirstOutput?.Invoke();
+        }
+    }
+
+    private Task<JsonElement> StartAsync(TurnRequest request) =>
+        server.Rpc.RequestAsync("turn/start", w => CodexThreadSettings.WriteTurnStart(w, thread.ThreadId, request), requestTimeout, CancellationToken.None);
+
+    /// <summary>Stops a turn upstream, then keeps the thread locked until codex says the turn ended.</summary>
+    private async Task InterruptAsync(Channel<JsonElement> notifications, string turnId)
+    {
+        try
+        {
+            await server.Rpc.RequestAsync("turn/interrupt", w =>
+            {
+                w.WriteString("threadId", thread.ThreadId);
+                w.WriteString("turnId", turnId);
+            }, InterruptDrain, CancellationToken.None);
+            using var drain = new CancellationTokenSource(InterruptDrain);
+            while (true)
+            {
+                var message = await notifications.Reader.ReadAsync(drain.Token);
+                if (CodexProtocol.Str(message, "method") == "turn/completed")
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or OperationCanceledException or ChannelClosedException)
+        {
+            LogInterruptFailed(logger, thread.ThreadId, e.Message);
+            if (e is TimeoutException)
+            {
+                endHungServer();
+            }
+        }
+        finally
+        {
+            server.Subscriptions.TryRemove(new KeyValuePair<string, Channel<JsonElement>>(thread.ThreadId, notifications));
+            thread.Lock.Release();
+        }
+    }
+
+
+    private static ProviderError Crashed(CodexAppServer server) => new(ProviderErrorKind.Crashed,
+        $"the codex app-server exited during the turn ({server.ExitDescription}); the next request starts it again");
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Codex thread {ThreadId} reported an error (will retry: {WillRetry}): {Message}")]
+    private static partial void LogTurnError(ILogger logger, string threadId, string message, bool willRetry);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Interrupting Codex thread {ThreadId} did not finish cleanly: {Reason}")]
+    private static partial void LogInterruptFailed(ILogger logger, string threadId, string reason);
+}

@@ -1,0 +1,284 @@
+using System.ComponentModel;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using CodexApiServer.Children;
+using CodexApiServer.Hosting;
+
+namespace CodexApiServer.Providers.Codex;
+
+/// <summary>
+/// Runs turns on the Codex CLI. Preferred: one long-lived `codex app-server` (JSON-RPC over stdio)
+/// with one thread per conversation, so a follow-up turn costs no process start and streams real
+/// token deltas. Fallback for CLIs without app-server: `codex exec --json` per turn.
+/// </summary>
+public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAsyncDisposable
+{
+    private readonly ServerSettings _settings;
+    private readonly CliProbe _probe;
+    private readonly ChildProcesses _children;
+    private readonly ILogger<CodexProvider> _logger;
+    private readonly CodexProviderOptions _options;
+    private readonly SemaphoreSlim _modeLock = new(1, 1);
+    private readonly CodexAppServerSupervisor _appServer;
+    private readonly CodexThreadTable _threads;
+    private readonly CodexExec _exec;
+    private volatile string? _mode;
+    private volatile bool _disposed;
+    private int _disposeCount;
+
+    public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
+        ILogger<CodexProvider> logger, CodexProviderOptions? options = null, MemoryBudget? budget = null)
+    {
+        _settings = settings;
+        _probe = probe;
+        _children = children;
+        _logger = logger;
+        _options = options ?? new CodexProviderOptions();
+        // The table and the supervisor know each other: the table's lambda runs only once both are set.
+        _threads = new CodexThreadTable(settings, _options, logger, () => _appServer!.Current, () => _disposed);
+        _appServer = new CodexAppServerSupervisor(settings, children, catalog, _options, logger, budget,
+            _threads.RemoveStaleScratchDirs, () => _disposed);
+        _exec = new CodexExec(settings, children, _options, logger);
+        budget?.AddOwner(this);
+        settings.Changed += OnConfigChanged;
+    }
+
+    /// <summary>A new codexPath: the running app-server is retired once no turn runs on it.</summary>
+    private void OnConfigChanged(ServerConfig before, ServerConfig after)
+    {
+        if (before.CodexPath != after.CodexPath)
+        {
+            _appServer.Retire();
+        }
+    }
+
+    public ProviderKind Kind => ProviderKind.Codex;
+
+    /// <summary>"app-server" or "exec" once known.</summary>
+    public string? Mode => _mode;
+
+    /// <summary>Threads started ahead and waiting for a new conversation.</summary>
+    public int SpareCount => _threads.SpareCount;
+
+    /// <summary>The PID of the running app-server, if one runs.</summary>
+    public int? AppServerPid => _appServer.Current is { IsAlive: true } s ? s.Pid : null;
+
+    /// <summary>App-server exits this provider has handled (reported or not): tests wait on it, not on time.</summary>
+    public int AppServerExitsHandled => _appServer.ExitsHandled;
+
+    /// <summary>
+    /// The app-server counts toward the memory budget but is never ended for it: it holds every
+    /// Codex conversation. An exec-mode process lives for one turn, covered by that turn's reservation.
+    /// </summary>
+    public IReadOnlyList<CliProcessEntry> CliProcesses() => _appServer.Current is { IsAlive: true } server
+        ? [new CliProcessEntry(server.Pid, "codex", "app-server", false, DateTimeOffset.UtcNow, server.StartedAt)]
+        : [];
+
+    public bool EndIdle(int pid) => false;
+
+    public bool NeedsNewProcess(TurnRequest request) => _mode == CodexMode.Exec || _appServer.Current is not { IsAlive: true, Retired: false };
+
+    public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // The turn runs as its own task writing to a channel, so it can clean up (interrupt the
+        // turn, release the thread) after the caller has stopped listening.
+        var events = Channel.CreateUnbounded<TurnEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = ProduceAsync(request, events.Writer, stop);
+        try
+        {
+            await foreach (var e in events.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return e;
+            }
+        }
+        finally
+        {
+            if (!producer.IsCompleted)
+            {
+                // The caller left early (cancelled or stopped enumerating): the turn must stop upstream too.
+                try
+                {
+                    await stop.CancelAsync();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
+        }
+    }
+
+    private async Task ProduceAsync(TurnRequest request, ChannelWriter<TurnEvent> events, CancellationTokenSource stop)
+    {
+        try
+        {
+            await RunTurnAsync(request, events, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the caller gets a terminal event rather than a stream that just stops. What
+            // codex said (its stderr, paths, addresses) is for the operator's log, not for every key holder.
+            LogTurnFailed(_logger, e.GetType().Name, e.Message);
+            if (e is TimeoutException)
+            {
+                _appServer.EndHung();
+            }
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed,
+                e is TimeoutException ? "the codex app-server stopped answering and was restarted; retry the request" : "the Codex CLI failed; the server log has the details")));
+        }
+        finally
+        {
+            events.TryComplete();
+            stop.Dispose();
+        }
+    }
+
+    private async Task RunTurnAsync(TurnRequest request, ChannelWriter<TurnEvent> events, CancellationToken cancellationToken)
+    {
+        if (request.Messages.Count == 0)
+        {
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "there is no message to send")));
+            return;
+        }
+        var path = _probe.CodexPath;
+        if (path is null)
+        {
+            events.TryWrite(new TurnFailed(NotInstalled("codex was not found on PATH")));
+            return;
+        }
+        if (!ModelName.IsValid(request.Model.CliModel))
+        {
+            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name")));
+            return;
+        }
+        string mode;
+        try
+        {
+            mode = await DetectModeAsync(path, cancellationToken);
+        }
+        catch (Win32Exception e)
+        {
+            events.TryWrite(new TurnFailed(NotInstalled($"cannot run {path}: {e.Message}")));
+            return;
+        }
+        if (mode == CodexMode.Exec)
+        {
+            await _exec.RunTurnAsync(path, request, events, cancellationToken);
+            return;
+        }
+
+        CodexAppServer server;
+        try
+        {
+            server = await _appServer.GetAsync(path, cancellationToken);
+        }
+        catch (Win32Exception e)
+        {
+            events.TryWrite(new TurnFailed(NotInstalled($"cannot run {path}: {e.Message}")));
+            return;
+        }
+
+        CodexThread? session = null;
+        for (var attempt = 0; session is null; attempt++)
+        {
+            var (found, error) = await _threads.ResolveAsync(server, request, cancellationToken);
+            if (found is null)
+            {
+                events.TryWrite(new TurnFailed(error!));
+                return;
+            }
+            await found.Lock.WaitAsync(cancellationToken);
+            if (found.Ended && attempt == 0)
+            {
+                // Unloaded while we waited for it: resolving again resumes it.
+                found.Lock.Release();
+                continue;
+            }
+            session = found;
+        }
+
+        var releaseLock = true;
+        try
+        {
+            if (session.Generation != server.Generation || !server.IsAlive)
+            {
+                // The process died while this turn waited for the thread.
+                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "the codex app-server exited; try again")));
+                return;
+            }
+            // A new conversation took the spare thread (or started one): the next one gets a spare, started once
+            // this turn has its first output so the two do not compete for the CPU while the caller waits.
+            var refill = request.SessionId is null ? () => _threads.RefillSpare(server, request) : (Action?)null;
+            releaseLock = await new CodexAppServerTurn(server, session, _logger, _options.RequestTimeout, _appServer.EndHung)
+                .RunAsync(request, events, refill, cancellationToken);
+        }
+        finally
+        {
+            if (releaseLock)
+            {
+                session.Lock.Release();
+            }
+        }
+    }
+
+    private async Task<string> DetectModeAsync(string path, CancellationToken cancellationToken)
+    {
+        if (_mode is { } known)
+        {
+            return known;
+        }
+        await _modeLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_mode is { } again)
+            {
+                return again;
+            }
+            if (_options.ForceMode is CodexMode.AppServer or CodexMode.Exec)
+            {
+                _mode = _options.ForceMode;
+                _probe.SetCodexMode(_options.ForceMode);
+                return _options.ForceMode;
+            }
+            var mode = await CodexMode.DetectAsync(_children, path, _options.Environment, cancellationToken);
+            _mode = mode;
+            _probe.SetCodexMode(mode);
+            LogMode(_logger, mode);
+            return mode;
+        }
+        finally
+        {
+            _modeLock.Release();
+        }
+    }
+
+    public ValueTask EndSessionAsync(string sessionId) => _threads.EndAsync(sessionId);
+
+    /// <summary>Also has codex delete the thread's rollout (its transcript under CODEX_HOME/sessions), loaded or not.</summary>
+    public ValueTask DeleteSessionAsync(string sessionId) => _threads.DeleteAsync(sessionId);
+
+    private static ProviderError NotInstalled(string detail) => new(ProviderErrorKind.NotInstalled,
+        $"the Codex CLI is not available ({detail})", CliProbe.InstallHint("codex"));
+
+    public async ValueTask DisposeAsync()
+    {
+        // The container may dispose us twice: as CodexProvider and as ITurnProvider.
+        if (Interlocked.Exchange(ref _disposeCount, 1) != 0)
+        {
+            return;
+        }
+        _disposed = true;
+        _settings.Changed -= OnConfigChanged;
+        await _appServer.DisposeAsync();
+        _threads.Clear();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Codex runs in {Mode} mode")]
+    private static partial void LogMode(ILogger logger, string mode);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A Codex turn failed: {Type}: {Message}")]
+    private static partial void LogTurnFailed(ILogger logger, string type, string message);
+}

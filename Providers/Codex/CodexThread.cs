@@ -1,0 +1,23 @@
+using System.Diagnostics;
+
+namespace CodexApiServer.Providers.Codex;
+
+/// <summary>A Codex thread loaded in the app-server: one conversation, one turn at a time.</summary>
+internal sealed class CodexThread(string threadId, string scratchDir)
+{
+    public string ThreadId { get; } = threadId;
+
+    /// <summary>The thread's working folder in chat mode, removed with it.</summary>
+    public string ScratchDir { get; } = scratchDir;
+
+    /// <summary>Held while a turn runs on the thread.</summary>
+    public SemaphoreSlim Lock { get; } = new(1, 1);
+
+    /// <summary>The app-server start the thread is loaded in; another one must resume it first.</summary>
+    public int Generation { get; set; }
+
+    public long LastUsed { get; set; } = Stopwatch.GetTimestamp();
+
+    /// <summary>Unloaded: a turn that waited for it resolves the session again.</summary>
+    public volatile bool Ended;
+}
