@@ -133,13 +133,7 @@ public sealed class TurnRun : IAsyncDisposable
                     return Outcome.NoTerminal;
                 }
                 heard = true;
-                var current = enumerator.Current switch
-                {
-                    TurnCompleted c => new TurnEnded(c.FinishReason == "length" ? TurnEndReason.Length : TurnEndReason.Stop, c.SessionId),
-                    TurnFailed f => TurnEnded.Failed(f.Error),
-                    var other => other,
-                };
-                switch (current)
+                switch (enumerator.Current)
                 {
                     case CliActivity:
                         continue;

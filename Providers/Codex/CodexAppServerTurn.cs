@@ -39,7 +39,7 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
             }
             catch (JsonRpcException e)
             {
-                events.TryWrite(new TurnFailed(CodexProtocol.IsUnknownModel(e.Message) ? CodexProtocol.UnknownModel(e.Message)
+                events.TryWrite(TurnEnded.Failed(CodexProtocol.IsUnknownModel(e.Message) ? CodexProtocol.UnknownModel(e.Message)
                     : new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the turn: " + ErrorText.WithoutAddresses(e.Message))));
                 return true;
             }
@@ -69,7 +69,7 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                 }
                 catch (ChannelClosedException)
                 {
-                    events.TryWrite(new TurnFailed(Crashed(server)));
+                    events.TryWrite(TurnEnded.Failed(Crashed(server)));
                     return true;
                 }
 

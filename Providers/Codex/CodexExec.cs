@@ -22,7 +22,7 @@ internal sealed partial class CodexExec(ServerSettings settings, ChildProcesses 
         {
             if (request.ReasoningEffort is { } effort && !ModelName.IsValid(effort))
             {
-                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid reasoning effort")));
+                events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid reasoning effort")));
                 return;
             }
             string? schemaFile = null;
@@ -51,7 +51,7 @@ internal sealed partial class CodexExec(ServerSettings settings, ChildProcesses 
                 {
                     events.TryWrite(e);
                     // After a refused credential codex would retry for seconds; the answer will not change.
-                    finished |= e is TurnCompleted or TurnFailed;
+                    finished |= e is TurnEnded;
                 }
             }
             cancellationToken.ThrowIfCancellationRequested();
@@ -59,7 +59,7 @@ internal sealed partial class CodexExec(ServerSettings settings, ChildProcesses 
             {
                 await process.WaitForExitAsync(cancellationToken);
                 LogExecEnded(logger, process.Id, process.ExitCode, await stderr);
-                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed,
+                events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.Crashed,
                     $"codex exec ended without finishing the turn (exit code {process.ExitCode}); the server log has its last output")));
             }
         }
@@ -132,20 +132,19 @@ internal sealed partial class CodexExec(ServerSettings settings, ChildProcesses 
             case "error":
                 // Codex would retry a refused credential for seconds; the answer will not change.
                 return CodexProtocol.Str(e, "message") is { } message && message.Contains("401 Unauthorized", StringComparison.Ordinal)
-                    ? [new TurnFailed(CodexProtocol.NotAuthenticated(message))]
+                    ? [TurnEnded.Failed(CodexProtocol.NotAuthenticated(message))]
                     : [];
             case "turn.completed":
                 {
                     var usage = CodexProtocol.Prop(e, "usage");
-                    return [new UsageReport(new TokenUsage(
+                    return [new TurnEnded(TurnEndReason.Stop, null, new TokenUsage(
                         CodexProtocol.Long(usage, "input_tokens"), CodexProtocol.Long(usage, "output_tokens"),
-                        CodexProtocol.Long(usage, "cached_input_tokens"), CodexProtocol.Long(usage, "reasoning_output_tokens"))),
-                        new TurnCompleted("stop", null)];
+                        CodexProtocol.Long(usage, "cached_input_tokens"), CodexProtocol.Long(usage, "reasoning_output_tokens")))];
                 }
             case "turn.failed":
                 {
                     var failure = ErrorText.WithoutAddresses(CodexProtocol.Str(CodexProtocol.Prop(e, "error"), "message") ?? "the Codex turn failed");
-                    return [new TurnFailed(failure.Contains("401 Unauthorized", StringComparison.Ordinal) ? CodexProtocol.NotAuthenticated(failure)
+                    return [TurnEnded.Failed(failure.Contains("401 Unauthorized", StringComparison.Ordinal) ? CodexProtocol.NotAuthenticated(failure)
                         : CodexProtocol.IsUnknownModel(failure) ? CodexProtocol.UnknownModel(failure)
                         : new ProviderError(ProviderErrorKind.Upstream, "the model upstream failed: " + failure))];
                 }

@@ -126,7 +126,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             {
                 _appServer.EndHung();
             }
-            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed,
+            events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.Crashed,
                 e is TimeoutException ? "the codex app-server stopped answering and was restarted; retry the request" : "the Codex CLI failed; the server log has the details")));
         }
         finally
@@ -140,18 +140,18 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     {
         if (request.Messages.Count == 0)
         {
-            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "there is no message to send")));
+            events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.InvalidRequest, "there is no message to send")));
             return;
         }
         var path = _probe.CodexPath;
         if (path is null)
         {
-            events.TryWrite(new TurnFailed(NotInstalled("codex was not found on PATH")));
+            events.TryWrite(TurnEnded.Failed(NotInstalled("codex was not found on PATH")));
             return;
         }
         if (!ModelName.IsValid(request.Model.CliModel))
         {
-            events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name")));
+            events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name")));
             return;
         }
         string mode;
@@ -161,7 +161,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         }
         catch (Win32Exception e)
         {
-            events.TryWrite(new TurnFailed(NotInstalled($"cannot run {path}: {e.Message}")));
+            events.TryWrite(TurnEnded.Failed(NotInstalled($"cannot run {path}: {e.Message}")));
             return;
         }
         if (mode == CodexMode.Exec)
@@ -177,7 +177,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         }
         catch (Win32Exception e)
         {
-            events.TryWrite(new TurnFailed(NotInstalled($"cannot run {path}: {e.Message}")));
+            events.TryWrite(TurnEnded.Failed(NotInstalled($"cannot run {path}: {e.Message}")));
             return;
         }
 
@@ -187,7 +187,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             var (found, error) = await _threads.ResolveAsync(server, request, cancellationToken);
             if (found is null)
             {
-                events.TryWrite(new TurnFailed(error!));
+                events.TryWrite(TurnEnded.Failed(error!));
                 return;
             }
             await found.Lock.WaitAsync(cancellationToken);
@@ -206,7 +206,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             if (session.Generation != server.Generation || !server.IsAlive)
             {
                 // The process died while this turn waited for the thread.
-                events.TryWrite(new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "the codex app-server exited; try again")));
+                events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.Crashed, "the codex app-server exited; try again")));
                 return;
             }
             // A new conversation took the spare thread (or started one): the next one gets a spare, started once

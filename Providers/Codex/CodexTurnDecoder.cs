@@ -56,7 +56,7 @@ internal sealed class CodexTurnDecoder(string threadId, string turnId)
                     var willRetry = p.TryGetProperty("willRetry", out var wr) && wr.ValueKind == JsonValueKind.True;
                     // Codex would retry a refused credential for ~7 s; the answer will not change.
                     return CodexProtocol.IsUnauthorized(turnError)
-                        ? new CodexTurnUpdate([CliActivity.Instance, new TurnFailed(CodexProtocol.Classify(turnError))], CodexTurnOutcome.Refused, message, willRetry)
+                        ? new CodexTurnUpdate([CliActivity.Instance, TurnEnded.Failed(CodexProtocol.Classify(turnError))], CodexTurnOutcome.Refused, message, willRetry)
                         : new CodexTurnUpdate([CliActivity.Instance], CodexTurnOutcome.Running, message, willRetry);
                 }
             case "turn/completed":
@@ -69,10 +69,10 @@ internal sealed class CodexTurnDecoder(string threadId, string turnId)
                     var status = CodexProtocol.Str(turn, "status");
                     if (status == "completed")
                     {
-                        return new CodexTurnUpdate([new TurnCompleted("stop", threadId)], CodexTurnOutcome.Ended);
+                        return new CodexTurnUpdate([new TurnEnded(TurnEndReason.Stop, threadId)], CodexTurnOutcome.Ended);
                     }
                     var turnError = CodexProtocol.Prop(turn, "error");
-                    return new CodexTurnUpdate([new TurnFailed(turnError.ValueKind == JsonValueKind.Object
+                    return new CodexTurnUpdate([TurnEnded.Failed(turnError.ValueKind == JsonValueKind.Object
                         ? CodexProtocol.Classify(turnError)
                         : new ProviderError(ProviderErrorKind.Upstream, $"the Codex turn ended as {status ?? "unknown"}"))], CodexTurnOutcome.Ended);
                 }

@@ -1,7 +1,7 @@
 namespace CodexApiServer.Providers.Codex;
 
 /// <summary>What one app-server notification means for the turn it belongs to.</summary>
-/// <param name="Events">For the caller, in order; a TurnCompleted or TurnFailed comes last.</param>
+/// <param name="Events">For the caller, in order; a TurnEnded comes last.</param>
 /// <param name="Error">The message of an `error` notification (codex's retry notices included), for the log.</param>
 /// <param name="WillRetry">Whether codex said it retries after that error.</param>
 internal sealed record CodexTurnUpdate(

@@ -328,7 +328,7 @@ public sealed class ChatCompletionsTests
     {
         await release.WaitAsync(ct);
         yield return new TextDelta("done");
-        yield return new TurnCompleted("stop", null);
+        yield return new TurnEnded(TurnEndReason.Stop, null);
     }
 
     [Fact]
@@ -373,7 +373,7 @@ public sealed class ChatCompletionsTests
     public async Task A_cli_that_is_not_logged_in_is_503_without_retries_for_both_modes()
     {
         var fake = new FakeProvider();
-        fake.Script = (_, _) => ApiServer.Events(new TurnFailed(new ProviderError(ProviderErrorKind.NotAuthenticated, "Codex is not logged in.", "codex login")));
+        fake.Script = (_, _) => ApiServer.Events(TurnEnded.Failed(new ProviderError(ProviderErrorKind.NotAuthenticated, "Codex is not logged in.", "codex login")));
         await using var server = await ApiServer.StartAsync(fake);
         foreach (var stream in new[] { "false", "true" })
         {
@@ -395,7 +395,7 @@ public sealed class ChatCompletionsTests
     public async Task Provider_errors_map_to_http(ProviderErrorKind kind, int status, string code, string? shouldRetry)
     {
         var fake = new FakeProvider();
-        fake.Script = (_, _) => ApiServer.Events(new TurnFailed(new ProviderError(kind, "it went wrong", RetryAfter: TimeSpan.FromSeconds(3))));
+        fake.Script = (_, _) => ApiServer.Events(TurnEnded.Failed(new ProviderError(kind, "it went wrong", RetryAfter: TimeSpan.FromSeconds(3))));
         await using var server = await ApiServer.StartAsync(fake);
         var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple);
         Assert.Equal(status, (int)response.StatusCode);
@@ -412,7 +412,7 @@ public sealed class ChatCompletionsTests
     public async Task A_failure_mid_stream_is_an_error_data_object_then_the_end()
     {
         var fake = new FakeProvider();
-        fake.Script = (_, _) => ApiServer.Events(new TextDelta("partial"), new TurnFailed(new ProviderError(ProviderErrorKind.Crashed, "codex exited")));
+        fake.Script = (_, _) => ApiServer.Events(new TextDelta("partial"), TurnEnded.Failed(new ProviderError(ProviderErrorKind.Crashed, "codex exited")));
         await using var server = await ApiServer.StartAsync(fake);
         var (response, _, frames) = await server.StreamAsync("/v1/chat/completions", """{"model":"gpt-5.2-codex","stream":true,"messages":[{"role":"user","content":"Hi"}]}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -464,7 +464,7 @@ public sealed class ChatCompletionsTests
         var fake = new FakeProvider();
         fake.Script = (r, ct) => r.SessionId is null
             ? fake.Reply(r, ct, TimeSpan.Zero, "Hello world")
-            : ApiServer.Events(new TurnFailed(new ProviderError(ProviderErrorKind.SessionNotFound, "gone")));
+            : ApiServer.Events(TurnEnded.Failed(new ProviderError(ProviderErrorKind.SessionNotFound, "gone")));
         await using var server = await ApiServer.StartAsync(fake);
         await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple);
         var (second, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions",

@@ -154,6 +154,6 @@ public sealed class ClientLibrariesTests
             yield return new TextDelta(delta);
         }
         yield return new UsageReport(Usage);
-        yield return new TurnCompleted("stop", request.SessionId ?? "sess-" + Guid.NewGuid().ToString("N"));
+        yield return new TurnEnded(TurnEndReason.Stop, request.SessionId ?? "sess-" + Guid.NewGuid().ToString("N"));
     }
 }

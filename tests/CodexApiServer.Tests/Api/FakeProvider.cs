@@ -43,7 +43,7 @@ public sealed class FakeProvider(ProviderKind kind = ProviderKind.Codex) : ITurn
             yield return new TextDelta(delta);
         }
         yield return new UsageReport(DefaultUsage);
-        yield return new TurnCompleted("stop", request.SessionId ?? $"sess-{Interlocked.Increment(ref _sessions)}");
+        yield return new TurnEnded(TurnEndReason.Stop, request.SessionId ?? $"sess-{Interlocked.Increment(ref _sessions)}");
     }
 
     public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -42,6 +42,6 @@ public sealed class ProviderRouterTests
     {
         await Task.Delay(300, ct);
         yield return new TextDelta("ok");
-        yield return new TurnCompleted("stop", null);
+        yield return new TurnEnded(TurnEndReason.Stop, null);
     }
 }

@@ -146,7 +146,7 @@ public sealed class ResponsesTests
     public async Task A_failure_mid_stream_is_an_error_event_then_response_failed()
     {
         var fake = new FakeProvider();
-        fake.Script = (_, _) => ApiServer.Events(new TextDelta("part"), new TurnFailed(new ProviderError(ProviderErrorKind.Upstream, "upstream 500")));
+        fake.Script = (_, _) => ApiServer.Events(new TextDelta("part"), TurnEnded.Failed(new ProviderError(ProviderErrorKind.Upstream, "upstream 500")));
         await using var server = await ApiServer.StartAsync(fake);
         var (_, _, frames) = await server.StreamAsync("/v1/responses", """{"model":"gpt-5.2-codex","stream":true,"input":"Hi"}""");
         Assert.Equal("error", frames[^2].Event);
@@ -244,7 +244,7 @@ public sealed class ResponsesTests
         // The provider lost the session: the chain is replayed in a fresh one.
         fake.Script = (r, ct) => r.SessionId is null
             ? fake.Reply(r, ct, TimeSpan.Zero, "Replayed")
-            : ApiServer.Events(new TurnFailed(new ProviderError(ProviderErrorKind.SessionNotFound, "gone")));
+            : ApiServer.Events(TurnEnded.Failed(new ProviderError(ProviderErrorKind.SessionNotFound, "gone")));
         var secondId = body["id"]!.GetValue<string>();
         var (third, thirdBody) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", $$"""{"model":"gpt-5.2-codex","input":"Again","previous_response_id":"{{secondId}}"}""");
         Assert.Equal(HttpStatusCode.OK, third.StatusCode);
@@ -452,7 +452,7 @@ public sealed class ResponsesTests
     public async Task Not_logged_in_is_a_plain_503_even_when_streaming()
     {
         var fake = new FakeProvider();
-        fake.Script = (_, _) => ApiServer.Events(new TurnFailed(new ProviderError(ProviderErrorKind.NotAuthenticated, "Claude is not logged in.", "claude, then /login")));
+        fake.Script = (_, _) => ApiServer.Events(TurnEnded.Failed(new ProviderError(ProviderErrorKind.NotAuthenticated, "Claude is not logged in.", "claude, then /login")));
         await using var server = await ApiServer.StartAsync(fake);
         var (response, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses", """{"model":"gpt-5.2-codex","stream":true,"input":"Hi"}""");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
+using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Providers;
 
@@ -56,14 +57,14 @@ public sealed class CodexExecTests
     public void A_completed_turn_reports_its_usage_then_stops_without_a_session()
     {
         var events = Decode("""{"type":"turn.completed","usage":{"input_tokens":7,"cached_input_tokens":1,"output_tokens":3,"reasoning_output_tokens":0}}""");
-        Assert.Equal([new UsageReport(new TokenUsage(7, 3, 1, 0)), new TurnCompleted("stop", null)], events);
+        Assert.Equal([new TurnEnded(TurnEndReason.Stop, null, new TokenUsage(7, 3, 1, 0))], events);
     }
 
     [Fact]
     public void A_refused_credential_fails_the_turn_at_once()
     {
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(Decode("""{"type":"error","message":"Reconnecting... 1/5 (unexpected status 401 Unauthorized: bad key)"}""")));
-        Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Error.Kind);
+        var failed = TurnEvents.Failure(Assert.Single(Decode("""{"type":"error","message":"Reconnecting... 1/5 (unexpected status 401 Unauthorized: bad key)"}""")));
+        Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Kind);
         Assert.Empty(Decode("""{"type":"error","message":"Reconnecting... 1/5 (stream disconnected)"}"""));
     }
 
@@ -73,9 +74,9 @@ public sealed class CodexExecTests
     [InlineData("unexpected status 500: busy, url: http://10.0.0.5/v1/responses", ProviderErrorKind.Upstream)]
     public void A_failed_turn_is_classified(string message, ProviderErrorKind kind)
     {
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(Decode($$$"""{"type":"turn.failed","error":{"message":"{{{message}}}"}}""")));
-        Assert.Equal(kind, failed.Error.Kind);
-        Assert.DoesNotContain("10.0.0.5", failed.Error.Message);
+        var failed = TurnEvents.Failure(Assert.Single(Decode($$$"""{"type":"turn.failed","error":{"message":"{{{message}}}"}}""")));
+        Assert.Equal(kind, failed.Kind);
+        Assert.DoesNotContain("10.0.0.5", failed.Message);
     }
 
     [Theory]

@@ -30,7 +30,7 @@ public sealed class CodexFakeTests
         var usage = Assert.Single(events.OfType<UsageReport>()).Usage;
         Assert.Equal(new TokenUsage(12, 4, 3, 1), usage);
         var done = events.Completed();
-        Assert.Equal("stop", done.FinishReason);
+        Assert.Equal(TurnEndReason.Stop, done.Reason);
         Assert.StartsWith("thr-", done.SessionId);
         Assert.Equal("app-server", codex.Probe.Codex.Mode);
         Assert.Equal("app-server", codex.Provider.Mode);
@@ -106,9 +106,9 @@ public sealed class CodexFakeTests
 
         for (var i = 0; i < 2; i++)
         {
-            var failed = Assert.IsType<TurnFailed>(Assert.Single(await codex.RunAsync(CodexHarness.Ask("hi"))));
-            Assert.Equal(ProviderErrorKind.Unavailable, failed.Error.Kind);
-            Assert.Contains("refused the settings that keep chat threads free of tools", failed.Error.Message, StringComparison.Ordinal);
+            var failed = TurnEvents.Failure(Assert.Single(await codex.RunAsync(CodexHarness.Ask("hi"))));
+            Assert.Equal(ProviderErrorKind.Unavailable, failed.Kind);
+            Assert.Contains("refused the settings that keep chat threads free of tools", failed.Message, StringComparison.Ordinal);
         }
 
         var lines = File.ReadAllLines(log).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
@@ -365,7 +365,7 @@ public sealed class CodexFakeTests
         await using var codex = Fake("no-app-server", log);
         var events = await codex.RunAsync(CodexHarness.Ask("hello there"));
         Assert.Equal("exec says: hello there", events.Text());
-        Assert.Equal(new TokenUsage(7, 3, 1, 0), Assert.Single(events.OfType<UsageReport>()).Usage);
+        Assert.Equal(new TokenUsage(7, 3, 1, 0), events.Usage());
         events.Completed();
         Assert.Equal("exec", codex.Probe.Codex.Mode);
         var argv = File.ReadAllLines(log).First(l => l.StartsWith("argv "));

@@ -33,7 +33,7 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
 
         Assert.Equal(4, events.OfType<TextDelta>().Count());
         Assert.Equal("Hello from the mock.", events.Text());
-        var usage = events.OfType<UsageReport>().Last().Usage;
+        var usage = events.Usage();
         Assert.Equal(new TokenUsage(21, 6, 4, 2), usage);
         Assert.NotNull(events.Completed().SessionId);
         Assert.Equal("Say hello", NewestUserText(Assert.Single(mock.Requests)));
@@ -276,7 +276,7 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
         var events = await codex.RunAsync(new TurnRequest(CodexHarness.Model(), "Be brief.", [TurnMessage.User("hello 🙂")], ReasoningEffort: "low"));
 
         Assert.Equal("exec は fine", events.Text());
-        Assert.Equal(new TokenUsage(21, 6, 4, 2), events.OfType<UsageReport>().Last().Usage);
+        Assert.Equal(new TokenUsage(21, 6, 4, 2), events.Usage());
         Assert.Null(events.Completed().SessionId);
         var sent = Assert.Single(mock.Requests);
         Assert.Equal("[system]: Be brief.\n\n[user]: hello 🙂", NewestUserText(sent));

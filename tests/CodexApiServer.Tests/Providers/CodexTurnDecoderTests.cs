@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
+using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Providers;
 
@@ -98,7 +99,7 @@ public sealed class CodexTurnDecoderTests
     public void A_completed_turn_ends_with_stop_and_the_thread_as_session()
     {
         var update = Decode("turn/completed", """{"threadId":"thread-1","turnId":"turn-1","turn":{"id":"turn-1","status":"completed","items":[]}}""");
-        Assert.Equal([new TurnCompleted("stop", ThreadId)], update.Events);
+        Assert.Equal([new TurnEnded(TurnEndReason.Stop, ThreadId)], update.Events);
         Assert.Equal(CodexTurnOutcome.Ended, update.Outcome);
     }
 
@@ -110,8 +111,8 @@ public sealed class CodexTurnDecoderTests
     public void A_failed_turn_ends_with_its_classified_error(string error, ProviderErrorKind kind)
     {
         var update = Decode("turn/completed", $$$"""{"threadId":"thread-1","turnId":"turn-1","turn":{"id":"turn-1","status":"failed","items":[],"error":{{{error}}}}}""");
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(update.Events));
-        Assert.Equal(kind, failed.Error.Kind);
+        var failed = TurnEvents.Failure(Assert.Single(update.Events));
+        Assert.Equal(kind, failed.Kind);
         Assert.Equal(CodexTurnOutcome.Ended, update.Outcome);
     }
 
@@ -119,9 +120,9 @@ public sealed class CodexTurnDecoderTests
     public void A_turn_that_ends_otherwise_without_an_error_fails_as_upstream()
     {
         var update = Decode("turn/completed", """{"threadId":"thread-1","turnId":"turn-1","turn":{"id":"turn-1","status":"interrupted","items":[],"error":null}}""");
-        var failed = Assert.IsType<TurnFailed>(Assert.Single(update.Events));
-        Assert.Equal(ProviderErrorKind.Upstream, failed.Error.Kind);
-        Assert.Contains("interrupted", failed.Error.Message);
+        var failed = TurnEvents.Failure(Assert.Single(update.Events));
+        Assert.Equal(ProviderErrorKind.Upstream, failed.Kind);
+        Assert.Contains("interrupted", failed.Message);
     }
 
     [Fact]
@@ -140,9 +141,9 @@ public sealed class CodexTurnDecoderTests
         var update = Decode("error", """{"threadId":"thread-1","turnId":"turn-1","error":{"message":"Reconnecting... 1/5","codexErrorInfo":{"responseStreamDisconnected":{"httpStatusCode":401}},"additionalDetails":"unexpected status 401 Unauthorized"},"willRetry":true}""");
         Assert.Equal(CodexTurnOutcome.Refused, update.Outcome);
         Assert.Equal(CliActivity.Instance, update.Events[0]);
-        var failed = Assert.IsType<TurnFailed>(update.Events[^1]);
-        Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Error.Kind);
-        Assert.Contains("401 Unauthorized", failed.Error.Message);
+        var failed = TurnEvents.Failure(update.Events[^1]);
+        Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Kind);
+        Assert.Contains("401 Unauthorized", failed.Message);
         Assert.Equal("Reconnecting... 1/5", update.Error);
     }
 }

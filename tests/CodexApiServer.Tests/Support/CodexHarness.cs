@@ -104,15 +104,22 @@ public static class TurnEvents
 {
     public static string Text(this IEnumerable<TurnEvent> events) => string.Concat(events.OfType<TextDelta>().Select(d => d.Text));
 
-    public static TurnCompleted Completed(this IReadOnlyList<TurnEvent> events)
+    public static TurnEnded Completed(this IReadOnlyList<TurnEvent> events)
     {
-        var last = events[^1];
-        return Assert.IsType<TurnCompleted>(last);
+        var last = Assert.IsType<TurnEnded>(events[^1]);
+        Assert.Null(last.Error);
+        return last;
     }
 
     public static ProviderError Failed(this IReadOnlyList<TurnEvent> events)
     {
         Assert.NotEmpty(events);
-        return Assert.IsType<TurnFailed>(events[^1]).Error;
+        return Assert.IsType<ProviderError>(Assert.IsType<TurnEnded>(events[^1]).Error);
     }
+
+    public static ProviderError Failure(TurnEvent e) => Assert.IsType<ProviderError>(Assert.IsType<TurnEnded>(e).Error);
+
+    /// <summary>The usage the turn reported: on its end, or the last report before it (codex's app-server reports it apart).</summary>
+    public static TokenUsage? Usage(this IReadOnlyList<TurnEvent> events) =>
+        (events.Count > 0 ? events[^1] as TurnEnded : null)?.Usage ?? events.OfType<UsageReport>().LastOrDefault()?.Usage;
 }
