@@ -3,9 +3,6 @@ using CodexApiServer.Hosting;
 
 namespace CodexApiServer.Providers;
 
-/// <summary>What we know about one installed CLI. Null fields are not known yet.</summary>
-public sealed record CliStatus(string Name, bool Found, string? Path, string? Version, bool? LoggedIn, string? Mode, string? Error, DateTimeOffset? CheckedAt);
-
 /// <summary>
 /// Finds the CLIs and asks each for its version and login state, in the background, every few
 /// minutes. Readers get the cached answer at once: nothing on a request path waits on a child.

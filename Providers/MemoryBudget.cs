@@ -4,29 +4,6 @@ using CodexApiServer.Hosting;
 
 namespace CodexApiServer.Providers;
 
-/// <summary>One CLI process as its provider sees it.</summary>
-/// <param name="Role">"session", "spare", "app-server" or "exec".</param>
-/// <param name="Idle">It may be ended to make room: a spare, or a session between turns (it resumes when used again).</param>
-/// <param name="StartedAt">Stopwatch timestamp of its start.</param>
-public readonly record struct CliProcessEntry(int Pid, string Cli, string Role, bool Idle, DateTimeOffset LastUsed, long StartedAt);
-
-/// <summary>A provider whose processes count toward the memory budget.</summary>
-public interface ICliProcessOwner
-{
-    IReadOnlyList<CliProcessEntry> CliProcesses();
-
-    /// <summary>Ends the process if it is still idle, to give its memory back; false when it is busy again or gone.</summary>
-    bool EndIdle(int pid);
-
-    /// <summary>Whether this turn would start a process (a new or resumed conversation), as far as can be told now.</summary>
-    bool NeedsNewProcess(TurnRequest request);
-}
-
-/// <summary>What /health shows of one CLI process.</summary>
-public sealed record CliProcessStatus(int Pid, string Cli, string Role, double RssMb);
-
-public sealed record MemoryStatus(long BudgetMb, double UsedMb, IReadOnlyList<CliProcessStatus> Processes);
-
 /// <summary>
 /// Keeps the memory of our CLI processes (each one's whole process tree, measured) within
 /// memoryBudgetMb. A process may start only when its expected size fits beside the others and the

@@ -2,18 +2,6 @@ using CodexApiServer.Hosting;
 
 namespace CodexApiServer.Providers;
 
-public enum ProviderKind
-{
-    Codex,
-    Claude,
-}
-
-/// <param name="CliModel">The name passed to the CLI's --model (the full model id where the CLI accepts one).</param>
-public sealed record ModelEntry(string Id, ProviderKind Provider, long Created, string CliModel)
-{
-    public string OwnedBy => Provider == ProviderKind.Claude ? "anthropic" : "openai";
-}
-
 /// <summary>The models we list and the provider each one routes to.</summary>
 public sealed class ModelCatalog
 {

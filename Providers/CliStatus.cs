@@ -1,0 +1,4 @@
+namespace CodexApiServer.Providers;
+
+/// <summary>What we know about one installed CLI. Null fields are not known yet.</summary>
+public sealed record CliStatus(string Name, bool Found, string? Path, string? Version, bool? LoggedIn, string? Mode, string? Error, DateTimeOffset? CheckedAt);

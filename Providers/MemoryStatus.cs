@@ -1,0 +1,3 @@
+namespace CodexApiServer.Providers;
+
+public sealed record MemoryStatus(long BudgetMb, double UsedMb, IReadOnlyList<CliProcessStatus> Processes);

@@ -1,0 +1,7 @@
+namespace CodexApiServer.Providers;
+
+public enum ProviderKind
+{
+    Codex,
+    Claude,
+}
