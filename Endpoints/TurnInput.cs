@@ -1,28 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using CodexApiServer.Providers;
 
 namespace CodexApiServer.Endpoints;
-
-/// <summary>An input item as stored and as listed by GET /v1/responses/{id}/input_items.</summary>
-public sealed record InputItem(string Id, string Type, string Role, IReadOnlyList<InputContent> Content, string Status);
-
-public sealed record InputContent(
-    string Type,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageUrl = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
-
-/// <summary>A request field that failed validation: the message and the field it names.</summary>
-public sealed class InputException(string message, string param, string code = "invalid_value") : Exception(message)
-{
-    public string Param { get; } = param;
-    public string Code { get; } = code;
-
-    public ApiError ToApiError() => new(400, Message, "invalid_request_error", Code, Param);
-}
 
 /// <summary>What both APIs share when turning request content into provider parts, and back.</summary>
 public static class TurnInput
