@@ -11,7 +11,6 @@ internal static class ChatCompletionsParser
     /// <param name="defaultModel">For a request without a model: the original product documents <c>model</c> as optional.</param>
     internal static ChatTurn Parse(ChatCompletionRequest body, string defaultModel)
     {
-        body = body with { Model = string.IsNullOrEmpty(body.Model) ? defaultModel : body.Model };
         if (body.Messages is null)
         {
             throw new InputException("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
@@ -28,26 +27,13 @@ internal static class ChatCompletionsParser
         var effort = TurnInput.ReasoningEffort(body.ReasoningEffort, "reasoning_effort");
         var schema = TurnInput.OutputSchema(body.ResponseFormat, "response_format", flat: false);
 
-        var instructions = new List<string>();
-        var conversation = new List<TurnMessage>();
-        for (var i = 0; i < body.Messages.Count; i++)
-        {
-            var message = ParseMessage(body.Messages[i], $"messages[{i}]");
-            // Leading system/developer messages are the instructions; later ones stay in place.
-            if (conversation.Count == 0 && message.Role is "system" or "developer")
-            {
-                instructions.Add(string.Concat(message.Parts.OfType<TextPart>().Select(p => p.Text)));
-            }
-            else
-            {
-                conversation.Add(message);
-            }
-        }
-        if (conversation.Count == 0)
+        var messages = body.Messages.Select((m, i) => ParseMessage(m, $"messages[{i}]")).ToList();
+        if (messages.TrueForAll(TurnInput.IsInstruction))
         {
             throw new InputException("Invalid 'messages': at least one message besides system/developer messages is required.", "messages");
         }
-        return new ChatTurn(body.Model, instructions.Count > 0 ? string.Join("\n\n", instructions) : null, conversation, effort, schema,
+        var (instructions, conversation) = TurnInput.SplitInstructions(null, messages);
+        return new ChatTurn(TurnInput.Model(body.Model, defaultModel), instructions, conversation, effort, schema,
             body.Stream == true, body.StreamOptions?.IncludeUsage == true, body.Store != false);
     }
 
@@ -66,61 +52,38 @@ internal static class ChatCompletionsParser
             throw new InputException($"Invalid value: '{message.Role}'. Supported values are: 'system', 'assistant', 'user', 'tool', 'function' and 'developer'.", path + ".role");
         }
         var role = message.Role == "function" ? "tool" : message.Role;
-        var parts = new List<TurnPart>();
-        var content = message.Content;
-        switch (content.ValueKind)
+        var parts = TurnInput.Content(message.Content, path + ".content", ParsePart) ?? message.Content.ValueKind switch
         {
-            case JsonValueKind.String:
-                parts.Add(new TextPart(content.GetString()!));
-                break;
-            case JsonValueKind.Array:
-                var j = 0;
-                foreach (var part in content.EnumerateArray())
-                {
-                    parts.Add(ParsePart(part, $"{path}.content[{j}]"));
-                    j++;
-                }
-                break;
-            case JsonValueKind.Null or JsonValueKind.Undefined when role == "assistant":
-                break;
-            case JsonValueKind.Null or JsonValueKind.Undefined:
-                throw new InputException($"Missing required parameter: '{path}.content'.", path + ".content", "missing_required_parameter");
-            default:
-                throw new InputException($"Invalid type for '{path}.content': expected one of a string or array of objects.", path + ".content", "invalid_type");
-        }
-        // The contract has no tool-call events: earlier calls and their results travel as text so the history stays whole.
+            JsonValueKind.Null or JsonValueKind.Undefined when role == "assistant" => [],
+            JsonValueKind.Null or JsonValueKind.Undefined =>
+                throw new InputException($"Missing required parameter: '{path}.content'.", path + ".content", "missing_required_parameter"),
+            _ => throw new InputException($"Invalid type for '{path}.content': expected one of a string or array of objects.", path + ".content", "invalid_type"),
+        };
+        // Earlier tool calls and their results travel as text (see TurnInput.ToolCall).
         if (role == "assistant" && message.ToolCalls.ValueKind == JsonValueKind.Array)
         {
             foreach (var call in message.ToolCalls.EnumerateArray())
             {
                 if (call.ValueKind == JsonValueKind.Object && call.TryGetProperty("function", out var function) && function.ValueKind == JsonValueKind.Object)
                 {
-                    var name = function.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : "?";
-                    var arguments = function.TryGetProperty("arguments", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : "";
-                    parts.Add(new TextPart($"[called tool {name} with arguments {arguments}]"));
+                    parts.Add(TurnInput.ToolCall(TurnInput.Str(function, "name") ?? "?", TurnInput.Str(function, "arguments") ?? ""));
                 }
             }
         }
         if (role == "tool" && message.ToolCallId is { } callId && parts.Count > 0 && parts[0] is TextPart first)
         {
-            parts[0] = new TextPart($"[result of tool call {callId}] {first.Text}");
+            parts[0] = TurnInput.ToolResult(callId, first.Text);
         }
         return new TurnMessage(role, parts);
     }
 
     private static TurnPart ParsePart(JsonElement part, string path)
     {
-        if (part.ValueKind != JsonValueKind.Object)
-        {
-            throw new InputException($"Invalid type for '{path}': expected an object.", path, "invalid_type");
-        }
-        var type = part.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        var type = TurnInput.PartType(part, path);
         switch (type)
         {
             case "text":
-                return part.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String
-                    ? new TextPart(text.GetString()!)
-                    : throw new InputException($"Missing required parameter: '{path}.text'.", path + ".text", "missing_required_parameter");
+                return TurnInput.Text(part, path);
             case "image_url":
                 if (!part.TryGetProperty("image_url", out var image))
                 {
@@ -129,14 +92,12 @@ internal static class ChatCompletionsParser
                 var url = image.ValueKind switch
                 {
                     JsonValueKind.String => image.GetString(),
-                    JsonValueKind.Object when image.TryGetProperty("url", out var u) && u.ValueKind == JsonValueKind.String => u.GetString(),
+                    JsonValueKind.Object => TurnInput.Str(image, "url"),
                     _ => null,
                 };
                 return TurnInput.Image(url, path + ".image_url.url");
             case "input_audio" or "file":
-                throw new InputException($"Content parts of type '{type}' are not supported by this server; send text or images.", path + ".type");
-            case null:
-                throw new InputException($"Missing required parameter: '{path}.type'.", path + ".type", "missing_required_parameter");
+                throw TurnInput.UnsupportedPart(type, path);
             default:
                 throw new InputException($"Invalid value: '{type}'. Supported values are: 'text' and 'image_url'.", path + ".type");
         }

@@ -13,7 +13,6 @@ internal static class ResponsesParser
     /// <param name="defaultModel">For a request without a model: the original product documents <c>model</c> as optional.</param>
     internal static ParsedRequest Parse(ResponsesRequest body, string defaultModel, string responseId, Func<string, string, TurnMessage?> resolve)
     {
-        body = body with { Model = string.IsNullOrEmpty(body.Model) ? defaultModel : body.Model };
         TurnInput.CheckIgnoredFields([.. body.Ignored ?? [], new("tool_choice", body.ToolChoice)]);
         var messages = new List<TurnMessage>();
         switch (body.Input.ValueKind)
@@ -44,17 +43,7 @@ internal static class ResponsesParser
         var items = messages.Select((m, index) => TurnInput.ToItem(m, ResponseChain.ItemId("msg_", responseId, "i", index))).ToList();
 
         // Leading system/developer input items join the instructions, as chat's leading system messages do.
-        var instructions = new List<string>();
-        if (!string.IsNullOrEmpty(body.Instructions))
-        {
-            instructions.Add(body.Instructions);
-        }
-        var lead = messages.TakeWhile(m => m.Role is "system" or "developer").ToList();
-        if (lead.Count < messages.Count)
-        {
-            instructions.AddRange(lead.Select(m => string.Concat(m.Parts.OfType<TextPart>().Select(t => t.Text))));
-            messages = messages.Skip(lead.Count).ToList();
-        }
+        var (instructions, conversation) = TurnInput.SplitInstructions(body.Instructions, messages);
 
         string? effort = null;
         string? summary = null;
@@ -86,8 +75,9 @@ internal static class ResponsesParser
             throw new InputException("Invalid type for 'text': expected an object.", "text", "invalid_type");
         }
 
-        return new ParsedRequest(body.Model, instructions.Count > 0 ? string.Join("\n\n", instructions) : null, messages, items,
-            effort, summary, schema, format, ParseMetadata(body.Metadata), body);
+        var metadata = ParseMetadata(body.Metadata);
+        body = body with { Model = TurnInput.Model(body.Model, defaultModel) };
+        return new ParsedRequest(body.Model, instructions, conversation, items, effort, summary, schema, format, metadata, body);
     }
 
     private static Dictionary<string, string> ParseMetadata(JsonElement metadata)
@@ -131,49 +121,32 @@ internal static class ResponsesParser
         {
             throw new InputException($"Invalid type for '{path}': expected an input item object.", path, "invalid_type");
         }
-        var type = Str(item, "type") ?? (item.TryGetProperty("role", out _) ? "message" : null);
+        var type = TurnInput.Str(item, "type") ?? (item.TryGetProperty("role", out _) ? "message" : null);
         switch (type)
         {
             case "message":
-                var role = Str(item, "role") ?? throw new InputException($"Missing required parameter: '{path}.role'.", path + ".role", "missing_required_parameter");
+                var role = TurnInput.Str(item, "role") ?? throw new InputException($"Missing required parameter: '{path}.role'.", path + ".role", "missing_required_parameter");
                 if (!InputRoles.Contains(role))
                 {
                     throw new InputException($"Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system' and 'developer'.", path + ".role");
                 }
-                var parts = new List<TurnPart>();
                 if (!item.TryGetProperty("content", out var content) || content.ValueKind is JsonValueKind.Null)
                 {
                     throw new InputException($"Missing required parameter: '{path}.content'.", path + ".content", "missing_required_parameter");
                 }
-                if (content.ValueKind == JsonValueKind.String)
-                {
-                    parts.Add(new TextPart(content.GetString()!));
-                }
-                else if (content.ValueKind == JsonValueKind.Array)
-                {
-                    var j = 0;
-                    foreach (var part in content.EnumerateArray())
-                    {
-                        parts.Add(ParseContent(part, $"{path}.content[{j}]"));
-                        j++;
-                    }
-                }
-                else
-                {
-                    throw new InputException($"Invalid type for '{path}.content': expected a string or an array of content parts.", path + ".content", "invalid_type");
-                }
-                return new TurnMessage(role, parts);
+                return new TurnMessage(role, TurnInput.Content(content, path + ".content", ParseContent)
+                    ?? throw new InputException($"Invalid type for '{path}.content': expected a string or an array of content parts.", path + ".content", "invalid_type"));
             case "function_call":
-                // No tool events in the provider contract: earlier calls travel as text so the history stays whole.
-                return new TurnMessage("assistant", [new TextPart($"[called tool {Str(item, "name")} with arguments {Str(item, "arguments")}]")]);
+                // Earlier tool calls and their results travel as text (see TurnInput.ToolCall).
+                return new TurnMessage("assistant", [TurnInput.ToolCall(TurnInput.Str(item, "name"), TurnInput.Str(item, "arguments"))]);
             case "function_call_output":
                 var output = item.TryGetProperty("output", out var o) ? (o.ValueKind == JsonValueKind.String ? o.GetString() : o.GetRawText()) : "";
-                return new TurnMessage("tool", [new TextPart($"[result of tool call {Str(item, "call_id")}] {output}")]);
+                return new TurnMessage("tool", [TurnInput.ToolResult(TurnInput.Str(item, "call_id"), output)]);
             case "reasoning":
                 return null;
             case "item_reference":
                 // Clients that keep store on (the Vercel AI SDK) send earlier output back by id alone.
-                return resolve(Str(item, "id") ?? throw new InputException($"Missing required parameter: '{path}.id'.", path + ".id", "missing_required_parameter"), path + ".id");
+                return resolve(TurnInput.Str(item, "id") ?? throw new InputException($"Missing required parameter: '{path}.id'.", path + ".id", "missing_required_parameter"), path + ".id");
             case null:
                 throw new InputException($"Missing required parameter: '{path}.type'.", path + ".type", "missing_required_parameter");
             default:
@@ -183,34 +156,23 @@ internal static class ResponsesParser
 
     private static TurnPart ParseContent(JsonElement part, string path)
     {
-        if (part.ValueKind != JsonValueKind.Object)
-        {
-            throw new InputException($"Invalid type for '{path}': expected an object.", path, "invalid_type");
-        }
-        var type = Str(part, "type");
+        var type = TurnInput.PartType(part, path);
         switch (type)
         {
             case "input_text" or "output_text" or "text":
-                return Str(part, "text") is { } text
-                    ? new TextPart(text)
-                    : throw new InputException($"Missing required parameter: '{path}.text'.", path + ".text", "missing_required_parameter");
+                return TurnInput.Text(part, path);
             case "refusal":
-                return new TextPart(Str(part, "refusal") ?? "");
+                return new TextPart(TurnInput.Str(part, "refusal") ?? "");
             case "input_image":
                 if (part.TryGetProperty("file_id", out var fileId) && fileId.ValueKind == JsonValueKind.String)
                 {
                     throw new InputException("Images by file_id are not supported by this server; send image_url (http(s) or data: URL).", path + ".file_id");
                 }
-                return TurnInput.Image(Str(part, "image_url"), path + ".image_url");
+                return TurnInput.Image(TurnInput.Str(part, "image_url"), path + ".image_url");
             case "input_file" or "input_audio":
-                throw new InputException($"Content parts of type '{type}' are not supported by this server; send text or images.", path + ".type");
-            case null:
-                throw new InputException($"Missing required parameter: '{path}.type'.", path + ".type", "missing_required_parameter");
+                throw TurnInput.UnsupportedPart(type, path);
             default:
                 throw new InputException($"Invalid value: '{type}'. Supported values are: 'input_text', 'input_image' and 'output_text'.", path + ".type");
         }
     }
-
-    private static string? Str(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }
