@@ -44,14 +44,7 @@ internal static class ResponseChain
         return messages;
     }
 
-    /// <summary>
-    /// Item ids carry their response's id ("msg_" + the hex of "resp_…" + "_o1"), so an item_reference
-    /// finds its stored response by primary key, with no index of items.
-    /// </summary>
-    /// <param name="side">"i" for an input item, "o" for an output item.</param>
-    internal static string ItemId(string prefix, string responseId, string side, int index) =>
-        $"{prefix}{responseId["resp_".Length..]}_{side}{index}";
-
+    /// <summary>An item_reference: its id carries the id of the response that holds it (see <see cref="ResponseItemIds"/>).</summary>
     internal static TurnMessage? ResolveReference(ResponseStore store, RequestInfo info, string id, string path)
     {
         var hexStart = id.IndexOf('_', StringComparison.Ordinal) + 1;

@@ -40,7 +40,7 @@ internal static class ResponsesParser
         {
             throw new InputException("Invalid 'input': expected at least one input item.", "input", "empty_array");
         }
-        var items = messages.Select((m, index) => TurnInput.ToItem(m, ResponseChain.ItemId("msg_", responseId, "i", index))).ToList();
+        var items = messages.Select((m, index) => TurnInput.ToItem(m, ResponseItemIds.Input("msg_", responseId, index))).ToList();
 
         // Leading system/developer input items join the instructions, as chat's leading system messages do.
         var (instructions, conversation) = TurnInput.SplitInstructions(body.Instructions, messages);

@@ -25,15 +25,13 @@ public static class Sse
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
     }
 
-    public static async Task WriteAsync<T>(HttpResponse response, string? eventType, T value, JsonTypeInfo<T> type, string? id = null)
+    public static Task WriteAsync<T>(HttpResponse response, string? eventType, T value, JsonTypeInfo<T> type, string? id = null) =>
+        SendAsync(response, Frame(eventType, value, type, id));
+
+    /// <summary>One event as the bytes of one write: Kestrel sends every write to the body as its own chunk.</summary>
+    public static byte[] Frame<T>(string? eventType, T value, JsonTypeInfo<T> type, string? id = null)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(value, type);
-        await WriteRawAsync(response, eventType, json, id);
-    }
-
-    /// <summary>One event in one write: Kestrel sends every write to the body as its own chunk.</summary>
-    public static Task WriteRawAsync(HttpResponse response, string? eventType, byte[] json, string? id = null)
-    {
         var frame = new byte[FieldLength(EventPrefix, eventType) + FieldLength(IdPrefix, id) + DataPrefix.Length + json.Length + EndOfEvent.Length];
         var at = WriteField(frame, 0, EventPrefix, eventType);
         at = WriteField(frame, at, IdPrefix, id);
@@ -42,15 +40,16 @@ public static class Sse
         json.CopyTo(frame, at);
         at += json.Length;
         EndOfEvent.CopyTo(frame, at);
-        return WriteFlushedAsync(response, frame);
+        return frame;
     }
 
     /// <summary>A comment, which clients skip: sends the headers and first bytes at once, before any event.</summary>
-    public static Task CommentAsync(HttpResponse response, string text) => WriteFlushedAsync(response, Encoding.UTF8.GetBytes($": {text}\n\n"));
+    public static Task CommentAsync(HttpResponse response, string text) => SendAsync(response, Encoding.UTF8.GetBytes($": {text}\n\n"));
 
-    public static Task KeepAliveAsync(HttpResponse response) => WriteFlushedAsync(response, KeepAliveBytes);
+    public static Task KeepAliveAsync(HttpResponse response) => SendAsync(response, KeepAliveBytes);
 
-    public static Task DoneAsync(HttpResponse response) => WriteFlushedAsync(response, DoneBytes);
+    /// <summary>The chat stream's last line.</summary>
+    public static byte[] Done => DoneBytes;
 
     private static int FieldLength(byte[] prefix, string? value) => value is null ? 0 : prefix.Length + Encoding.UTF8.GetByteCount(value) + 1;
 
@@ -67,7 +66,8 @@ public static class Sse
         return at;
     }
 
-    private static async Task WriteFlushedAsync(HttpResponse response, byte[] bytes)
+    /// <summary>Writes and flushes: each call is one chunk on the wire.</summary>
+    public static async Task SendAsync(HttpResponse response, byte[] bytes)
     {
         var token = response.HttpContext.RequestAborted;
         await response.Body.WriteAsync(bytes, token);

@@ -2,6 +2,7 @@ using System.Net;
 using CodexApiServer.Children;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using CodexApiServer.Tunnel;
@@ -99,6 +100,7 @@ public static class ServerApp
     {
         services.AddSingleton<StreamingOptions>();
         services.AddSingleton<ProviderRouter>();
+        services.AddSingleton<TurnDriver>();
         services.AddSingleton<ConversationSessions>();
         services.AddSingleton(sp =>
         {

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 
 namespace CodexApiServer.Bench;
 

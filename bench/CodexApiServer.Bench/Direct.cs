@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 
 namespace CodexApiServer.Bench;
 
@@ -22,8 +23,8 @@ public sealed class ClaudePrestarted
         string[] args =
         [
             "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages", "--model=" + model, "--system-prompt=" + ClaudeProvider.DefaultChatPrompt,
-            .. ClaudeProvider.ChatModeFlags, "--session-id", Guid.NewGuid().ToString(),
+            "--include-partial-messages", "--model=" + model, "--system-prompt=" + ClaudeArgs.DefaultChatPrompt,
+            .. ClaudeArgs.ChatModeFlags, "--session-id", Guid.NewGuid().ToString(),
         ];
         return new ClaudePrestarted(Children.Start(claude, args, cwd, env), cwd);
     }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Bench;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Tests.Support;
 
 // One run, all on 127.0.0.1: the real codex and claude CLIs (tests/node) against the tests' mock

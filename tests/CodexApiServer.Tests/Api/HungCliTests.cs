@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;

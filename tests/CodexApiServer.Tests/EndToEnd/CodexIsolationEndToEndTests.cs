@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 using Xunit.Abstractions;

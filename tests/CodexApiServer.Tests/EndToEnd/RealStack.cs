@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Storage;
 using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;

@@ -1,5 +1,6 @@
 using System.Text;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 
 namespace CodexApiServer.Tests.Providers;
 

@@ -20,7 +20,7 @@ public sealed class ClaudeProviderFakeTests
         Assert.Equal(5, result.TextDeltaCount);
         // Fake reports input 10 + cache creation 4 + cache read 2; OpenAI counts cached tokens inside prompt tokens.
         Assert.Equal(new TokenUsage(16, 5, 2, 0), result.Usage);
-        Assert.Equal("stop", result.Completed?.FinishReason);
+        Assert.Equal(TurnEndReason.Stop, result.Completed?.Reason);
         Assert.True(Guid.TryParse(result.Completed!.SessionId, out _), result.Describe());
 
         var argv = Assert.Single(h.FakeStarts()).Value;
@@ -229,7 +229,7 @@ public sealed class ClaudeProviderFakeTests
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(Expected, result.Text);
         Assert.Equal(5, result.TextDeltaCount);
-        Assert.Equal("stop", result.Completed?.FinishReason);
+        Assert.Equal(TurnEndReason.Stop, result.Completed?.Reason);
         var again = await h.RunAsync(ClaudeTestHarness.Request("again", result.Completed!.SessionId));
         Assert.Equal(Expected, again.Text);
         if (mode == "huge")
@@ -276,7 +276,7 @@ public sealed class ClaudeProviderFakeTests
     {
         await using var h = ClaudeTestHarness.WithFake("length", warmSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
-        Assert.Equal("length", result.Completed?.FinishReason);
+        Assert.Equal(TurnEndReason.Length, result.Completed?.Reason);
     }
 
     [Fact]

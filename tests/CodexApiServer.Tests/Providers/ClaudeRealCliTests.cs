@@ -25,7 +25,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         Assert.Equal("こんにちは、世界 😀🎉 — done", result.Text);
         Assert.True(result.TextDeltaCount >= 2, result.Describe());
         Assert.Equal(new TokenUsage(21 + 4, 9, 4), result.Usage);
-        Assert.Equal("stop", result.Completed?.FinishReason);
+        Assert.Equal(TurnEndReason.Stop, result.Completed?.Reason);
         var request = Assert.Single(upstream.MessageRequests);
         Assert.Contains("Say hello in Japanese", request.Body, StringComparison.Ordinal);
         Assert.Contains("beta=true", request.Path, StringComparison.Ordinal);
@@ -235,7 +235,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
         var result = await h.RunAsync(new TurnRequest(ClaudeTestHarness.Model(), null, [TurnMessage.User("Weather in Paris?")], OutputSchema: schema));
 
-        Assert.Equal("stop", result.Completed?.FinishReason);
+        Assert.Equal(TurnEndReason.Stop, result.Completed?.Reason);
         var answer = JsonNode.Parse(result.Text)!;
         Assert.Equal("Paris", answer["city"]!.GetValue<string>());
         Assert.Equal(21, answer["temp"]!.GetValue<int>());

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Tests.Api;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,7 +27,8 @@ public sealed class ClaudeServerTests
         {
             events.Add(ev);
         }
-        var completed = Assert.IsType<TurnCompleted>(events[^1]);
+        var completed = Assert.IsType<TurnEnded>(events[^1]);
+        Assert.Equal(TurnEndReason.Stop, completed.Reason);
         Assert.True(Directory.Exists(Path.Combine(server.DataDir, "scratch", $"claude-{completed.SessionId}")));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => claude.SpareCount == 1, TimeSpan.FromSeconds(5)));
         var pids = claude.StartedPids;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
+using CodexApiServer.Providers.Claude;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -148,9 +149,9 @@ public sealed class TurnResult
 
     public string Text => string.Concat(Events.OfType<TextDelta>().Select(d => d.Text));
     public int TextDeltaCount => Events.OfType<TextDelta>().Count();
-    public TurnCompleted? Completed => Events.LastOrDefault() as TurnCompleted;
-    public ProviderError? Error => (Events.LastOrDefault() as TurnFailed)?.Error;
-    public TokenUsage? Usage => Events.OfType<UsageReport>().LastOrDefault()?.Usage;
+    public TurnEnded? Completed => Events.LastOrDefault() is TurnEnded { Error: null } ended ? ended : null;
+    public ProviderError? Error => (Events.LastOrDefault() as TurnEnded)?.Error;
+    public TokenUsage? Usage => (Events.LastOrDefault() as TurnEnded)?.Usage ?? Events.OfType<UsageReport>().LastOrDefault()?.Usage;
 
     public string Describe() => string.Join(" ", Events.Select(e => e.ToString()));
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using CodexApiServer.Children;
 
-namespace CodexApiServer.Providers;
+namespace CodexApiServer.Providers.Claude;
 
 /// <summary>
 /// One running `claude -p` in stream-json mode: one conversation (Claude session) for its life.
@@ -46,7 +46,7 @@ public sealed partial class ClaudeProcess
     public string SessionId { get; }
     public string? ScratchDir { get; }
 
-    /// <summary>Which start of this session the scratch folder belongs to (ClaudeProvider decides who removes it).</summary>
+    /// <summary>Which start of this session the scratch folder belongs to (ClaudeSessions decides who removes it).</summary>
     public object? ScratchOwner { get; }
     public bool Resumed { get; }
     public int Pid { get; }
@@ -179,6 +179,3 @@ public sealed partial class ClaudeProcess
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove scratch directory {Dir}: {Reason}")]
     private static partial void LogScratchNotRemoved(ILogger logger, string dir, string reason);
 }
-
-/// <summary>What a process is started with; idle processes are pooled per key.</summary>
-public readonly record struct ClaudeSessionKey(string Model, string? SystemPrompt, string? Effort, string? Schema);

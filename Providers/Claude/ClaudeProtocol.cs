@@ -2,31 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 
-namespace CodexApiServer.Providers;
-
-public enum ClaudeLineKind
-{
-    Other,
-    TextDelta,
-    ThinkingDelta,
-    StreamEvent,
-    ApiRetry,
-    Result,
-}
-
-/// <summary>What we need from one stdout line of `claude -p --output-format stream-json`.</summary>
-public sealed record ClaudeLine(ClaudeLineKind Kind)
-{
-    public string? Text { get; init; }
-    public int? ErrorStatus { get; init; }
-    public string? Error { get; init; }
-    public bool IsError { get; init; }
-    public string? Subtype { get; init; }
-    public string? StopReason { get; init; }
-    public int NumTurns { get; init; }
-    public TokenUsage? Usage { get; init; }
-    public string? StructuredOutput { get; init; }
-}
+namespace CodexApiServer.Providers.Claude;
 
 /// <summary>The stream-json wire of Claude Code: user messages in, event lines out.</summary>
 public static class ClaudeProtocol
@@ -138,36 +114,6 @@ public static class ClaudeProtocol
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : null;
 
     /// <summary>
-    /// The system prompt for a new session: the request's instructions plus any system/developer
-    /// messages, in order. Null when there are none (the CLI then uses its own).
-    /// </summary>
-    public static string? SystemPrompt(string? instructions, IReadOnlyList<TurnMessage> messages)
-    {
-        var parts = new List<string>();
-        if (!string.IsNullOrWhiteSpace(instructions))
-        {
-            parts.Add(instructions);
-        }
-        foreach (var message in messages)
-        {
-            if (message.Role is "system" or "developer")
-            {
-                var text = string.Concat(message.Parts.OfType<TextPart>().Select(p => p.Text));
-                if (!string.IsNullOrWhiteSpace(text))
-                {
-                    parts.Add(text);
-                }
-            }
-        }
-        return parts.Count == 0 ? null : string.Join("\n\n", parts);
-    }
-
-    /// <summary>
-    /// One stdin line carrying the turn's input. Earlier messages (a new session's history, or several
-    /// new messages) go first as a transcript block that names each role; the last message follows
-    /// as itself. System/developer messages are not here: they belong to the system prompt.
-    /// </summary>
-    /// <summary>
     /// The stream-json `initialize` control request the Agent SDK sends first, here with only the
     /// structured-output schema: the way to hand claude a schema too big for --json-schema's argv string.
     /// </summary>
@@ -189,6 +135,11 @@ public static class ClaudeProtocol
         return [.. buffer.WrittenSpan, (byte)'\n'];
     }
 
+    /// <summary>
+    /// One stdin line carrying the turn's input. Earlier messages (a new session's history, or several
+    /// new messages) go first as a transcript block that names each role; the last message follows
+    /// as itself. System/developer messages are not here: they belong to the system prompt.
+    /// </summary>
     public static byte[] UserLine(IReadOnlyList<TurnMessage> messages)
     {
         var conversation = messages.Where(m => m.Role is not ("system" or "developer")).ToList();

@@ -1,0 +1,66 @@
+using System.Text;
+using CodexApiServer.Providers;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>
+/// A turn as a chat completion: `chat.completion.chunk`s ending in `[DONE]` when streamed, and the
+/// <see cref="Completion"/> either way. Reasoning has no place in this API and is left out.
+/// </summary>
+public sealed class ChatCompletionEncoder(string id, long created, string model, bool includeUsage) : ITurnEncoder
+{
+    private readonly StringBuilder _text = new();
+    private SseResponse? _stream;
+
+    /// <summary>The answer, once the turn ended with one (not cancelled, not failed).</summary>
+    public ChatCompletion? Completion { get; private set; }
+
+    public Task OpenAsync(SseResponse stream)
+    {
+        _stream = stream;
+        return ChunkAsync(new ChatDelta("assistant", ""), null);
+    }
+
+    public Task TextAsync(string text)
+    {
+        _text.Append(text);
+        return text.Length > 0 ? ChunkAsync(new ChatDelta(Content: text), null) : Task.CompletedTask;
+    }
+
+    public Task ReasoningAsync(string text) => Task.CompletedTask;
+
+    public async Task EndAsync(TurnEnded end, ApiError? error)
+    {
+        var usage = end.Usage ?? new TokenUsage(0, 0);
+        var chatUsage = new ChatUsage(usage.InputTokens, usage.OutputTokens, usage.TotalTokens,
+            new PromptTokensDetails(usage.CachedInputTokens), new CompletionTokensDetails(usage.ReasoningTokens));
+        var finish = end.Reason == TurnEndReason.Stop ? "stop" : "length";
+        if (end.Answered)
+        {
+            Completion = new ChatCompletion(id, "chat.completion", created, model,
+                [new ChatChoice(0, new ChatMessageOut("assistant", _text.ToString(), null, []), null, finish)], chatUsage);
+        }
+        if (_stream is null)
+        {
+            return;
+        }
+        if (error is not null)
+        {
+            // Mid-stream: the SDKs throw on a data object with a top-level error.
+            await _stream.WriteAsync(null, new ErrorBody(error.Detail), ApiJsonContext.Wire.ErrorBody);
+        }
+        else if (Completion is not null)
+        {
+            await ChunkAsync(new ChatDelta(), finish);
+            if (includeUsage)
+            {
+                await _stream.WriteAsync(null, new ChatChunk(id, "chat.completion.chunk", created, model, [], chatUsage), ApiJsonContext.Wire.ChatChunk);
+            }
+            await _stream.DoneAsync();
+        }
+    }
+
+    private Task ChunkAsync(ChatDelta delta, string? finish) => _stream is null
+        ? Task.CompletedTask
+        : _stream.WriteAsync(null, new ChatChunk(id, "chat.completion.chunk", created, model, [new ChatChunkChoice(0, delta, null, finish)]), ApiJsonContext.Wire.ChatChunk);
+}

@@ -1,0 +1,24 @@
+using CodexApiServer.Providers;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>The one place a provider failure becomes an HTTP status and an OpenAI error.</summary>
+public static class ProviderErrors
+{
+    public static ApiError ToApiError(ProviderError error)
+    {
+        var hint = error.Hint is not null ? " " + error.Hint : "";
+        return error.Kind switch
+        {
+            ProviderErrorKind.NotInstalled or ProviderErrorKind.Unavailable => new(503, error.Message + hint, "server_error", "provider_unavailable", NoRetry: true),
+            ProviderErrorKind.NotAuthenticated => new(503, error.Hint is null ? error.Message : $"{error.Message.TrimEnd('.', ' ')}. Run on the server: {error.Hint}",
+                "server_error", "provider_not_authenticated", NoRetry: true),
+            ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),
+            ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),
+            ProviderErrorKind.ModelNotFound => new(404, error.Message, "invalid_request_error", "model_not_found", "model"),
+            ProviderErrorKind.ContextLengthExceeded => new(400, error.Message, "invalid_request_error", "context_length_exceeded"),
+            ProviderErrorKind.Timeout or ProviderErrorKind.Stalled => new(504, error.Message, "server_error", "timeout"),
+            _ => new(502, error.Message, "server_error", "server_error"),
+        };
+    }
+}

@@ -1,0 +1,127 @@
+using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
+
+namespace CodexApiServer.Endpoints;
+
+/// <summary>
+/// Runs one turn for an endpoint, the same way for every wire format: waits for a slot, starts the
+/// turn (with its time limit), sends the status and headers on the first event (so a turn that
+/// fails before it is still a plain HTTP error), keeps a quiet stream alive, lives on when the client
+/// goes away, puts the usage on the request's row, maps a failure to its OpenAI error once, and
+/// feeds every event to the wire's <see cref="ITurnEncoder"/>.
+/// </summary>
+public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions streaming, ILogger<TurnDriver> logger)
+{
+    /// <param name="http">The request being answered; null for a background turn, which only folds.</param>
+    /// <param name="onSlot">Called once the turn has its slot, before it starts.</param>
+    /// <param name="onEnded">Called with the end before the stream's last events go out, so a client that has read them finds what was stored.</param>
+    /// <param name="cancellationToken">The caller's: when it fires the turn ends as Cancelled.</param>
+    public async Task<TurnOutcome> RunAsync(TurnJob job, ITurnEncoder encoder, HttpContext? http, CancellationToken cancellationToken,
+        Action? onSlot = null, Action<TurnEnded>? onEnded = null)
+    {
+        var stream = job.Stream && http is not null ? new SseResponse(http.Response) : null;
+        TurnRun? run = null;
+        try
+        {
+            TurnEnded end;
+            var (lease, busy) = await AcquireAsync(job, cancellationToken);
+            if (lease is null)
+            {
+                end = busy is null ? new TurnEnded(TurnEndReason.Cancelled) : TurnEnded.Failed(busy);
+            }
+            else
+            {
+                onSlot?.Invoke();
+                run = router.Start(job.Route, job.Request, job.Replay, lease, cancellationToken);
+                end = await PumpAsync(run, encoder, stream);
+            }
+
+            if (http is not null && end.Usage is { } usage)
+            {
+                var info = RequestInfo.Of(http);
+                info.InputTokens = usage.InputTokens;
+                info.OutputTokens = usage.OutputTokens;
+                info.CachedTokens = usage.CachedInputTokens;
+                info.ReasoningTokens = usage.ReasoningTokens;
+            }
+            var error = end.Error is { } failure ? ProviderErrors.ToApiError(failure) : null;
+            if (end.Error is { } logged && run is not null)
+            {
+                LogTurnFailed(logger, http?.TraceIdentifier ?? "background", logged.Kind, logged.Message);
+            }
+            // A turn that ends without a word still answers as a stream; one that failed before it began, as an HTTP error.
+            if (stream is { Started: false } && end.Reason != TurnEndReason.Failed)
+            {
+                await OpenAsync(stream, encoder);
+            }
+            stream?.Hold();
+            await encoder.EndAsync(end, error);
+            onEnded?.Invoke(end);
+            if (stream is not null)
+            {
+                await stream.ReleaseAsync();
+            }
+            return new TurnOutcome(end, error, stream?.Started == true);
+        }
+        finally
+        {
+            if (run is not null)
+            {
+                await run.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<(System.Threading.RateLimiting.RateLimitLease? Lease, ProviderError? Busy)> AcquireAsync(TurnJob job, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await router.AcquireAsync(job.Route, job.Request, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return (null, null);
+        }
+    }
+
+    /// <summary>Passes the turn's events to the encoder until its end, which it returns.</summary>
+    private async Task<TurnEnded> PumpAsync(TurnRun run, ITurnEncoder encoder, SseResponse? stream)
+    {
+        var wait = stream is null ? Timeout.InfiniteTimeSpan : streaming.KeepAliveInterval;
+        while (true)
+        {
+            var e = await run.ReadAsync(wait);
+            if (e is TurnEnded end)
+            {
+                return end;
+            }
+            // The stream starts at the first event or the first silence.
+            if (stream is { Started: false })
+            {
+                await OpenAsync(stream, encoder);
+            }
+            else if (e is null)
+            {
+                await stream!.KeepAliveAsync();
+            }
+            switch (e)
+            {
+                case TextDelta text:
+                    await encoder.TextAsync(text.Text);
+                    break;
+                case ReasoningDelta reasoning:
+                    await encoder.ReasoningAsync(reasoning.Text);
+                    break;
+            }
+        }
+    }
+
+    private static Task OpenAsync(SseResponse stream, ITurnEncoder encoder)
+    {
+        stream.Start();
+        return encoder.OpenAsync(stream);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{RequestId} turn failed: {Kind} {Reason}")]
+    private static partial void LogTurnFailed(ILogger logger, string requestId, ProviderErrorKind kind, string reason);
+}

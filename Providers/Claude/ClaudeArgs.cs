@@ -1,0 +1,120 @@
+namespace CodexApiServer.Providers.Claude;
+
+/// <summary>
+/// How a `claude -p` process is started for a request, as pure functions: its settings (the pool key)
+/// and its argv. Nothing here starts a process or touches the disk; the argv goes to the process
+/// starter as a list, never through a shell.
+/// </summary>
+public static class ClaudeArgs
+{
+    /// <summary>
+    /// A chat request without instructions gets no system prompt of ours, as on the OpenAI API; an empty
+    /// --system-prompt still replaces Claude Code's agent prompt (what is left is its one-line SDK identity).
+    /// </summary>
+    internal const string DefaultChatPrompt = "";
+
+    /// <summary>
+    /// Chat mode: no tools, no settings files, and none of the agent extras claude adds on its own: the
+    /// made-up token budget reminder ("15000000 tokens left", 114 B a request) and the built-in plugins
+    /// that read project memory files and help write plugins (the first one's prompt hook runs before
+    /// every request). Values as --name=value so no prompt can be read as a flag.
+    /// </summary>
+    internal static readonly string[] ChatModeFlags =
+    [
+        "--tools", "", "--setting-sources", "",
+        """--settings={"totalTokensReminder":"off","enabledPlugins":{"cc-plugin-agents-md@builtin":false,"cc-plugin-plugin-authoring@builtin":false}}""",
+    ];
+
+    /// <summary>
+    /// Longest prompt or schema passed as one argv string: one is capped (128 KiB on Linux, less on
+    /// Windows), so a longer prompt goes through a file and a longer schema through stdin.
+    /// </summary>
+    internal const int MaxArgvChars = 16 * 1024;
+
+    /// <summary>What a process for <paramref name="request"/> is started with; idle processes are pooled by it.</summary>
+    public static ClaudeSessionKey KeyOf(TurnRequest request, bool agentMode) => new(
+        request.Model.CliModel,
+        SystemPrompt(request.Instructions, request.Messages) ?? (agentMode ? null : DefaultChatPrompt),
+        MapEffort(request.ReasoningEffort),
+        request.OutputSchema is { } schema ? schema.GetRawText() : null);
+
+    /// <summary>
+    /// The system prompt for a new session: the request's instructions plus any system/developer
+    /// messages, in order. Null when there are none (the CLI then uses its own).
+    /// </summary>
+    public static string? SystemPrompt(string? instructions, IReadOnlyList<TurnMessage> messages)
+    {
+        var parts = new List<string>();
+        if (!string.IsNullOrWhiteSpace(instructions))
+        {
+            parts.Add(instructions);
+        }
+        foreach (var message in messages)
+        {
+            if (message.Role is "system" or "developer")
+            {
+                var text = string.Concat(message.Parts.OfType<TextPart>().Select(p => p.Text));
+                if (!string.IsNullOrWhiteSpace(text))
+                {
+                    parts.Add(text);
+                }
+            }
+        }
+        return parts.Count == 0 ? null : string.Join("\n\n", parts);
+    }
+
+    /// <summary>The request's reasoning effort as a claude --effort value; null leaves the model's default.</summary>
+    public static string? MapEffort(string? effort) => effort switch
+    {
+        "none" or "minimal" or "low" => "low",
+        "medium" or "high" or "xhigh" or "max" => effort,
+        _ => null,
+    };
+
+    /// <summary>True when the system prompt is too long for argv: the caller writes it to a file and passes that to <see cref="Build"/>.</summary>
+    public static bool PromptNeedsFile(ClaudeSessionKey key) => key.SystemPrompt is { Length: > MaxArgvChars };
+
+    /// <summary>
+    /// The schema too long for --json-schema's argv string, or null: the caller sends it in the
+    /// initialize request on stdin (<see cref="ClaudeProtocol.InitializeLine"/>).
+    /// </summary>
+    public static string? SchemaForStdin(ClaudeSessionKey key) => key.Schema is { Length: > MaxArgvChars } big ? big : null;
+
+    /// <summary>The argv of a stream-json `claude -p` for one session.</summary>
+    /// <param name="resume">Continue <paramref name="sessionId"/> from its transcript (--resume) rather than start it.</param>
+    /// <param name="systemPromptFile">Where the system prompt was written when <see cref="PromptNeedsFile"/>; otherwise unused.</param>
+    public static List<string> Build(ClaudeSessionKey key, string sessionId, bool resume, bool agentMode, string? systemPromptFile)
+    {
+        // Values as --name=value: a prompt that starts with "-" must not be read as another flag.
+        var args = new List<string>
+        {
+            "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
+            "--include-partial-messages", "--model=" + key.Model,
+        };
+        if (key.SystemPrompt is not null)
+        {
+            args.Add(PromptNeedsFile(key)
+                ? "--system-prompt-file=" + (systemPromptFile ?? throw new ArgumentNullException(nameof(systemPromptFile), "a prompt this long goes through a file"))
+                : "--system-prompt=" + key.SystemPrompt);
+        }
+        if (key.Effort is not null)
+        {
+            args.Add("--effort=" + key.Effort);
+        }
+        if (key.Schema is not null && SchemaForStdin(key) is null)
+        {
+            args.Add("--json-schema=" + key.Schema);
+        }
+        if (agentMode)
+        {
+            args.AddRange(["--permission-mode", "acceptEdits"]);
+        }
+        else
+        {
+            // Plain chat should not carry an agent's prompt and tools upstream.
+            args.AddRange(ChatModeFlags);
+        }
+        args.AddRange(resume ? ["--resume", sessionId] : ["--session-id", sessionId]);
+        return args;
+    }
+}

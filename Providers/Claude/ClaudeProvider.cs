@@ -1,0 +1,184 @@
+using System.Runtime.CompilerServices;
+using CodexApiServer.Children;
+using CodexApiServer.Hosting;
+
+namespace CodexApiServer.Providers.Claude;
+
+/// <summary>
+/// Claude Code through persistent `claude -p` stream-json processes: one process per conversation,
+/// kept between turns, plus warm spares so a new conversation does not wait for a start (ClaudeSessions).
+/// Our session handle is the Claude session id: sessions persist on disk (no
+/// --no-session-persistence), so one whose process was reaped, cancelled or restarted continues
+/// with `--resume`.
+/// </summary>
+public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IAsyncDisposable
+{
+    private readonly ServerSettings _settings;
+    private readonly ILogger<ClaudeProvider> _logger;
+    private readonly ClaudeSessions _sessions;
+
+    public ClaudeProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger<ClaudeProvider> logger, ClaudeProviderOptions? options = null, MemoryBudget? budget = null)
+    {
+        _settings = settings;
+        _logger = logger;
+        _sessions = new ClaudeSessions(settings, probe, children, logger, options ?? new ClaudeProviderOptions(), budget);
+        budget?.AddOwner(this);
+    }
+
+    public ProviderKind Kind => ProviderKind.Claude;
+
+    /// <summary>Every claude PID this provider started, in order (tests check they are gone).</summary>
+    public IReadOnlyList<int> StartedPids => _sessions.StartedPids;
+
+    /// <summary>The PID serving a live session, or null.</summary>
+    public int? PidOf(string sessionId) => _sessions.PidOf(sessionId);
+
+    /// <summary>Started spares waiting for a conversation.</summary>
+    public int SpareCount => _sessions.SpareCount;
+
+    private bool AgentMode => _settings.Config.Mode == "agent";
+
+    public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (process, error) = Acquire(request);
+        if (error is not null)
+        {
+            yield return TurnEnded.Failed(error);
+            yield break;
+        }
+        var finished = false;
+        var refilled = false;
+        var decoder = new ClaudeTurnDecoder(process!.SessionId, process.Resumed && process.TurnsDone == 0, structured: request.OutputSchema is not null);
+        try
+        {
+            var writeError = await WriteAsync(process, ClaudeProtocol.UserLine(request.Messages), cancellationToken);
+            if (writeError is not null)
+            {
+                yield return Fail(process, writeError);
+                finished = true;
+                yield break;
+            }
+            while (true)
+            {
+                var line = await NextLineAsync(process, cancellationToken);
+                if (line is null)
+                {
+                    finished = true;
+                    yield return Fail(process, decoder.EndedEarly());
+                    yield break;
+                }
+                if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta)
+                {
+                    // The first output is out: a replacement spare's start (~0.5 s of CPU) no
+                    // longer competes with this turn's time to first token.
+                    refilled = true;
+                    _sessions.RefillSpares(process.Key);
+                }
+                foreach (var ev in decoder.Decode(line))
+                {
+                    switch (ev)
+                    {
+                        case TurnEnded { Error: { } failure }:
+                            finished = true;
+                            yield return Fail(process, failure);
+                            yield break;
+                        case TurnEnded:
+                            finished = true;
+                            ClaudeSessions.Release(process);
+                            yield return ev;
+                            yield break;
+                        case CliActivity when line.Kind == ClaudeLineKind.ApiRetry:
+                            LogRetry(_logger, process.Pid, line.ErrorStatus ?? 0, line.Error ?? "");
+                            yield return ev;
+                            break;
+                        default:
+                            yield return ev;
+                            break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (!finished)
+            {
+                // Cancelled, or the caller stopped reading: end the process so the upstream request stops too.
+                LogCancelled(_logger, process.Pid);
+                _sessions.Forget(process);
+            }
+            if (!refilled)
+            {
+                _sessions.RefillSpares(process.Key);
+            }
+        }
+    }
+
+    public ValueTask EndSessionAsync(string sessionId)
+    {
+        _sessions.EndSession(sessionId);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => _sessions.DisposeAsync();
+
+    private (ClaudeProcess? Process, ProviderError? Error) Acquire(TurnRequest request)
+    {
+        if (!request.Messages.Any(m => m.Role is not ("system" or "developer") && m.Parts.Count > 0))
+        {
+            return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "the conversation has no user message"));
+        }
+        if (!ModelName.IsValid(request.Model.CliModel))
+        {
+            return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name"));
+        }
+        return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode), request.SessionId);
+    }
+
+    public IReadOnlyList<CliProcessEntry> CliProcesses() => _sessions.CliProcesses();
+
+    public bool EndIdle(int pid) => _sessions.EndIdle(pid);
+
+    public bool NeedsNewProcess(TurnRequest request) => _sessions.NeedsNewProcess(request.SessionId, ClaudeArgs.KeyOf(request, AgentMode));
+
+    private static async Task<ProviderError?> WriteAsync(ClaudeProcess process, byte[] line, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await process.WriteAsync(line, cancellationToken);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            return new ProviderError(ProviderErrorKind.Crashed, "claude is not accepting input; the server log has its last output");
+        }
+    }
+
+    private static async ValueTask<ClaudeLine?> NextLineAsync(ClaudeProcess process, CancellationToken cancellationToken)
+    {
+        while (await process.Lines.WaitToReadAsync(cancellationToken))
+        {
+            if (process.Lines.TryRead(out var line))
+            {
+                return line;
+            }
+        }
+        return null;
+    }
+
+    private TurnEnded Fail(ClaudeProcess process, ProviderError error)
+    {
+        // Its stderr goes to the operator's log only: it can hold paths, addresses or tokens a key holder should not see.
+        LogTurnFailed(_logger, process.Pid, error.Kind, error.Message, process.StderrTail);
+        _sessions.Forget(process);
+        return TurnEnded.Failed(error);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} upstream retry: status {Status} {Error}")]
+    private static partial void LogRetry(ILogger logger, int pid, int status, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} turn cancelled; process ended")]
+    private static partial void LogCancelled(ILogger logger, int pid);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "claude {Pid} turn failed ({Kind}): {Reason}; last stderr: {Stderr}")]
+    private static partial void LogTurnFailed(ILogger logger, int pid, ProviderErrorKind kind, string reason, string stderr);
+}

@@ -1,0 +1,150 @@
+using System.ComponentModel;
+
+namespace CodexApiServer.Providers.Claude;
+
+/// <summary>Starting claude processes, and the warm spares started ahead of a new conversation.</summary>
+internal sealed partial class ClaudeSessions
+{
+    /// <summary>Tops up the spares for <paramref name="key"/> in the background.</summary>
+    public void RefillSpares(ClaudeSessionKey key)
+    {
+        if (_probe.ClaudePath is { } path)
+        {
+            EnsureSpares(path, key);
+        }
+    }
+
+    /// <summary>Caller holds the lock.</summary>
+    private ClaudeProcess? TakeSpare(ClaudeSessionKey key)
+    {
+        if (!_spares.TryGetValue(key, out var list))
+        {
+            return null;
+        }
+        while (list.Count > 0)
+        {
+            var spare = list[0];
+            list.RemoveAt(0);
+            if (!spare.HasExited)
+            {
+                spare.TryBeginTurn();
+                return spare;
+            }
+            End(spare);
+        }
+        return null;
+    }
+
+    private void EnsureSpares(string path, ClaudeSessionKey key)
+    {
+        if (_options.WarmSpares <= 0)
+        {
+            return;
+        }
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                while (SparesMissing(key))
+                {
+                    // A spare only uses memory that is free: it never ends a conversation's process.
+                    using var room = _budget?.TryReserve("claude");
+                    if (_budget is not null && room is null)
+                    {
+                        return;
+                    }
+                    lock (_lock)
+                    {
+                        if (_disposed || !SparesMissing(key))
+                        {
+                            return;
+                        }
+                        // Started under the lock so Dispose cannot miss it; Process.Start does not wait for claude to load.
+                        _spares[key].Add(Start(path, key, Guid.NewGuid().ToString(), resume: false));
+                    }
+                }
+            }
+            catch (Exception e) when (e is Win32Exception or IOException or FileNotFoundException)
+            {
+                LogStartFailed(_logger, path, e.Message);
+            }
+        });
+    }
+
+    private bool SparesMissing(ClaudeSessionKey key)
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return false;
+            }
+            var list = _spares.TryGetValue(key, out var l) ? l : _spares[key] = [];
+            list.RemoveAll(p => p.HasExited);
+            return list.Count < _options.WarmSpares;
+        }
+    }
+
+    private ClaudeProcess Start(string path, ClaudeSessionKey key, string sessionId, bool resume)
+    {
+        var agentMode = AgentMode;
+        var args = ClaudeArgs.Build(key, sessionId, resume, agentMode, ClaudeArgs.PromptNeedsFile(key) ? PromptFile(key.SystemPrompt!) : null);
+        string? scratch = null;
+        object? owner = null;
+        string cwd;
+        if (agentMode)
+        {
+            cwd = _settings.Config.AgentWorkingDirectory!;
+        }
+        else
+        {
+            lock (_lock)
+            {
+                // A resumed session runs in the same folder (claude finds its transcript by it), so an
+                // earlier process of this session that is ending now must not remove it under us.
+                _scratchOwners[sessionId] = owner = new object();
+                scratch = cwd = ScratchDirectory.Create(_settings.DataDir, $"claude-{sessionId}");
+            }
+        }
+        var child = _children.Start(path, args, cwd, _options.Environment);
+        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume) { CliPath = path };
+        if (ClaudeArgs.SchemaForStdin(key) is { } schema)
+        {
+            process.WriteFirst(ClaudeProtocol.InitializeLine(schema));
+        }
+        lock (_lock)
+        {
+            _startedPids.Add(process.Pid);
+            if (_startedPids.Count > 1000)
+            {
+                _startedPids.RemoveAt(0);
+            }
+        }
+        LogStarted(_logger, process.Pid, key.Model, resume);
+        return process;
+    }
+
+    /// <summary>
+    /// A long prompt goes through a file (a long schema through stdin, see Start): one argv string is capped.
+    /// Files are named by content, so pooled processes with the same prompt share one.
+    /// </summary>
+    private string PromptFile(string prompt)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(prompt);
+        var dir = ScratchDirectory.Create(_settings.DataDir, "prompts");
+        var path = Path.Combine(dir, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) + ".txt");
+        if (!File.Exists(path))
+        {
+            var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            File.WriteAllBytes(temp, bytes);
+            File.Move(temp, path, overwrite: true);
+        }
+        return path;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Started claude {Pid} for {Model} (resume: {Resume})")]
+    private static partial void LogStarted(ILogger logger, int pid, string model, bool resume);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not start claude at {Path}: {Reason}")]
+    private static partial void LogStartFailed(ILogger logger, string path, string reason);
+}

@@ -1,0 +1,391 @@
+using System.ComponentModel;
+using CodexApiServer.Children;
+using CodexApiServer.Hosting;
+
+namespace CodexApiServer.Providers.Claude;
+
+/// <summary>
+/// The claude processes of ClaudeProvider: one per live conversation (by Claude session id), warm
+/// spares per key (ClaudeSessions.Spares.cs), idle reaping, ending one for the memory budget, and
+/// which start of a session owns its scratch folder.
+/// </summary>
+internal sealed partial class ClaudeSessions : IAsyncDisposable
+{
+    private readonly ServerSettings _settings;
+    private readonly CliProbe _probe;
+    private readonly ChildProcesses _children;
+    private readonly ILogger _logger;
+    private readonly ClaudeProviderOptions _options;
+    private readonly MemoryBudget? _budget;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ClaudeProcess> _sessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
+    private readonly Dictionary<ClaudeSessionKey, DateTimeOffset> _keysUsed = [];
+    private readonly HashSet<string> _endedSessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, object> _scratchOwners = new(StringComparer.Ordinal);
+    private readonly Queue<string> _endedOrder = new();
+    private readonly List<int> _startedPids = [];
+    private readonly Timer _reaper;
+    private bool _disposed;
+
+    public ClaudeSessions(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger logger, ClaudeProviderOptions options, MemoryBudget? budget)
+    {
+        _settings = settings;
+        _probe = probe;
+        _children = children;
+        _logger = logger;
+        _options = options;
+        _budget = budget;
+        settings.Changed += OnConfigChanged;
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(30).Ticks));
+        _reaper = new Timer(_ => Reap(), null, period, period);
+    }
+
+    /// <summary>Every claude PID started, in order (tests check they are gone).</summary>
+    public IReadOnlyList<int> StartedPids
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _startedPids.ToArray();
+            }
+        }
+    }
+
+    /// <summary>The PID serving a live session, or null.</summary>
+    public int? PidOf(string sessionId)
+    {
+        lock (_lock)
+        {
+            return _sessions.TryGetValue(sessionId, out var process) ? process.Pid : null;
+        }
+    }
+
+    /// <summary>Started spares waiting for a conversation.</summary>
+    public int SpareCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _spares.Values.Sum(l => l.Count(p => !p.HasExited));
+            }
+        }
+    }
+
+    private bool AgentMode => _settings.Config.Mode == "agent";
+
+    /// <summary>
+    /// The process for a turn, already claimed for it: the session's live one, a spare for a new
+    /// conversation, or one started now (with --resume for a known session whose process is gone).
+    /// </summary>
+    public (ClaudeProcess? Process, ProviderError? Error) Acquire(ClaudeSessionKey key, string? sessionId)
+    {
+        var path = _probe.ClaudePath;
+        if (path is null)
+        {
+            return (null, NotInstalled());
+        }
+        try
+        {
+            ClaudeProcess? process = null;
+            ClaudeProcess? stale = null;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                _keysUsed[key] = DateTimeOffset.UtcNow;
+                if (sessionId is { } id)
+                {
+                    if (_sessions.TryGetValue(id, out var live))
+                    {
+                        if (!live.TryBeginTurn())
+                        {
+                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)));
+                        }
+                        // The system prompt is left out: the CLI records it on a session's first request and
+                        // keeps it on resume, so a restart with other instructions would change nothing.
+                        if (live.Key with { SystemPrompt = null } == key with { SystemPrompt = null } && live.CliPath == path && !live.HasExited)
+                        {
+                            process = live;
+                        }
+                        else
+                        {
+                            // Another model, prompt or claude, or it died: continue the same session in a new process.
+                            _sessions.Remove(id);
+                            stale = live;
+                        }
+                    }
+                    else if (_endedSessions.Contains(id) || !Guid.TryParse(id, out _))
+                    {
+                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"));
+                    }
+                }
+                else if (TakeSpare(key) is { } spare)
+                {
+                    // Listed as a session at once: the memory budget must see it all the time.
+                    process = spare;
+                    _sessions[spare.SessionId] = spare;
+                }
+            }
+            if (stale is not null)
+            {
+                End(stale);
+            }
+            if (process is null)
+            {
+                process = Start(path, key, sessionId ?? Guid.NewGuid().ToString(), sessionId is not null);
+                process.TryBeginTurn();
+                lock (_lock)
+                {
+                    _sessions[process.SessionId] = process;
+                }
+                // The router reserved room for it; now it is listed and counts for itself.
+                _budget?.Started("claude");
+            }
+            // The pool is refilled once this turn has its first output (ClaudeProvider.RunAsync), not now.
+            return (process, null);
+        }
+        catch (ObjectDisposedException)
+        {
+            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"));
+        }
+        catch (Exception e) when (e is Win32Exception or FileNotFoundException)
+        {
+            LogStartFailed(_logger, path, e.Message);
+            return (null, NotInstalled());
+        }
+        catch (IOException e)
+        {
+            LogStartFailed(_logger, path, e.Message);
+            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"));
+        }
+    }
+
+    private static ProviderError NotInstalled() =>
+        new(ProviderErrorKind.NotInstalled, "Claude Code (claude) is not installed on the server", CliProbe.InstallHint("claude"));
+
+    /// <summary>The turn on <paramref name="process"/> ended well: its session keeps it for the next one.</summary>
+    public static void Release(ClaudeProcess process)
+    {
+        process.TurnsDone++;
+        process.LastUsed = DateTimeOffset.UtcNow;
+        process.EndTurn();
+    }
+
+    /// <summary>Ends the process; its session stays resumable from disk unless ended explicitly.</summary>
+    public void Forget(ClaudeProcess process)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(process.SessionId, out var current) && current == process)
+            {
+                _sessions.Remove(process.SessionId);
+            }
+        }
+        End(process);
+    }
+
+    /// <summary>The conversation is over: its process ends and its transcript is removed; it cannot be resumed.</summary>
+    public void EndSession(string sessionId)
+    {
+        ClaudeProcess? process;
+        lock (_lock)
+        {
+            if (_endedSessions.Add(sessionId))
+            {
+                _endedOrder.Enqueue(sessionId);
+                if (_endedOrder.Count > 10_000)
+                {
+                    _endedSessions.Remove(_endedOrder.Dequeue());
+                }
+            }
+            _sessions.Remove(sessionId, out process);
+        }
+        if (process is not null)
+        {
+            End(process);
+        }
+        if (Guid.TryParse(sessionId, out _))
+        {
+            ClaudeTranscripts.Delete(sessionId, _options.Environment, _logger);
+        }
+    }
+
+    public IReadOnlyList<CliProcessEntry> CliProcesses()
+    {
+        lock (_lock)
+        {
+            var list = new List<CliProcessEntry>(_sessions.Count + _spares.Count);
+            foreach (var p in _sessions.Values.Where(p => !p.HasExited))
+            {
+                list.Add(new CliProcessEntry(p.Pid, "claude", "session", !p.IsBusy, p.LastUsed, p.StartedAt));
+            }
+            foreach (var p in _spares.Values.SelectMany(l => l).Where(p => !p.HasExited))
+            {
+                list.Add(new CliProcessEntry(p.Pid, "claude", "spare", true, p.LastUsed, p.StartedAt));
+            }
+            return list;
+        }
+    }
+
+    /// <summary>Ends the spare or idle session process <paramref name="pid"/> (for the memory budget); false when it is busy or not ours.</summary>
+    public bool EndIdle(int pid)
+    {
+        ClaudeProcess? victim = null;
+        lock (_lock)
+        {
+            foreach (var list in _spares.Values)
+            {
+                if (list.Find(p => p.Pid == pid) is { } spare)
+                {
+                    list.Remove(spare);
+                    victim = spare;
+                    break;
+                }
+            }
+            if (victim is null && _sessions.Values.FirstOrDefault(p => p.Pid == pid) is { } idle && idle.TryBeginTurn())
+            {
+                // Claimed like a turn would, so none can start on it now; the session stays resumable.
+                _sessions.Remove(idle.SessionId);
+                victim = idle;
+            }
+        }
+        if (victim is null)
+        {
+            return false;
+        }
+        End(victim);
+        return true;
+    }
+
+    /// <summary>Whether a turn for this session (or, for a new conversation, this key) would have to start a process.</summary>
+    public bool NeedsNewProcess(string? sessionId, ClaudeSessionKey key)
+    {
+        lock (_lock)
+        {
+            if (sessionId is { } id)
+            {
+                return !(_sessions.TryGetValue(id, out var live) && !live.HasExited);
+            }
+            return !(_spares.TryGetValue(key, out var list) && list.Exists(p => !p.HasExited));
+        }
+    }
+
+    /// <summary>Ends the process, and removes its scratch folder unless a newer process of the session has it.</summary>
+    private void End(ClaudeProcess process)
+    {
+        process.End();
+        lock (_lock)
+        {
+            if (process.ScratchOwner is { } owner && _scratchOwners.TryGetValue(process.SessionId, out var current) && current == owner)
+            {
+                _scratchOwners.Remove(process.SessionId);
+                process.RemoveScratchDir();
+            }
+        }
+    }
+
+    private void Reap()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var ended = new List<ClaudeProcess>();
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            foreach (var (id, process) in _sessions.ToArray())
+            {
+                if (process.HasExited || (!process.IsBusy && now - process.LastUsed > _options.IdleTimeout))
+                {
+                    _sessions.Remove(id);
+                    ended.Add(process);
+                }
+            }
+            foreach (var (key, used) in _keysUsed.ToArray())
+            {
+                if (now - used > _options.IdleTimeout)
+                {
+                    _keysUsed.Remove(key);
+                }
+            }
+            // Spares go by their key's last use; a refill that lands after its key was reaped has no
+            // last use at all, and is ended here rather than left running until shutdown.
+            foreach (var (key, list) in _spares.ToArray())
+            {
+                if (!_keysUsed.ContainsKey(key))
+                {
+                    _spares.Remove(key);
+                    ended.AddRange(list);
+                }
+            }
+        }
+        foreach (var process in ended)
+        {
+            LogReaped(_logger, process.Pid);
+            End(process);
+        }
+    }
+
+    /// <summary>
+    /// A new claudePath: the spares and idle sessions of the old claude end now (the sessions resume
+    /// with the new one when used again); a busy one moves over at its next turn.
+    /// </summary>
+    private void OnConfigChanged(ServerConfig before, ServerConfig after)
+    {
+        if (before.ClaudePath == after.ClaudePath)
+        {
+            return;
+        }
+        List<ClaudeProcess> old;
+        lock (_lock)
+        {
+            old = [.. _spares.Values.SelectMany(l => l)];
+            _spares.Clear();
+            foreach (var (id, process) in _sessions.ToArray())
+            {
+                if (process.TryBeginTurn())
+                {
+                    _sessions.Remove(id);
+                    old.Add(process);
+                }
+            }
+        }
+        foreach (var process in old)
+        {
+            LogPathChanged(_logger, process.Pid);
+            End(process);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _settings.Changed -= OnConfigChanged;
+        List<ClaudeProcess> all;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            all = [.. _sessions.Values, .. _spares.Values.SelectMany(l => l)];
+            _sessions.Clear();
+            _spares.Clear();
+        }
+        await _reaper.DisposeAsync();
+        foreach (var process in all)
+        {
+            End(process);
+        }
+        await Task.WhenAny(Task.WhenAll(all.Select(p => p.Completion)), Task.Delay(TimeSpan.FromSeconds(3)));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} ended: claudePath changed")]
+    private static partial void LogPathChanged(ILogger logger, int pid);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} idle; ended")]
+    private static partial void LogReaped(ILogger logger, int pid);
+}

@@ -1,0 +1,20 @@
+using System.Text.Json;
+
+namespace CodexApiServer.Providers;
+
+// The provider contract: endpoints build a TurnRequest, a provider runs it as TurnEvents
+// (ITurnProvider), and TurnRun supervises that run; no endpoint ever sees a process.
+
+/// <param name="Model">The catalog entry; <see cref="ModelEntry.CliModel"/> is what goes to the CLI.</param>
+/// <param name="Instructions">System/developer instructions, or null.</param>
+/// <param name="Messages">The conversation in order. With a <paramref name="SessionId"/>, only what is new since that session's last turn.</param>
+/// <param name="ReasoningEffort">none|minimal|low|medium|high|xhigh|max, or null for the CLI's default.</param>
+/// <param name="OutputSchema">A JSON schema the final answer must follow (structured output), or null.</param>
+/// <param name="SessionId">A session handle returned by an earlier turn's <see cref="TurnEnded"/>, to continue it.</param>
+public sealed record TurnRequest(
+    ModelEntry Model,
+    string? Instructions,
+    IReadOnlyList<TurnMessage> Messages,
+    string? ReasoningEffort = null,
+    JsonElement? OutputSchema = null,
+    string? SessionId = null);
