@@ -45,10 +45,6 @@ public static partial class ChatCompletionsApi
         }
         var info = RequestInfo.Of(context);
         info.Model = turn.Model;
-        if (ModelCheck.Error(turn.Model) is { } modelError)
-        {
-            return modelError.ToResult(context);
-        }
         var (route, routeError) = router.Resolve(turn.Model);
         if (route is null)
         {

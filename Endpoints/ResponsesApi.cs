@@ -67,10 +67,6 @@ public static partial class ResponsesApi
             }
         }
 
-        if (ModelCheck.Error(p.Model) is { } modelError)
-        {
-            return modelError.ToResult(context);
-        }
         var (route, routeError) = router.Resolve(p.Model);
         if (route is null)
         {
