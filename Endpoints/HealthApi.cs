@@ -8,20 +8,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
-public sealed record HealthResponse(
-    string Status,
-    string Version,
-    long UptimeSeconds,
-    HealthProviders Providers,
-    TunnelStatus Tunnel,
-    StorageStatus Storage,
-    MemoryStatus Memory);
-
-/// <summary>What an anonymous caller from outside sees: no paths, versions of CLIs or tunnel details.</summary>
-public sealed record HealthSummary(string Status, string Version, long UptimeSeconds);
-
-public sealed record HealthProviders(CliStatus Codex, CliStatus Claude);
-
 public static class HealthApi
 {
     private static readonly long StartedAt = Stopwatch.GetTimestamp();

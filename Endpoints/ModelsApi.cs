@@ -4,10 +4,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
-public sealed record ModelObject(string Id, string Object, long Created, string OwnedBy);
-
-public sealed record ModelList(string Object, IReadOnlyList<ModelObject> Data);
-
 public static class ModelsApi
 {
     public static RouteGroupBuilder MapModelsApi(this IEndpointRouteBuilder routes)

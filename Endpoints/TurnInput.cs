@@ -1,28 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 
 namespace CodexApiServer.Endpoints;
-
-/// <summary>An input item as stored and as listed by GET /v1/responses/{id}/input_items.</summary>
-public sealed record InputItem(string Id, string Type, string Role, IReadOnlyList<InputContent> Content, string Status);
-
-public sealed record InputContent(
-    string Type,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageUrl = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
-
-/// <summary>A request field that failed validation: the message and the field it names.</summary>
-public sealed class InputException(string message, string param, string code = "invalid_value") : Exception(message)
-{
-    public string Param { get; } = param;
-    public string Code { get; } = code;
-
-    public ApiError ToApiError() => new(400, Message, "invalid_request_error", Code, Param);
-}
 
 /// <summary>What both APIs share when turning request content into provider parts, and back.</summary>
 public static class TurnInput
@@ -74,6 +56,91 @@ public static class TurnInput
         }
         throw new InputException($"Invalid image URL in '{param}': use an http(s) URL or a data: URL.", param);
     }
+
+    /// <summary>The model a request names, or <paramref name="defaultModel"/> when it names none (the original product documents <c>model</c> as optional).</summary>
+    public static string Model(string? model, string defaultModel)
+    {
+        model = string.IsNullOrEmpty(model) ? defaultModel : model;
+        if (string.IsNullOrEmpty(model))
+        {
+            throw new InputException("You must provide a model parameter.", "model", "missing_required_parameter");
+        }
+        if (!ModelName.IsValid(model))
+        {
+            throw new InputException("Invalid model name: use letters, digits, '.', '_', ':' or '-' (at most 64 characters).", "model");
+        }
+        return model;
+    }
+
+    /// <summary>A property that is a string, or null: missing, null or of another type.</summary>
+    public static string? Str(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>Message content: a string is one text part, an array is parts read by <paramref name="part"/>; null for any other value, which each API words its own error for.</summary>
+    /// <param name="path">The content's path in the request, e.g. <c>messages[0].content</c>.</param>
+    public static List<TurnPart>? Content(JsonElement content, string path, Func<JsonElement, string, TurnPart> part)
+    {
+        switch (content.ValueKind)
+        {
+            case JsonValueKind.String:
+                return [new TextPart(content.GetString()!)];
+            case JsonValueKind.Array:
+                var parts = new List<TurnPart>();
+                var j = 0;
+                foreach (var element in content.EnumerateArray())
+                {
+                    parts.Add(part(element, $"{path}[{j}]"));
+                    j++;
+                }
+                return parts;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>A content part's type: a part that is not an object, or has no type, is a 400.</summary>
+    public static string PartType(JsonElement part, string path) =>
+        part.ValueKind != JsonValueKind.Object
+            ? throw new InputException($"Invalid type for '{path}': expected an object.", path, "invalid_type")
+            : Str(part, "type") ?? throw new InputException($"Missing required parameter: '{path}.type'.", path + ".type", "missing_required_parameter");
+
+    /// <summary>A text content part: its text is required.</summary>
+    public static TextPart Text(JsonElement part, string path) =>
+        Str(part, "text") is { } text
+            ? new TextPart(text)
+            : throw new InputException($"Missing required parameter: '{path}.text'.", path + ".text", "missing_required_parameter");
+
+    /// <summary>A content part of a type the API knows but the CLIs cannot take (audio, files).</summary>
+    public static InputException UnsupportedPart(string type, string path) =>
+        new($"Content parts of type '{type}' are not supported by this server; send text or images.", path + ".type");
+
+    /// <summary>
+    /// Leading system/developer messages join the instructions, after <paramref name="given"/>; later ones stay in place.
+    /// When every message is one, all stay: there would be nothing left to answer.
+    /// </summary>
+    public static (string? Instructions, List<TurnMessage> Conversation) SplitInstructions(string? given, List<TurnMessage> messages)
+    {
+        var instructions = new List<string>();
+        if (!string.IsNullOrEmpty(given))
+        {
+            instructions.Add(given);
+        }
+        var lead = messages.TakeWhile(IsInstruction).Count();
+        if (lead < messages.Count)
+        {
+            instructions.AddRange(messages.Take(lead).Select(m => string.Concat(m.Parts.OfType<TextPart>().Select(t => t.Text))));
+            messages = messages.Skip(lead).ToList();
+        }
+        return (instructions.Count > 0 ? string.Join("\n\n", instructions) : null, messages);
+    }
+
+    public static bool IsInstruction(TurnMessage message) => message.Role is "system" or "developer";
+
+    /// <summary>The provider contract has no tool events: an earlier tool call travels as text, so the history stays whole.</summary>
+    public static TextPart ToolCall(string? name, string? arguments) => new($"[called tool {name} with arguments {arguments}]");
+
+    /// <summary>A tool call's result, as text for the same reason as <see cref="ToolCall"/>.</summary>
+    public static TextPart ToolResult(string? callId, string? output) => new($"[result of tool call {callId}] {output}");
 
     /// <summary>
     /// What both APIs accept and ignore (README: the CLIs cannot honour them), each with the type
@@ -144,7 +211,7 @@ public static class TurnInput
         {
             throw new InputException($"Invalid type for '{param}': expected an object.", param, "invalid_type");
         }
-        var type = format.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        var type = Str(format, "type");
         switch (type)
         {
             case "text":

@@ -1,0 +1,3 @@
+namespace CodexApiServer.Endpoints;
+
+public sealed record ErrorBody(ErrorDetail Error);

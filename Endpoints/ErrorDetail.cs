@@ -1,0 +1,3 @@
+namespace CodexApiServer.Endpoints;
+
+public sealed record ErrorDetail(string Message, string Type, string? Param, string? Code);
