@@ -81,6 +81,3 @@ public sealed record CommandLine(
             ? port
             : throw new StartupException($"{source} \"{text}\" is not a port; use a number from 1 to 65535 (0 picks a free one)");
 }
-
-/// <summary>A problem the user can fix; printed as one line, never as a stack trace.</summary>
-public sealed class StartupException(string message) : Exception(message);

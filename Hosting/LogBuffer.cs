@@ -2,8 +2,6 @@ using System.Threading.Channels;
 
 namespace CodexApiServer.Hosting;
 
-public sealed record LogEntry(long Id, DateTimeOffset Time, string Level, string Category, string Message);
-
 /// <summary>The last log lines in memory, for the admin console's log view and its live tail.</summary>
 public sealed class LogBuffer : ILoggerProvider
 {

@@ -164,18 +164,3 @@ public sealed class ServerConfig
         return problems;
     }
 }
-
-public sealed class ConfiguredModel
-{
-    public string Id { get; set; } = "";
-    public string Provider { get; set; } = "codex";
-}
-
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    WriteIndented = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    ReadCommentHandling = JsonCommentHandling.Skip,
-    AllowTrailingCommas = true)]
-[JsonSerializable(typeof(ServerConfig))]
-internal sealed partial class ConfigJsonContext : JsonSerializerContext;

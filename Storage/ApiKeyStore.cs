@@ -5,19 +5,6 @@ using Microsoft.Data.Sqlite;
 
 namespace CodexApiServer.Storage;
 
-public sealed record ApiKeyRecord(
-    string Id,
-    string Name,
-    string Prefix,
-    IReadOnlyList<string> Scopes,
-    long CreatedAt,
-    long? ExpiresAt,
-    long? LastUsedAt,
-    int? RequestsPerMinute,
-    long? TokensPerDay,
-    bool Active,
-    long? RevokedAt);
-
 /// <summary>API keys: only a SHA-256 hash and a display prefix are stored; the key itself is shown once.</summary>
 public sealed class ApiKeyStore(Database database)
 {

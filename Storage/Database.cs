@@ -182,5 +182,3 @@ public sealed class Database
         return command.ExecuteScalar();
     }
 }
-
-public sealed record StorageStatus(string State, string Path, int? SchemaVersion, string? JournalMode);

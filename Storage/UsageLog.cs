@@ -1,25 +1,5 @@
 namespace CodexApiServer.Storage;
 
-public sealed record UsageRow(
-    long CreatedAtMs,
-    string RequestId,
-    string? ApiKeyId,
-    string Endpoint,
-    string? Model,
-    string? Provider,
-    int Status,
-    long InputTokens,
-    long OutputTokens,
-    long CachedTokens,
-    long ReasoningTokens,
-    long LatencyMs);
-
-public sealed record UsageTotals(string Model, long Requests, long Errors, long InputTokens, long OutputTokens, long CachedTokens, long ReasoningTokens, long AverageLatencyMs);
-
-public sealed record KeyTotals(string? ApiKeyId, string Name, long Requests, long Errors, long InputTokens, long OutputTokens);
-
-public sealed record HourTotals(long Hour, long Requests, long Errors, long Tokens);
-
 /// <summary>One row per request, written after the response is complete, failed ones included.</summary>
 public sealed class UsageLog(Database database)
 {

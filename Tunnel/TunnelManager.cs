@@ -10,9 +10,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace CodexApiServer.Tunnel;
 
-/// <summary>Why a start request was refused; <c>Code</c> is the OpenAI error code.</summary>
-public sealed record TunnelStartFailure(int StatusCode, string Code, string Message);
-
 /// <summary>
 /// Owns our one cloudflared child: starts it (quick or named tunnel), reads its log until the tunnel
 /// is usable, restarts it with exponential back-off when it dies, and ends it — only it, by PID,
@@ -473,23 +470,4 @@ public sealed partial class TunnelManager : IHostedService, IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "cloudflared: {Line}")]
     private static partial void LogLine(ILogger logger, string line);
-}
-
-public static class TunnelServices
-{
-    public static IServiceCollection AddTunnel(this IServiceCollection services)
-    {
-        services.AddSingleton<TunnelOptions>();
-        services.AddSingleton<CloudflaredInstaller>();
-        services.AddSingleton(sp => new TunnelManager(
-            sp.GetRequiredService<ServerSettings>(),
-            sp.GetRequiredService<ChildProcesses>(),
-            sp.GetRequiredService<IServer>(),
-            sp.GetRequiredService<IHostApplicationLifetime>(),
-            sp.GetRequiredService<TunnelOptions>(),
-            sp.GetRequiredService<CloudflaredInstaller>(),
-            sp.GetRequiredService<ILogger<TunnelManager>>()));
-        services.AddHostedService(sp => sp.GetRequiredService<TunnelManager>());
-        return services;
-    }
 }

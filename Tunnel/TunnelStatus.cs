@@ -16,20 +16,3 @@ public sealed record TunnelStatus(
     DateTimeOffset? NextRestartAt,
     CloudflaredStatus Cloudflared,
     TunnelInstallStatus? Install);
-
-/// <summary>Where cloudflared was found, or how to install it.</summary>
-public sealed record CloudflaredStatus(bool Found, string? Path, string? InstallHint);
-
-/// <summary>Progress of POST /admin/tunnel/install. <c>State</c> is "downloading", "verifying", "installed" or "failed".</summary>
-public sealed record TunnelInstallStatus(
-    string State,
-    string Source,
-    long BytesDownloaded,
-    long? BytesTotal,
-    string? Path,
-    string? Version,
-    string? Error,
-    DateTimeOffset StartedAt,
-    DateTimeOffset? FinishedAt);
-
-public sealed record TunnelStartRequest(string? Mode);

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using CodexApiServer.Endpoints;
+using CodexApiServer.Security;
+using CodexApiServer.Storage;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace CodexApiServer.Hosting;
+
+/// <summary>What a request learned on its way (model, key, tokens), for its log line and usage row.</summary>
+public sealed class RequestInfo
+{
+    public string? Model { get; set; }
+    public string? Provider { get; set; }
+    public string? ApiKeyId { get; set; }
+
+    /// <summary>The key whose stored responses this caller may see, or null for all (admin, master, local).</summary>
+    public string? OwnerFilter { get; set; }
+
+    public bool CanSee(string? ownerKeyId) => OwnerFilter is null || ownerKeyId == OwnerFilter;
+    public long InputTokens { get; set; }
+    public long OutputTokens { get; set; }
+    public long CachedTokens { get; set; }
+    public long ReasoningTokens { get; set; }
+
+    public static RequestInfo Of(HttpContext context)
+    {
+        if (context.Items[typeof(RequestInfo)] is not RequestInfo info)
+        {
+            info = new RequestInfo();
+            context.Items[typeof(RequestInfo)] = info;
+        }
+        return info;
+    }
+}

@@ -1,0 +1,19 @@
+using System.Security.Cryptography;
+using System.Text;
+using CodexApiServer.Hosting;
+using Microsoft.Data.Sqlite;
+
+namespace CodexApiServer.Storage;
+
+public sealed record ApiKeyRecord(
+    string Id,
+    string Name,
+    string Prefix,
+    IReadOnlyList<string> Scopes,
+    long CreatedAt,
+    long? ExpiresAt,
+    long? LastUsedAt,
+    int? RequestsPerMinute,
+    long? TokensPerDay,
+    bool Active,
+    long? RevokedAt);

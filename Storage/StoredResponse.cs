@@ -1,0 +1,19 @@
+using Microsoft.Data.Sqlite;
+
+namespace CodexApiServer.Storage;
+
+/// <param name="Object">'response' or 'chat.completion'.</param>
+/// <param name="InputJson">The input items of this turn, as a JSON array.</param>
+/// <param name="BodyJson">The whole object as served.</param>
+public sealed record StoredResponse(
+    string Id,
+    string Object,
+    long CreatedAt,
+    string Status,
+    string Model,
+    string Provider,
+    string? ApiKeyId,
+    string? PreviousResponseId,
+    string? SessionId,
+    string InputJson,
+    string BodyJson);

@@ -1,0 +1,30 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using CodexApiServer.Children;
+using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace CodexApiServer.Tunnel;
+
+public static class TunnelServices
+{
+    public static IServiceCollection AddTunnel(this IServiceCollection services)
+    {
+        services.AddSingleton<TunnelOptions>();
+        services.AddSingleton<CloudflaredInstaller>();
+        services.AddSingleton(sp => new TunnelManager(
+            sp.GetRequiredService<ServerSettings>(),
+            sp.GetRequiredService<ChildProcesses>(),
+            sp.GetRequiredService<IServer>(),
+            sp.GetRequiredService<IHostApplicationLifetime>(),
+            sp.GetRequiredService<TunnelOptions>(),
+            sp.GetRequiredService<CloudflaredInstaller>(),
+            sp.GetRequiredService<ILogger<TunnelManager>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<TunnelManager>());
+        return services;
+    }
+}

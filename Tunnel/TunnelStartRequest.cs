@@ -1,0 +1,3 @@
+namespace CodexApiServer.Tunnel;
+
+public sealed record TunnelStartRequest(string? Mode);
