@@ -48,9 +48,10 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
 
             if (cancellationToken.IsCancellationRequested)
             {
+                // The lock goes with the interrupt: returning (not throwing) is what keeps the caller from releasing it too.
                 handedOn = true;
                 _ = InterruptAsync(notifications, turnId);
-                cancellationToken.ThrowIfCancellationRequested();
+                return false;
             }
 
             var decoder = new CodexTurnDecoder(thread.ThreadId, turnId);
@@ -65,7 +66,7 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                 {
                     handedOn = true;
                     _ = InterruptAsync(notifications, turnId);
-                    throw;
+                    return false;
                 }
                 catch (ChannelClosedException)
                 {

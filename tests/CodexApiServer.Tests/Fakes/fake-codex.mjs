@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 
 const mode = process.env.FAKE_CODEX_MODE ?? 'normal';
+const slowStops = new Set(); // turns whose interrupt winds down slowly
 const logFile = process.env.FAKE_CODEX_LOG;
 const stateFile = process.env.FAKE_CODEX_STATE;
 const args = process.argv.slice(2);
@@ -104,6 +105,7 @@ function appServer() {
         await write({ id: msg.id, result: {} });
         const turnId = active.get(p.threadId);
         if (turnId) {
+          if (slowStops.has(turnId)) { await sleep(300); slowStops.delete(turnId); } // codex taking its time to wind the turn down
           active.delete(p.threadId);
           await write({ method: 'turn/completed', params: { threadId: p.threadId, turn: { id: turnId, status: 'interrupted', items: [], error: null } } });
         }
@@ -125,6 +127,11 @@ function appServer() {
   }
 
   async function runTurn(msg, p) {
+    if (slowStops.has(active.get(p.threadId))) {
+      // Like codex: one turn at a time on a thread, and an interrupted one runs until it has wound down.
+      await write({ id: msg.id, error: { code: -32600, message: 'a turn is still running on this thread' } });
+      return;
+    }
     const threadId = p.threadId, turnId = `turn-${++turns}`;
     active.set(threadId, turnId);
     const n = (method, params) => write({ method, params: { threadId, turnId, ...params } });
@@ -144,6 +151,7 @@ function appServer() {
         if (firstTime()) { await delta('partial '); await sleep(50); process.exit(3); }
         break;
       case 'hang': await delta('waiting '); return; // only turn/interrupt ends this turn
+      case 'hang-slow-stop': slowStops.add(turnId); await delta('waiting '); return; // and the interrupt takes 300 ms
       case 'silent': return; // nothing at all until turn/interrupt
       case 'freeze': frozen = true; return;
       case 'unknown-model': {

@@ -323,6 +323,26 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
+    public async Task A_cancelled_turn_holds_its_thread_until_codex_has_wound_it_down_and_the_next_turn_then_runs_alone()
+    {
+        await using var codex = Fake("normal");
+        var thread = (await codex.RunAsync(CodexHarness.Ask("hi"))).Completed().SessionId!;
+        using var cts = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var e in codex.Provider.RunAsync(CodexHarness.Ask("#mode=hang-slow-stop", sessionId: thread), cts.Token))
+            {
+                await cts.CancelAsync();
+            }
+        });
+        // Started at once, it must wait for the interrupted turn (300 ms) and then have the thread to itself (800 ms).
+        var next = await codex.RunAsync(CodexHarness.Ask("#mode=slow", sessionId: thread));
+        Assert.Equal("Hello from fake codex.", next.Text());
+        next.Completed();
+        Assert.DoesNotContain(codex.Logs.Lines, l => l.Contains("SemaphoreFull", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task An_app_server_that_never_answers_initialize_fails_the_turn_instead_of_hanging()
     {
         await using var codex = Fake("init-hang", requestTimeout: TimeSpan.FromSeconds(1));
