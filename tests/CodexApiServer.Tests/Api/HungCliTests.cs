@@ -5,6 +5,7 @@ using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
 using CodexApiServer.Providers.Codex;
+using CodexApiServer.Tests.EndToEnd;
 using CodexApiServer.Tests.Providers;
 using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,6 +49,7 @@ public sealed class HungCliTests
             if (model == Claude)
             {
                 Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => ClaudeProvider.SpareCount >= 1, TimeSpan.FromSeconds(10)), "no claude spare");
+                Assert.True(await Processes.WaitIdleAsync(ClaudeProvider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the claude spare is still loading");
             }
         }
     }
