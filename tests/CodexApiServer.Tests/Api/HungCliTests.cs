@@ -197,12 +197,12 @@ public sealed class HungCliTests
     [InlineData("responses")]
     public async Task A_turn_that_really_hits_the_turn_timeout_still_ends_as_length(string endpoint)
     {
-        // Deltas every 300 ms keep a 1 s idle-stream timeout away; the 1 s turn limit ends the turn.
+        // Deltas every 300 ms for 3 s keep the 2 s idle-stream timeout away; the 2 s turn limit ends the turn.
         await using var stack = await StartAsync();
         await stack.WarmUpAsync(Claude);
-        stack.SilenceLimits(FirstOutputSeconds, 1);
-        stack.Server.Settings.Config.TurnTimeoutSeconds = 1;
-        var (response, body) = await stack.Server.SendJsonAsync(HttpMethod.Post, PathOf(endpoint), Body(endpoint, Claude, "#mode=slow", stream: false));
+        stack.SilenceLimits(FirstOutputSeconds, FirstOutputSeconds);
+        stack.Server.Settings.Config.TurnTimeoutSeconds = 2;
+        var (response, body) = await stack.Server.SendJsonAsync(HttpMethod.Post, PathOf(endpoint), Body(endpoint, Claude, "#mode=slower", stream: false));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         if (endpoint == "chat")
         {

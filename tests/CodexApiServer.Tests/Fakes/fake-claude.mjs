@@ -73,6 +73,7 @@ async function handle(raw) {
   let deltas = ['Hello', ', ', 'wörld ', '日本語', ' 😀'];
   if (mode === 'echo') { const s = JSON.stringify(content); deltas = [s.slice(0, 10), s.slice(10)]; }
   if (mode === 'turn') deltas = [`pid=${process.pid}`, ` turn=${turn}`];
+  if (mode === 'slower') deltas = ['Hello', ...Array(9).fill(' and on')]; // 3 s of answer
   ev({ type: 'message_start', message: { id: 'msg_1', role: 'assistant', content: [], usage: { input_tokens: 10, output_tokens: 1 } } });
   if (mode === 'thinking') {
     ev({ type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } });
@@ -91,7 +92,7 @@ async function handle(raw) {
       process.exit(3);
     }
     if (mode === 'hang' && i === 0) { await sleep(600000); }
-    if (mode === 'slow') await sleep(300);
+    if (mode === 'slow' || mode === 'slower') await sleep(300);
   }
   ev({ type: 'content_block_stop', index: 1 });
   const stop = mode === 'length' ? 'max_tokens' : 'end_turn';
