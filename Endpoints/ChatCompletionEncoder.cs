@@ -5,11 +5,13 @@ namespace CodexApiServer.Endpoints;
 
 /// <summary>
 /// A turn as a chat completion: `chat.completion.chunk`s ending in `[DONE]` when streamed, and the
-/// <see cref="Completion"/> either way. Reasoning has no place in this API and is left out.
+/// <see cref="Completion"/> either way. Reasoning, which OpenAI's chat API does not return, goes out as
+/// `reasoning_content` (in deltas and in the message), the field reasoning-aware clients read.
 /// </summary>
 public sealed class ChatCompletionEncoder(string id, long created, string model, bool includeUsage) : ITurnEncoder
 {
     private readonly StringBuilder _text = new();
+    private readonly StringBuilder _reasoning = new();
     private SseResponse? _stream;
 
     /// <summary>The answer, once the turn ended with one (not cancelled, not failed).</summary>
@@ -27,7 +29,11 @@ public sealed class ChatCompletionEncoder(string id, long created, string model,
         return text.Length > 0 ? ChunkAsync(new ChatDelta(Content: text), null) : Task.CompletedTask;
     }
 
-    public Task ReasoningAsync(string text) => Task.CompletedTask;
+    public Task ReasoningAsync(string text)
+    {
+        _reasoning.Append(text);
+        return text.Length > 0 ? ChunkAsync(new ChatDelta(ReasoningContent: text), null) : Task.CompletedTask;
+    }
 
     public async Task EndAsync(TurnEnded end, ApiError? error)
     {
@@ -38,7 +44,7 @@ public sealed class ChatCompletionEncoder(string id, long created, string model,
         if (end.Answered)
         {
             Completion = new ChatCompletion(id, "chat.completion", created, model,
-                [new ChatChoice(0, new ChatMessageOut("assistant", _text.ToString(), null, []), null, finish)], chatUsage);
+                [new ChatChoice(0, new ChatMessageOut("assistant", _text.ToString(), null, [], _reasoning.Length > 0 ? _reasoning.ToString() : null), null, finish)], chatUsage);
         }
         if (_stream is null)
         {

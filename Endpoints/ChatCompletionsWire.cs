@@ -27,7 +27,13 @@ public sealed record ChatCompletion(string Id, string Object, long Created, stri
 
 public sealed record ChatChoice(int Index, ChatMessageOut Message, JsonElement? Logprobs, string FinishReason);
 
-public sealed record ChatMessageOut(string Role, string? Content, string? Refusal, IReadOnlyList<JsonElement> Annotations);
+/// <param name="ReasoningContent">The model's reasoning, where the CLI gives it: not OpenAI's field, but the one Open WebUI, LiteLLM and many agent clients read; absent when there is none.</param>
+public sealed record ChatMessageOut(
+    string Role,
+    string? Content,
+    string? Refusal,
+    IReadOnlyList<JsonElement> Annotations,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ReasoningContent = null);
 
 public sealed record ChatUsage(long PromptTokens, long CompletionTokens, long TotalTokens, PromptTokensDetails PromptTokensDetails, CompletionTokensDetails CompletionTokensDetails);
 
@@ -47,4 +53,5 @@ public sealed record ChatChunkChoice(int Index, ChatDelta Delta, JsonElement? Lo
 
 public sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ReasoningContent = null);

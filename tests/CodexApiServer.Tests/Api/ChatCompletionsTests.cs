@@ -40,6 +40,7 @@ public sealed class ChatCompletionsTests
         Assert.Equal("Hello world", message["content"]!.GetValue<string>());
         Assert.True(message.AsObject().ContainsKey("refusal"));
         Assert.Empty(message["annotations"]!.AsArray());
+        Assert.Equal("Thinking it over.", message["reasoning_content"]!.GetValue<string>());
         var usage = body["usage"]!;
         Assert.Equal(12, usage["prompt_tokens"]!.GetValue<long>());
         Assert.Equal(3, usage["completion_tokens"]!.GetValue<long>());
@@ -110,7 +111,7 @@ public sealed class ChatCompletionsTests
         Assert.All(frames, f => Assert.Null(f.Event));
         Assert.Equal("[DONE]", frames[^1].Data);
         var chunks = frames.Where(f => !f.IsComment).SkipLast(1).Select(f => JsonNode.Parse(f.Data!)!).ToList();
-        Assert.Equal(4, chunks.Count);
+        Assert.Equal(5, chunks.Count);
         var id = chunks[0]["id"]!.GetValue<string>();
         var created = chunks[0]["created"]!.GetValue<long>();
         Assert.All(chunks, c =>
@@ -125,10 +126,25 @@ public sealed class ChatCompletionsTests
         Assert.StartsWith(
             $$"""data: {"id":"{{id}}","object":"chat.completion.chunk","created":{{created}},"model":"gpt-5.2-codex","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}""" + "\n\n",
             raw);
-        Assert.Equal("""{"content":"Hello"}""", chunks[1]["choices"]![0]!["delta"]!.ToJsonString());
-        Assert.Equal("""{"content":" world"}""", chunks[2]["choices"]![0]!["delta"]!.ToJsonString());
-        Assert.Equal("""{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}""", chunks[3]["choices"]![0]!.ToJsonString());
+        // Reasoning as reasoning_content (what reasoning-aware clients read), then the answer.
+        Assert.Equal("""{"reasoning_content":"Thinking it over."}""", chunks[1]["choices"]![0]!["delta"]!.ToJsonString());
+        Assert.Equal("""{"content":"Hello"}""", chunks[2]["choices"]![0]!["delta"]!.ToJsonString());
+        Assert.Equal("""{"content":" world"}""", chunks[3]["choices"]![0]!["delta"]!.ToJsonString());
+        Assert.Equal("""{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}""", chunks[4]["choices"]![0]!.ToJsonString());
         Assert.EndsWith("\n\ndata: [DONE]\n\n", raw);
+    }
+
+    [Fact]
+    public async Task A_turn_without_reasoning_has_no_reasoning_content_anywhere()
+    {
+        var fake = new FakeProvider();
+        fake.Script = (_, _) => ApiServer.Events(new TextDelta("Hi"), new TurnEnded(TurnEndReason.Stop, "s"));
+        await using var server = await ApiServer.StartAsync(fake);
+        var (_, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Simple);
+        Assert.False(body!["choices"]![0]!["message"]!.AsObject().ContainsKey("reasoning_content"));
+        var (_, raw, _) = await server.StreamAsync("/v1/chat/completions", Simple.Replace("\"messages\"", "\"stream\":true,\"messages\""));
+        Assert.DoesNotContain("reasoning_content", raw, StringComparison.Ordinal);
+        Assert.Contains("\"content\":\"Hi\"", raw, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -239,7 +255,7 @@ public sealed class ChatCompletionsTests
             chunks.Add(raw.Substring(sizeEnd + 2, size));
             at = sizeEnd + 2 + size + 2;
         }
-        Assert.Equal(5, chunks.Count); // role, "a", "b", finish, [DONE]
+        Assert.Equal(6, chunks.Count); // role, reasoning, "a", "b", finish, [DONE]
         Assert.All(chunks, c => Assert.Matches("^data: [^\n]+\n\n$", c));
         Assert.Equal("data: [DONE]\n\n", chunks[^1]);
     }

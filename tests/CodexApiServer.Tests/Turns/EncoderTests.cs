@@ -19,6 +19,7 @@ public sealed class EncoderTests
         await encoder.EndAsync(new TurnEnded(TurnEndReason.Timeout, "s", Usage), null);
         var choice = Assert.Single(encoder.Completion!.Choices);
         Assert.Equal("Hello world", choice.Message.Content);
+        Assert.Equal("hmm", choice.Message.ReasoningContent);
         Assert.Equal("length", choice.FinishReason);
         Assert.Equal((12, 3, 15, 4, 1), (encoder.Completion.Usage.PromptTokens, encoder.Completion.Usage.CompletionTokens, encoder.Completion.Usage.TotalTokens,
             encoder.Completion.Usage.PromptTokensDetails.CachedTokens, encoder.Completion.Usage.CompletionTokensDetails.ReasoningTokens));
