@@ -252,7 +252,17 @@ public static class Processes
     {
         try
         {
-            return ClaudeTestHarness.IsAlive(pid) ? File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ') : null;
+            // A process in the middle of an exec (a script's `#!/usr/bin/env node` execs twice) reads as empty for a moment.
+            for (var i = 0; ClaudeTestHarness.IsAlive(pid); i++)
+            {
+                var line = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+                if (line.Length > 0 || i == 50)
+                {
+                    return line;
+                }
+                Thread.Sleep(10);
+            }
+            return null;
         }
         catch (IOException)
         {
