@@ -1,7 +1,7 @@
 namespace CodexApiServer.Providers.Codex;
 
 /// <summary>A JSON-RPC error answer from the other side.</summary>
-public sealed class JsonRpcException(long code, string message) : Exception(message)
+internal sealed class JsonRpcException(long code, string message) : Exception(message)
 {
     public long Code { get; } = code;
 }

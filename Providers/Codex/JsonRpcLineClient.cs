@@ -9,7 +9,7 @@ namespace CodexApiServer.Providers.Codex;
 /// "jsonrpc" member). Requests we send are matched to answers by id; server requests and
 /// notifications go to the callbacks. When the other side goes away every pending request fails.
 /// </summary>
-public sealed partial class JsonRpcLineClient : IAsyncDisposable
+internal sealed partial class JsonRpcLineClient : IAsyncDisposable
 {
     public const int DefaultMaxLineBytes = 16 * 1024 * 1024;
 
