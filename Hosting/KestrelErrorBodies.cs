@@ -2,7 +2,6 @@ using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using CodexApiServer.Endpoints;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace CodexApiServer.Hosting;

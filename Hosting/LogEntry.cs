@@ -1,5 +1,3 @@
-using System.Threading.Channels;
-
 namespace CodexApiServer.Hosting;
 
 public sealed record LogEntry(long Id, DateTimeOffset Time, string Level, string Category, string Message);

@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Security.Cryptography;
-using CodexApiServer.Endpoints;
-using CodexApiServer.Security;
-using CodexApiServer.Storage;
-using Microsoft.AspNetCore.Diagnostics;
-
 namespace CodexApiServer.Hosting;
 
 /// <summary>What a request learned on its way (model, key, tokens), for its log line and usage row.</summary>

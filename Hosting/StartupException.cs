@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace CodexApiServer.Hosting;
 
 /// <summary>A problem the user can fix; printed as one line, never as a stack trace.</summary>

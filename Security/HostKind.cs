@@ -1,7 +1,3 @@
-using System.Net;
-using CodexApiServer.Hosting;
-using CodexApiServer.Tunnel;
-
 namespace CodexApiServer.Security;
 
 /// <summary>What a request's <c>Host</c> (or a browser's <c>Origin</c>) says about where it was meant to go.</summary>

@@ -1,8 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using CodexApiServer.Hosting;
-using Microsoft.Data.Sqlite;
-
 namespace CodexApiServer.Storage;
 
 public sealed record ApiKeyRecord(

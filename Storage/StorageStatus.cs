@@ -1,6 +1,3 @@
-using CodexApiServer.Hosting;
-using Microsoft.Data.Sqlite;
-
 namespace CodexApiServer.Storage;
 
 public sealed record StorageStatus(string State, string Path, int? SchemaVersion, string? JournalMode);

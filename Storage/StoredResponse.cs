@@ -1,5 +1,3 @@
-using Microsoft.Data.Sqlite;
-
 namespace CodexApiServer.Storage;
 
 /// <param name="Object">'response' or 'chat.completion'.</param>

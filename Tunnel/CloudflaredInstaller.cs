@@ -4,7 +4,6 @@ using System.IO.Compression;
 using System.Runtime.InteropServices;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
-using CodexApiServer.Providers;
 
 namespace CodexApiServer.Tunnel;
 

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
-using CodexApiServer.Providers;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 

@@ -1,12 +1,6 @@
-using System.ComponentModel;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
-using CodexApiServer.Providers;
 using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace CodexApiServer.Tunnel;
 
