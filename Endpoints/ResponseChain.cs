@@ -47,9 +47,7 @@ internal static class ResponseChain
     /// <summary>An item_reference: its id carries the id of the response that holds it (see <see cref="ResponseItemIds"/>).</summary>
     internal static TurnMessage? ResolveReference(ResponseStore store, RequestInfo info, string id, string path)
     {
-        var hexStart = id.IndexOf('_', StringComparison.Ordinal) + 1;
-        var hexEnd = id.IndexOf('_', hexStart);
-        var stored = hexStart > 0 && hexEnd > hexStart ? store.Get("resp_" + id[hexStart..hexEnd]) : null;
+        var stored = ResponseItemIds.ResponseIdOf(id) is { } responseId ? store.Get(responseId) : null;
         if (stored is not null && Visible(stored, info))
         {
             if (stored.BodyJson.Length > 0 && JsonSerializer.Deserialize(stored.BodyJson, ApiJsonContext.Wire.ResponseObject) is { } body

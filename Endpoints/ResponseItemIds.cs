@@ -10,5 +10,13 @@ public static class ResponseItemIds
 
     public static string Input(string prefix, string responseId, int index) => Make(prefix, responseId, "i", index);
 
+    /// <summary>The id of the response an item id belongs to, or null when it is not one of ours.</summary>
+    public static string? ResponseIdOf(string itemId)
+    {
+        var hexStart = itemId.IndexOf('_', StringComparison.Ordinal) + 1;
+        var hexEnd = itemId.IndexOf('_', hexStart);
+        return hexStart > 0 && hexEnd > hexStart ? "resp_" + itemId[hexStart..hexEnd] : null;
+    }
+
     private static string Make(string prefix, string responseId, string side, int index) => $"{prefix}{responseId["resp_".Length..]}_{side}{index}";
 }
