@@ -49,7 +49,7 @@ public sealed class HungCliTests
             if (model == Claude)
             {
                 Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => ClaudeProvider.SpareCount >= 1, TimeSpan.FromSeconds(10)), "no claude spare");
-                Assert.True(await Processes.WaitIdleAsync(ClaudeProvider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the claude spare is still loading");
+                await Processes.AssertSpareLoadedAsync(ClaudeProvider.StartedPids);
             }
         }
     }

@@ -271,6 +271,10 @@ public static class Processes
     }
 
     /// <summary>The CLI processes a server's /health lists (PID, role), once they satisfy <paramref name="expected"/>.</summary>
+    /// <summary>Asserts that the claude process started last (the new spare) has loaded: it uses no CPU while it waits on its stdin.</summary>
+    public static async Task AssertSpareLoadedAsync(IReadOnlyList<int> startedPids) =>
+        Assert.True(await WaitIdleAsync(startedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
+
     /// <summary>
     /// Waits until the process and its descendants use no CPU for <paramref name="quiet"/>: a CLI
     /// that has loaded and waits on its stdin. False if it is still busy after <paramref name="timeout"/>.

@@ -72,7 +72,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
             Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => pool.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
             // The spare has loaded, as it would have between real requests.
-            Assert.True(await Processes.WaitIdleAsync(pool.Provider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
+            await Processes.AssertSpareLoadedAsync(pool.Provider.StartedPids);
             var startedBefore = pool.Provider.StartedPids.Count;
             var p = await pool.RunAsync(ClaudeTestHarness.Request("pooled " + i));
             Assert.Equal("Hello from the mock.", p.Text);
@@ -121,7 +121,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         // A first conversation leaves a started spare, as on a server that has been running.
         await h.RunAsync(ClaudeTestHarness.Request("warm up"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        Assert.True(await Processes.WaitIdleAsync(h.Provider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
+        await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
         upstream.Reply = _ => MockReply.Error(401);
         var before = upstream.MessageRequests.Length;
 
@@ -146,7 +146,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
 
         var cold = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        Assert.True(await Processes.WaitIdleAsync(h.Provider.StartedPids[^1], TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(15)), "the spare is still loading");
+        await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
         var pooled = await h.RunAsync(ClaudeTestHarness.Request("hi"));
 
         foreach (var result in new[] { cold, pooled })

@@ -151,7 +151,7 @@ public sealed class TurnResult
     public int TextDeltaCount => Events.OfType<TextDelta>().Count();
     public TurnEnded? Completed => Events.LastOrDefault() is TurnEnded { Error: null } ended ? ended : null;
     public ProviderError? Error => (Events.LastOrDefault() as TurnEnded)?.Error;
-    public TokenUsage? Usage => (Events.LastOrDefault() as TurnEnded)?.Usage ?? Events.OfType<UsageReport>().LastOrDefault()?.Usage;
+    public TokenUsage? Usage => Events.Usage();
 
     public string Describe() => string.Join(" ", Events.Select(e => e.ToString()));
 }

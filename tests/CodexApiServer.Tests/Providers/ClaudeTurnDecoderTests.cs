@@ -2,6 +2,8 @@ using System.Text;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
 
+using CodexApiServer.Tests.Support;
+
 namespace CodexApiServer.Tests.Providers;
 
 /// <summary>
@@ -64,7 +66,7 @@ public sealed class ClaudeTurnDecoderTests
     [InlineData("""{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":600,"error_status":null,"error":"authentication_failed"}""")]
     public void A_retry_on_a_bad_login_fails_at_once(string json)
     {
-        var failed = AssertFailed(Assert.Single(Decode(Decoder(), json)));
+        var failed = TurnEvents.Failure(Assert.Single(Decode(Decoder(), json)));
         Assert.Equal(ProviderErrorKind.NotAuthenticated, failed.Kind);
         Assert.NotNull(failed.Hint);
     }
@@ -80,7 +82,7 @@ public sealed class ClaudeTurnDecoderTests
     public void An_error_result_fails_with_its_classified_kind(int? status, string message, ProviderErrorKind kind)
     {
         var json = $$$"""{"type":"result","subtype":"success","is_error":true,"api_error_status":{{{(status is null ? "null" : status.ToString())}}},"result":"{{{message}}}","stop_reason":null,"num_turns":1,"session_id":"{{{SessionId}}}","usage":{{{Usage}}}}""";
-        var failed = AssertFailed(Assert.Single(Decode(Decoder(), json)));
+        var failed = TurnEvents.Failure(Assert.Single(Decode(Decoder(), json)));
         Assert.Equal(kind, failed.Kind);
         Assert.Equal(message, failed.Message);
     }
@@ -88,7 +90,7 @@ public sealed class ClaudeTurnDecoderTests
     [Fact]
     public void An_error_result_without_text_names_its_subtype()
     {
-        var failed = AssertFailed(Assert.Single(Decode(Decoder(), """{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3}""")));
+        var failed = TurnEvents.Failure(Assert.Single(Decode(Decoder(), """{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3}""")));
         Assert.Equal("Claude Code failed (error_max_turns)", failed.Message);
         Assert.Equal(ProviderErrorKind.Upstream, failed.Kind);
     }
@@ -97,11 +99,11 @@ public sealed class ClaudeTurnDecoderTests
     public void A_resume_that_fails_before_any_output_is_a_session_not_found()
     {
         const string NoConversation = $$$"""{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":0,"session_id":"{{{SessionId}}}","usage":{"input_tokens":0,"output_tokens":0}}""";
-        var failed = AssertFailed(Assert.Single(Decode(Decoder(firstTurnOfResume: true), NoConversation)));
+        var failed = TurnEvents.Failure(Assert.Single(Decode(Decoder(firstTurnOfResume: true), NoConversation)));
         Assert.Equal(ProviderErrorKind.SessionNotFound, failed.Kind);
         Assert.Contains(SessionId, failed.Message, StringComparison.Ordinal);
         // Not on a process's first turn after a resume: an ordinary failure.
-        Assert.Equal(ProviderErrorKind.Upstream, AssertFailed(Assert.Single(Decode(Decoder(), NoConversation))).Kind);
+        Assert.Equal(ProviderErrorKind.Upstream, TurnEvents.Failure(Assert.Single(Decode(Decoder(), NoConversation))).Kind);
     }
 
     [Fact]
@@ -141,12 +143,5 @@ public sealed class ClaudeTurnDecoderTests
         Decode(decoder, Delta("text_delta", "text", "{}"));
         var events = Decode(decoder, """{"type":"result","subtype":"success","is_error":false,"result":"{}","stop_reason":"end_turn","num_turns":1,"structured_output":{}}""");
         Assert.Equal<TurnEvent>([new TurnEnded(TurnEndReason.Stop, SessionId)], events);
-    }
-
-    private static ProviderError AssertFailed(TurnEvent e)
-    {
-        var ended = Assert.IsType<TurnEnded>(e);
-        Assert.Equal(TurnEndReason.Failed, ended.Reason);
-        return Assert.IsType<ProviderError>(ended.Error);
     }
 }

@@ -117,7 +117,13 @@ public static class TurnEvents
         return Assert.IsType<ProviderError>(Assert.IsType<TurnEnded>(events[^1]).Error);
     }
 
-    public static ProviderError Failure(TurnEvent e) => Assert.IsType<ProviderError>(Assert.IsType<TurnEnded>(e).Error);
+    /// <summary>The error of a turn's failed end (the event must be one).</summary>
+    public static ProviderError Failure(TurnEvent e)
+    {
+        var ended = Assert.IsType<TurnEnded>(e);
+        Assert.Equal(TurnEndReason.Failed, ended.Reason);
+        return Assert.IsType<ProviderError>(ended.Error);
+    }
 
     /// <summary>The usage the turn reported: on its end, or the last report before it (codex's app-server reports it apart).</summary>
     public static TokenUsage? Usage(this IReadOnlyList<TurnEvent> events) =>
