@@ -43,6 +43,13 @@ public sealed class ServerConfig
     /// <summary>Longest a single turn may run before it is interrupted.</summary>
     public int TurnTimeoutSeconds { get; set; } = 600;
 
+    /// <summary>
+    /// Longest a turn is held waiting for the client's tool results after the model called its tools;
+    /// then the calls are answered as failed and the turn is ended (its process or thread freed).
+    /// Held time does not count toward turnTimeoutSeconds.
+    /// </summary>
+    public int ToolResultTimeoutSeconds { get; set; } = 600;
+
     /// <summary>Longest wait for a turn's first sign of life from the CLI; then it counts as hung (504).</summary>
     public int FirstOutputTimeoutSeconds { get; set; } = 120;
 
@@ -107,6 +114,10 @@ public sealed class ServerConfig
         if (QueueTimeoutSeconds is < 0 or > 3600)
         {
             problems.Add("queueTimeoutSeconds must be between 0 and 3600");
+        }
+        if (ToolResultTimeoutSeconds is < 1 or > 86400)
+        {
+            problems.Add("toolResultTimeoutSeconds must be between 1 and 86400");
         }
         if (TurnTimeoutSeconds is < 1 or > 86400)
         {

@@ -6,6 +6,12 @@ public enum TurnEndReason
     /// <summary>The model finished its answer.</summary>
     Stop,
 
+    /// <summary>
+    /// The model called client tools (<see cref="ToolCallsRequested"/>): this answer ends here, and the
+    /// turn itself is held, waiting for the results in the client's follow-up.
+    /// </summary>
+    ToolCalls,
+
     /// <summary>The model stopped at its output limit.</summary>
     Length,
 

@@ -11,10 +11,16 @@ namespace CodexApiServer.Providers;
 /// <param name="ReasoningEffort">none|minimal|low|medium|high|xhigh|max, or null for the CLI's default.</param>
 /// <param name="OutputSchema">A JSON schema the final answer must follow (structured output), or null.</param>
 /// <param name="SessionId">A session handle returned by an earlier turn's <see cref="TurnEnded"/>, to continue it.</param>
+/// <param name="Tools">The client's tools the model may call (<see cref="ToolCallsRequested"/>); null or empty for none. Part of a session's key.</param>
+/// <param name="ToolChoice">The request's tool_choice (null: auto); see <see cref="Providers.ToolChoice.Instruction"/>.</param>
+/// <param name="ParallelToolCalls">False: one call per model step.</param>
 public sealed record TurnRequest(
     ModelEntry Model,
     string? Instructions,
     IReadOnlyList<TurnMessage> Messages,
     string? ReasoningEffort = null,
     JsonElement? OutputSchema = null,
-    string? SessionId = null);
+    string? SessionId = null,
+    IReadOnlyList<ToolDefinition>? Tools = null,
+    ToolChoice? ToolChoice = null,
+    bool ParallelToolCalls = true);
