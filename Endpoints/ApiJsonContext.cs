@@ -36,6 +36,8 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(ChatCompletionRequest))]
 [JsonSerializable(typeof(ChatCompletion))]
 [JsonSerializable(typeof(ChatChunk))]
+[JsonSerializable(typeof(FunctionCallArgumentsDeltaEvent))]
+[JsonSerializable(typeof(FunctionCallArgumentsDoneEvent))]
 [JsonSerializable(typeof(List<InputItem>))]
 [JsonSerializable(typeof(ResponsesRequest))]
 [JsonSerializable(typeof(ResponseObject))]

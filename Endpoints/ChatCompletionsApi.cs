@@ -26,7 +26,7 @@ public static partial class ChatCompletionsApi
             : OpenAIErrors.NotFound($"Chat completion with id '{id}' not found.");
     }
 
-    private static async Task<IResult> Create(HttpContext context, ProviderRouter router, TurnDriver driver, ConversationSessions sessions, ResponseStore store, ILoggerFactory loggers)
+    private static async Task<IResult> Create(HttpContext context, ProviderRouter router, TurnDriver driver, ConversationSessions sessions, HeldTurns held, ResponseStore store, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("CodexApiServer.ChatCompletions");
         var (body, readError) = await RequestBody.ReadAsync(context.Request, ApiJsonContext.Wire.ChatCompletionRequest);
@@ -52,12 +52,22 @@ public static partial class ChatCompletionsApi
         }
         info.Provider = route.Model.Provider.ToString().ToLowerInvariant();
 
-        // Continue a live session when this request extends a conversation we answered.
-        var full = new TurnRequest(route.Model, turn.Instructions, turn.Conversation, turn.ReasoningEffort, turn.OutputSchema);
+        // The results of tool calls a held turn waits for: that turn goes on.
+        var results = TurnInput.TrailingToolResults(turn.Conversation);
+        var (resumed, missing) = results.Count > 0 ? held.Take(results, info.ApiKeyId) : (null, null);
+        if (missing is not null)
+        {
+            return new ApiError(400, $"An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {missing}",
+                "invalid_request_error", "invalid_value", "messages").ToResult(context);
+        }
+
+        // Otherwise continue a live session when this request extends a conversation we answered.
+        var full = new TurnRequest(route.Model, turn.Instructions, turn.Conversation, turn.ReasoningEffort, turn.OutputSchema,
+            Tools: turn.Tools, ToolChoice: turn.ToolChoice, ParallelToolCalls: turn.ParallelToolCalls);
         var request = full;
         TurnRequest? replay = null;
         var lastAssistant = turn.Conversation.FindLastIndex(m => m.Role == "assistant");
-        if (lastAssistant >= 0 && lastAssistant < turn.Conversation.Count - 1
+        if (resumed is null && lastAssistant >= 0 && lastAssistant < turn.Conversation.Count - 1
             && sessions.Take(TurnInput.ConversationKey(turn.Model, turn.Instructions, turn.Conversation.Take(lastAssistant + 1)), route.Provider) is { } sessionId)
         {
             request = full with { Messages = turn.Conversation.Skip(lastAssistant + 1).ToList(), SessionId = sessionId };
@@ -66,23 +76,29 @@ public static partial class ChatCompletionsApi
         }
 
         var encoder = new ChatCompletionEncoder("chatcmpl-" + TurnInput.NewId("")[..24], DateTimeOffset.UtcNow.ToUnixTimeSeconds(), turn.Model, turn.IncludeUsage);
-        var outcome = await driver.RunAsync(new TurnJob(route, request, replay, turn.Stream), encoder, context, context.RequestAborted,
-            onEnded: end =>
+        void OnEnded(TurnEnded end)
+        {
+            if (encoder.Completion is not { } completion)
             {
-                if (encoder.Completion is not { } completion)
-                {
-                    return;
-                }
-                if (end.SessionId is { } nextSession)
-                {
-                    var conversation = turn.Conversation.Append(new TurnMessage("assistant", [new TextPart(completion.Choices[0].Message.Content ?? "")]));
-                    sessions.Put(TurnInput.ConversationKey(turn.Model, turn.Instructions, conversation), route.Provider, nextSession);
-                }
-                if (turn.Store)
-                {
-                    Store(store, completion, turn, info, route, end.SessionId);
-                }
-            });
+                return;
+            }
+            if (end.SessionId is { } nextSession)
+            {
+                var conversation = turn.Conversation.Append(new TurnMessage("assistant", [new TextPart(completion.Choices[0].Message.Content ?? "")]));
+                sessions.Put(TurnInput.ConversationKey(turn.Model, turn.Instructions, conversation), route.Provider, nextSession);
+            }
+            if (turn.Store)
+            {
+                Store(store, completion, turn, info, route, end.SessionId);
+            }
+        }
+        var outcome = resumed is not null
+            ? await driver.ResumeAsync(resumed, results, encoder, context, turn.Stream, context.RequestAborted, OnEnded)
+            : await driver.RunAsync(new TurnJob(route, request, replay, turn.Stream), encoder, context, context.RequestAborted, onEnded: OnEnded);
+        if (outcome.Held is { } next)
+        {
+            held.Hold(next);
+        }
         return outcome switch
         {
             { Streamed: true } or { End.Reason: TurnEndReason.Cancelled } => Results.Empty,
@@ -93,12 +109,8 @@ public static partial class ChatCompletionsApi
 
     private static void Store(ResponseStore store, ChatCompletion completion, ChatTurn turn, RequestInfo info, RoutedModel route, string? sessionId)
     {
-        var input = new List<InputItem>();
-        if (turn.Instructions is not null)
-        {
-            input.Add(TurnInput.ToItem(new TurnMessage("system", [new TextPart(turn.Instructions)])));
-        }
-        input.AddRange(turn.Conversation.Select(m => TurnInput.ToItem(m)));
+        var messages = turn.Instructions is null ? turn.Conversation : [new TurnMessage("system", [new TextPart(turn.Instructions)]), .. turn.Conversation];
+        var input = messages.SelectMany(TurnInput.ToItems).Select(item => item with { Id = TurnInput.NewId(TurnInput.ItemPrefix(item.Type)) }).ToList();
         store.Save(new StoredResponse(completion.Id, "chat.completion", completion.Created, "completed", turn.Model, info.Provider ?? route.Model.Provider.ToString(),
             info.ApiKeyId, null, sessionId,
             JsonSerializer.Serialize(input, ApiJsonContext.Wire.ListInputItem),

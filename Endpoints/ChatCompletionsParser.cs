@@ -33,8 +33,10 @@ internal static class ChatCompletionsParser
             throw new InputException("Invalid 'messages': at least one message besides system/developer messages is required.", "messages");
         }
         var (instructions, conversation) = TurnInput.SplitInstructions(null, messages);
+        var tools = TurnInput.Tools(body.Tools, flat: false);
+        var choice = TurnInput.ToolChoice(body.ToolChoice, tools, flat: false);
         return new ChatTurn(TurnInput.Model(body.Model, defaultModel), instructions, conversation, effort, schema,
-            body.Stream == true, body.StreamOptions?.IncludeUsage == true, body.Store != false);
+            body.Stream == true, body.StreamOptions?.IncludeUsage == true, body.Store != false, tools, choice, body.ParallelToolCalls != false);
     }
 
     private static TurnMessage ParseMessage(ChatMessageIn? message, string path)
@@ -59,20 +61,29 @@ internal static class ChatCompletionsParser
                 throw new InputException($"Missing required parameter: '{path}.content'.", path + ".content", "missing_required_parameter"),
             _ => throw new InputException($"Invalid type for '{path}.content': expected one of a string or array of objects.", path + ".content", "invalid_type"),
         };
-        // Earlier tool calls and their results travel as text (see TurnInput.ToolCall).
         if (role == "assistant" && message.ToolCalls.ValueKind == JsonValueKind.Array)
         {
+            var j = 0;
             foreach (var call in message.ToolCalls.EnumerateArray())
             {
-                if (call.ValueKind == JsonValueKind.Object && call.TryGetProperty("function", out var function) && function.ValueKind == JsonValueKind.Object)
+                var at = $"{path}.tool_calls[{j++}]";
+                if (call.ValueKind != JsonValueKind.Object || !call.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
                 {
-                    parts.Add(TurnInput.ToolCall(TurnInput.Str(function, "name") ?? "?", TurnInput.Str(function, "arguments") ?? ""));
+                    throw new InputException($"Invalid '{at}': expected {{\"id\", \"type\": \"function\", \"function\": {{\"name\", \"arguments\"}}}}.", at);
                 }
+                parts.Add(new ToolCallPart(
+                    TurnInput.Str(call, "id") ?? throw new InputException($"Missing required parameter: '{at}.id'.", at + ".id", "missing_required_parameter"),
+                    TurnInput.Str(function, "name") ?? throw new InputException($"Missing required parameter: '{at}.function.name'.", at + ".function.name", "missing_required_parameter"),
+                    TurnInput.Str(function, "arguments") ?? ""));
             }
         }
-        if (role == "tool" && message.ToolCallId is { } callId && parts.Count > 0 && parts[0] is TextPart first)
+        if (role == "tool")
         {
-            parts[0] = TurnInput.ToolResult(callId, first.Text);
+            if (message.ToolCallId is not { } callId)
+            {
+                throw new InputException($"Missing required parameter: '{path}.tool_call_id'.", path + ".tool_call_id", "missing_required_parameter");
+            }
+            parts = [new ToolResultPart(callId, string.Concat(parts.OfType<TextPart>().Select(t => t.Text)))];
         }
         return new TurnMessage(role, parts);
     }

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace CodexApiServer.Endpoints;
 
-// Request: the fields we act on. The rest (temperature, tools, stop, ...) are accepted and ignored, once their type is checked.
+// Request: the fields we act on. The rest (temperature, stop, ...) are accepted and ignored, once their type is checked.
 public sealed record ChatCompletionRequest(
     string? Model,
     List<ChatMessageIn?>? Messages,
@@ -12,7 +12,10 @@ public sealed record ChatCompletionRequest(
     int? N,
     string? ReasoningEffort,
     JsonElement ResponseFormat,
-    bool? Store)
+    bool? Store,
+    JsonElement Tools,
+    JsonElement ToolChoice,
+    bool? ParallelToolCalls)
 {
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Ignored { get; set; }
@@ -33,7 +36,13 @@ public sealed record ChatMessageOut(
     string? Content,
     string? Refusal,
     IReadOnlyList<JsonElement> Annotations,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ReasoningContent = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ReasoningContent = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ChatToolCall>? ToolCalls = null);
+
+/// <summary>A call of a client tool in an answer: <c>arguments</c> is the JSON text the model wrote.</summary>
+public sealed record ChatToolCall(string Id, string Type, ChatFunctionCall Function);
+
+public sealed record ChatFunctionCall(string Name, string Arguments);
 
 public sealed record ChatUsage(long PromptTokens, long CompletionTokens, long TotalTokens, PromptTokensDetails PromptTokensDetails, CompletionTokensDetails CompletionTokensDetails);
 
@@ -54,4 +63,19 @@ public sealed record ChatChunkChoice(int Index, ChatDelta Delta, JsonElement? Lo
 public sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ReasoningContent = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ReasoningContent = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ChatToolCallDelta>? ToolCalls = null);
+
+/// <summary>
+/// A piece of a streamed tool call: the first of each call carries index, id, type, the name and empty
+/// arguments; later ones only the index and more arguments (repeating id or name makes clients concatenate them).
+/// </summary>
+public sealed record ChatToolCallDelta(
+    int Index,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type,
+    ChatFunctionDelta Function);
+
+public sealed record ChatFunctionDelta(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
+    string Arguments);

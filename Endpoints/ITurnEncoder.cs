@@ -16,6 +16,9 @@ public interface ITurnEncoder
 
     Task ReasoningAsync(string text);
 
+    /// <summary>The model called the client's tools: the calls of one step, all together. The end (ToolCalls) follows.</summary>
+    Task ToolCallsAsync(IReadOnlyList<ToolCall> calls);
+
     /// <summary>The turn's end: fold it into the result and write the events that close the stream.</summary>
     /// <param name="error">What a failed turn tells the caller, mapped once by the driver.</param>
     Task EndAsync(TurnEnded end, ApiError? error);

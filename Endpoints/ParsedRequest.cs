@@ -14,4 +14,6 @@ internal sealed record ParsedRequest(
     JsonElement? Schema,
     JsonElement Format,
     Dictionary<string, string> Metadata,
-    ResponsesRequest Body);
+    ResponsesRequest Body,
+    List<ToolDefinition>? Tools,
+    ToolChoice? ToolChoice);

@@ -35,9 +35,11 @@ internal static class ResponseChain
             if (r.BodyJson.Length > 0 && JsonSerializer.Deserialize(r.BodyJson, ApiJsonContext.Wire.ResponseObject) is { } body)
             {
                 var answer = string.Concat(body.Output.Where(o => o.Type == "message").SelectMany(o => o.Content ?? []).Select(c => c.Text));
-                if (answer.Length > 0)
+                var calls = body.Output.Where(o => o.Type == "function_call").Select(o => (TurnPart)new ToolCallPart(o.CallId ?? "", o.Name ?? "", o.Arguments ?? ""));
+                List<TurnPart> parts = [.. answer.Length > 0 ? [new TextPart(answer)] : Array.Empty<TurnPart>(), .. calls];
+                if (parts.Count > 0)
                 {
-                    messages.Add(new TurnMessage("assistant", [new TextPart(answer)]));
+                    messages.Add(new TurnMessage("assistant", parts));
                 }
             }
         }
@@ -53,9 +55,12 @@ internal static class ResponseChain
             if (stored.BodyJson.Length > 0 && JsonSerializer.Deserialize(stored.BodyJson, ApiJsonContext.Wire.ResponseObject) is { } body
                 && body.Output.FirstOrDefault(o => o.Id == id) is { } output)
             {
-                return output.Type == "message"
-                    ? new TurnMessage(output.Role ?? "assistant", [new TextPart(string.Concat((output.Content ?? []).Select(c => c.Text)))])
-                    : null; // a reasoning summary: the model's own notes, not conversation
+                return output.Type switch
+                {
+                    "message" => new TurnMessage(output.Role ?? "assistant", [new TextPart(string.Concat((output.Content ?? []).Select(c => c.Text)))]),
+                    "function_call" => new TurnMessage("assistant", [new ToolCallPart(output.CallId ?? "", output.Name ?? "", output.Arguments ?? "")]),
+                    _ => null, // a reasoning summary: the model's own notes, not conversation
+                };
             }
             if ((JsonSerializer.Deserialize(stored.InputJson, ApiJsonContext.Wire.ListInputItem) ?? []).FirstOrDefault(i => i.Id == id) is { } input)
             {

@@ -20,7 +20,7 @@ public static partial class ResponsesApi
         return routes;
     }
 
-    private static async Task<IResult> Create(HttpContext context, ProviderRouter router, TurnDriver driver, ResponseStore store, ResponseRegistry registry, ILoggerFactory loggers)
+    private static async Task<IResult> Create(HttpContext context, ProviderRouter router, TurnDriver driver, ResponseStore store, ResponseRegistry registry, HeldTurns held, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("CodexApiServer.Responses");
         var (body, readError) = await RequestBody.ReadAsync(context.Request, ApiJsonContext.Wire.ResponsesRequest);
@@ -74,12 +74,21 @@ public static partial class ResponsesApi
         }
         info.Provider = route.Model.Provider.ToString().ToLowerInvariant();
 
-        // Continue the previous response's live session with only the new input; if it is gone, replay the chain.
+        // The results of tool calls a held turn waits for: that turn goes on.
+        var results = TurnInput.TrailingToolResults(p.Messages);
+        var (resumed, missing) = results.Count > 0 ? held.Take(results, info.ApiKeyId) : (null, null);
+        if (missing is not null)
+        {
+            return new ApiError(400, $"No tool output found for function call {missing}.", "invalid_request_error", "invalid_value", "input").ToResult(context);
+        }
+
+        // Otherwise continue the previous response's live session with only the new input; if it is gone, replay the chain.
         var history = previous is null ? [] : ResponseChain.History(store, previous);
-        var full = new TurnRequest(route.Model, p.Instructions, [.. history, .. p.Messages], p.Effort, p.Schema);
+        var full = new TurnRequest(route.Model, p.Instructions, [.. history, .. p.Messages], p.Effort, p.Schema,
+            Tools: p.Tools, ToolChoice: p.ToolChoice, ParallelToolCalls: p.Body.ParallelToolCalls != false);
         var request = full;
         TurnRequest? replay = null;
-        if (previous?.SessionId is { } sessionId && previous.Model == p.Model)
+        if (resumed is null && previous?.SessionId is { } sessionId && previous.Model == p.Model)
         {
             request = full with { Messages = p.Messages, SessionId = sessionId };
             replay = full;
@@ -97,20 +106,32 @@ public static partial class ResponsesApi
         }
         Persist(response, null);
 
-        var job = new TurnJob(route, request, replay, stream);
         var encoder = new ResponseEncoder(response, p.Summary is not null);
+        // A turn that holds for tool calls waits in HeldTurns for the follow-up; its answer is stored like any other.
+        async Task<TurnOutcome> RunAsync(HttpContext? http, CancellationToken cancellationToken, Action? onSlot)
+        {
+            void OnEnded(TurnEnded end) => Persist(encoder.Response, end.SessionId ?? request.SessionId);
+            var outcome = resumed is not null
+                ? await driver.ResumeAsync(resumed, results, encoder, http, stream, cancellationToken, OnEnded)
+                : await driver.RunAsync(new TurnJob(route, request, replay, stream), encoder, http, cancellationToken, onSlot, OnEnded);
+            if (outcome.Held is { } next)
+            {
+                held.Hold(next);
+            }
+            return outcome;
+        }
         if (background)
         {
             var cts = registry.Register(response.Id, CancellationToken.None);
-            _ = Task.Run(() => RunBackgroundAsync(driver, registry, job, encoder, cts, Persist, logger), CancellationToken.None);
+            _ = Task.Run(() => RunBackgroundAsync(registry, encoder, cts, Persist, logger,
+                () => RunAsync(null, cts.Token, () => Persist(encoder.Response with { Status = "in_progress" }, null))), CancellationToken.None);
             return TypedResults.Json(response, ApiJsonContext.Wire.ResponseObject);
         }
 
         var foreground = registry.Register(response.Id, context.RequestAborted);
         try
         {
-            var outcome = await driver.RunAsync(job, encoder, context, foreground.Token,
-                onEnded: end => Persist(encoder.Response, end.SessionId ?? request.SessionId));
+            var outcome = await RunAsync(context, foreground.Token, null);
             return outcome switch
             {
                 { Streamed: true } => Results.Empty,
@@ -124,15 +145,13 @@ public static partial class ResponsesApi
         }
     }
 
-    private static async Task RunBackgroundAsync(TurnDriver driver, ResponseRegistry registry, TurnJob job, ResponseEncoder encoder, CancellationTokenSource cts,
-        Action<ResponseObject, string?> persist, ILogger logger)
+    private static async Task RunBackgroundAsync(ResponseRegistry registry, ResponseEncoder encoder, CancellationTokenSource cts,
+        Action<ResponseObject, string?> persist, ILogger logger, Func<Task<TurnOutcome>> run)
     {
         var final = encoder.Response;
         try
         {
-            await driver.RunAsync(job, encoder, null, cts.Token,
-                onSlot: () => persist(encoder.Response with { Status = "in_progress" }, null),
-                onEnded: end => persist(encoder.Response, end.SessionId ?? job.Request.SessionId));
+            await run();
             final = encoder.Response;
         }
         catch (Exception e)
@@ -152,7 +171,8 @@ public static partial class ResponsesApi
         p.Body.Instructions, p.Body.MaxOutputTokens, p.Model, [], "", p.Body.ParallelToolCalls ?? true, p.Body.PreviousResponseId,
         new ReasoningConfig(p.Effort, p.Summary), store, p.Body.Temperature ?? 1.0, new TextConfig(p.Format),
         p.Body.ToolChoice.ValueKind is JsonValueKind.String or JsonValueKind.Object ? p.Body.ToolChoice.Clone() : AutoToolChoice,
-        [], p.Body.TopP ?? 1.0, "disabled", p.Body.User, p.Metadata, null);
+        p.Body.Tools.ValueKind == JsonValueKind.Array ? [.. p.Body.Tools.EnumerateArray().Select(t => t.Clone())] : [],
+        p.Body.TopP ?? 1.0, "disabled", p.Body.User, p.Metadata, null);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "background response {ResponseId} failed: {ErrorType} {Reason}")]
     private static partial void LogBackgroundFailed(ILogger logger, string responseId, string errorType, string reason);

@@ -13,7 +13,7 @@ internal static class ResponsesParser
     /// <param name="defaultModel">For a request without a model: the original product documents <c>model</c> as optional.</param>
     internal static ParsedRequest Parse(ResponsesRequest body, string defaultModel, string responseId, Func<string, string, TurnMessage?> resolve)
     {
-        TurnInput.CheckIgnoredFields([.. body.Ignored ?? [], new("tool_choice", body.ToolChoice)]);
+        TurnInput.CheckIgnoredFields(body.Ignored);
         var messages = new List<TurnMessage>();
         switch (body.Input.ValueKind)
         {
@@ -40,7 +40,8 @@ internal static class ResponsesParser
         {
             throw new InputException("Invalid 'input': expected at least one input item.", "input", "empty_array");
         }
-        var items = messages.Select((m, index) => TurnInput.ToItem(m, ResponseItemIds.Input("msg_", responseId, index))).ToList();
+        var items = messages.SelectMany(TurnInput.ToItems)
+            .Select((item, index) => item with { Id = ResponseItemIds.Input(TurnInput.ItemPrefix(item.Type), responseId, index) }).ToList();
 
         // Leading system/developer input items join the instructions, as chat's leading system messages do.
         var (instructions, conversation) = TurnInput.SplitInstructions(body.Instructions, messages);
@@ -76,8 +77,10 @@ internal static class ResponsesParser
         }
 
         var metadata = ParseMetadata(body.Metadata);
+        var tools = TurnInput.Tools(body.Tools, flat: true);
+        var choice = TurnInput.ToolChoice(body.ToolChoice, tools, flat: true);
         body = body with { Model = TurnInput.Model(body.Model, defaultModel) };
-        return new ParsedRequest(body.Model, instructions, conversation, items, effort, summary, schema, format, metadata, body);
+        return new ParsedRequest(body.Model, instructions, conversation, items, effort, summary, schema, format, metadata, body, tools, choice);
     }
 
     private static Dictionary<string, string> ParseMetadata(JsonElement metadata)
@@ -137,11 +140,11 @@ internal static class ResponsesParser
                 return new TurnMessage(role, TurnInput.Content(content, path + ".content", ParseContent)
                     ?? throw new InputException($"Invalid type for '{path}.content': expected a string or an array of content parts.", path + ".content", "invalid_type"));
             case "function_call":
-                // Earlier tool calls and their results travel as text (see TurnInput.ToolCall).
-                return new TurnMessage("assistant", [TurnInput.ToolCall(TurnInput.Str(item, "name"), TurnInput.Str(item, "arguments"))]);
+                return new TurnMessage("assistant", [new ToolCallPart(CallId(item, path),
+                    TurnInput.Str(item, "name") ?? throw new InputException($"Missing required parameter: '{path}.name'.", path + ".name", "missing_required_parameter"),
+                    TurnInput.Str(item, "arguments") ?? "")]);
             case "function_call_output":
-                var output = item.TryGetProperty("output", out var o) ? (o.ValueKind == JsonValueKind.String ? o.GetString() : o.GetRawText()) : "";
-                return new TurnMessage("tool", [TurnInput.ToolResult(TurnInput.Str(item, "call_id"), output)]);
+                return new TurnMessage("tool", [new ToolResultPart(CallId(item, path), item.TryGetProperty("output", out var o) ? Output(o) : "")]);
             case "reasoning":
                 return null;
             case "item_reference":
@@ -153,6 +156,17 @@ internal static class ResponsesParser
                 throw new InputException($"Input items of type '{type}' are not supported by this server; send messages.", path + ".type");
         }
     }
+
+    private static string CallId(JsonElement item, string path) => TurnInput.Str(item, "call_id")
+        ?? throw new InputException($"Missing required parameter: '{path}.call_id'.", path + ".call_id", "missing_required_parameter");
+
+    /// <summary>A function_call_output's output: a string, or content parts whose texts are joined.</summary>
+    private static string Output(JsonElement output) => output.ValueKind switch
+    {
+        JsonValueKind.String => output.GetString()!,
+        JsonValueKind.Array => string.Concat(output.EnumerateArray().Where(p => p.ValueKind == JsonValueKind.Object).Select(p => TurnInput.Str(p, "text") ?? "")),
+        _ => output.GetRawText(),
+    };
 
     private static TurnPart ParseContent(JsonElement part, string path)
     {

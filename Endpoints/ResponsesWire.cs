@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace CodexApiServer.Endpoints;
 
-// Request: the fields we act on or echo. The rest (tools, include, truncation, ...) are accepted and ignored, once their type is checked.
+// Request: the fields we act on or echo. The rest (include, truncation, ...) are accepted and ignored, once their type is checked.
 public sealed record ResponsesRequest(
     string? Model,
     JsonElement Input,
@@ -20,7 +20,8 @@ public sealed record ResponsesRequest(
     double? TopP,
     string? User,
     bool? ParallelToolCalls,
-    JsonElement ToolChoice)
+    JsonElement ToolChoice,
+    JsonElement Tools)
 {
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Ignored { get; set; }
@@ -55,14 +56,17 @@ public sealed record ResponseObject(
     IReadOnlyDictionary<string, string> Metadata,
     ResponseUsage? Usage);
 
-/// <summary>An output item: a message (status, role, content) or a reasoning summary (summary).</summary>
+/// <summary>An output item: a message (status, role, content), a reasoning summary (summary) or a function call (call_id, name, arguments, status).</summary>
 public sealed record OutputItem(
     string Type,
     string Id,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Status = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<OutputText>? Content = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SummaryText>? Summary = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SummaryText>? Summary = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? CallId = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Arguments = null);
 
 public sealed record SummaryText(string Type, string Text);
 
@@ -98,6 +102,10 @@ public sealed record ContentPartEvent(string Type, string ItemId, int OutputInde
 public sealed record OutputTextDeltaEvent(string Type, string ItemId, int OutputIndex, int ContentIndex, string Delta, IReadOnlyList<JsonElement> Logprobs, int SequenceNumber);
 
 public sealed record OutputTextDoneEvent(string Type, string ItemId, int OutputIndex, int ContentIndex, string Text, IReadOnlyList<JsonElement> Logprobs, int SequenceNumber);
+
+public sealed record FunctionCallArgumentsDeltaEvent(string Type, string ItemId, int OutputIndex, string Delta, int SequenceNumber);
+
+public sealed record FunctionCallArgumentsDoneEvent(string Type, string ItemId, int OutputIndex, string Name, string Arguments, int SequenceNumber);
 
 public sealed record StreamErrorEvent(string Type, string Code, string Message, string? Param, int SequenceNumber);
 

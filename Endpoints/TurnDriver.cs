@@ -19,57 +19,84 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
     public async Task<TurnOutcome> RunAsync(TurnJob job, ITurnEncoder encoder, HttpContext? http, CancellationToken cancellationToken,
         Action? onSlot = null, Action<TurnEnded>? onEnded = null)
     {
-        var stream = job.Stream && http is not null ? new SseResponse(http.Response) : null;
-        TurnRun? run = null;
+        var (lease, busy) = await AcquireAsync(job, cancellationToken);
+        if (lease is null)
+        {
+            var end = busy is null ? new TurnEnded(TurnEndReason.Cancelled) : TurnEnded.Failed(busy);
+            return await AnswerAsync(end, null, encoder, http, job.Stream ? Stream(http) : null, onEnded);
+        }
+        onSlot?.Invoke();
+        // The caller is bound while it reads, not for the turn's life: a held turn is answered by another request.
+        var run = router.Start(job.Route, job.Request, job.Replay, lease, CancellationToken.None);
+        return await DriveAsync(run, job.Route, encoder, http, job.Stream, onEnded, cancellationToken);
+    }
+
+    /// <summary>Gives a held turn the client's tool results and answers this request with the rest of the turn (which may hold again).</summary>
+    public Task<TurnOutcome> ResumeAsync(HeldTurn held, IReadOnlyList<ToolResult> results, ITurnEncoder encoder, HttpContext? http, bool stream,
+        CancellationToken cancellationToken, Action<TurnEnded>? onEnded = null)
+    {
+        held.Calls.Answer(results);
+        return DriveAsync(held.Run, held.Route, encoder, http, stream, onEnded, cancellationToken);
+    }
+
+    private async Task<TurnOutcome> DriveAsync(TurnRun run, RoutedModel route, ITurnEncoder encoder, HttpContext? http, bool streamed,
+        Action<TurnEnded>? onEnded, CancellationToken cancellationToken)
+    {
+        var stream = streamed ? Stream(http) : null;
+        HeldTurn? held = null;
         try
         {
             TurnEnded end;
-            var (lease, busy) = await AcquireAsync(job, cancellationToken);
-            if (lease is null)
+            using (run.BindCaller(cancellationToken))
             {
-                end = busy is null ? new TurnEnded(TurnEndReason.Cancelled) : TurnEnded.Failed(busy);
+                (end, var calls) = await PumpAsync(run, encoder, stream);
+                if (calls is not null)
+                {
+                    held = new HeldTurn(run, calls, route, http is null ? null : RequestInfo.Of(http).ApiKeyId);
+                }
             }
-            else
-            {
-                onSlot?.Invoke();
-                run = router.Start(job.Route, job.Request, job.Replay, lease, cancellationToken);
-                end = await PumpAsync(run, encoder, stream);
-            }
-
-            if (http is not null && end.Usage is { } usage)
-            {
-                var info = RequestInfo.Of(http);
-                info.InputTokens = usage.InputTokens;
-                info.OutputTokens = usage.OutputTokens;
-                info.CachedTokens = usage.CachedInputTokens;
-                info.ReasoningTokens = usage.ReasoningTokens;
-            }
-            var error = end.Error is { } failure ? ProviderErrors.ToApiError(failure) : null;
-            if (end.Error is { } logged && run is not null)
+            if (end.Error is { } logged)
             {
                 LogTurnFailed(logger, http?.TraceIdentifier ?? "background", logged.Kind, logged.Message);
             }
-            // A turn that ends without a word still answers as a stream; one that failed before it began, as an HTTP error.
-            if (stream is { Started: false } && end.Reason != TurnEndReason.Failed)
-            {
-                await OpenAsync(stream, encoder);
-            }
-            stream?.Hold();
-            await encoder.EndAsync(end, error);
-            onEnded?.Invoke(end);
-            if (stream is not null)
-            {
-                await stream.ReleaseAsync();
-            }
-            return new TurnOutcome(end, error, stream?.Started == true);
+            return await AnswerAsync(end, held, encoder, http, stream, onEnded);
         }
         finally
         {
-            if (run is not null)
+            if (held is null)
             {
                 await run.DisposeAsync();
             }
         }
+    }
+
+    private static SseResponse? Stream(HttpContext? http) => http is null ? null : new SseResponse(http.Response);
+
+    /// <summary>Puts the usage on the request's row, maps a failure once, and has the encoder close the answer.</summary>
+    private static async Task<TurnOutcome> AnswerAsync(TurnEnded end, HeldTurn? held, ITurnEncoder encoder, HttpContext? http, SseResponse? stream, Action<TurnEnded>? onEnded)
+    {
+        if (http is not null && end.Usage is { } usage)
+        {
+            var info = RequestInfo.Of(http);
+            info.InputTokens = usage.InputTokens;
+            info.OutputTokens = usage.OutputTokens;
+            info.CachedTokens = usage.CachedInputTokens;
+            info.ReasoningTokens = usage.ReasoningTokens;
+        }
+        var error = end.Error is { } failure ? ProviderErrors.ToApiError(failure) : null;
+        // A turn that ends without a word still answers as a stream; one that failed before it began, as an HTTP error.
+        if (stream is { Started: false } && end.Reason != TurnEndReason.Failed)
+        {
+            await OpenAsync(stream, encoder);
+        }
+        stream?.Hold();
+        await encoder.EndAsync(end, error);
+        onEnded?.Invoke(end);
+        if (stream is not null)
+        {
+            await stream.ReleaseAsync();
+        }
+        return new TurnOutcome(end, error, stream?.Started == true, held);
     }
 
     private async Task<(System.Threading.RateLimiting.RateLimitLease? Lease, ProviderError? Busy)> AcquireAsync(TurnJob job, CancellationToken cancellationToken)
@@ -84,8 +111,11 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
         }
     }
 
-    /// <summary>Passes the turn's events to the encoder until its end, which it returns.</summary>
-    private async Task<TurnEnded> PumpAsync(TurnRun run, ITurnEncoder encoder, SseResponse? stream)
+    /// <summary>
+    /// Passes the turn's events to the encoder until its end, which it returns; or until the model calls
+    /// the client's tools, which ends this answer (ToolCalls) while the turn is held.
+    /// </summary>
+    private async Task<(TurnEnded End, ToolCallsRequested? Calls)> PumpAsync(TurnRun run, ITurnEncoder encoder, SseResponse? stream)
     {
         var wait = stream is null ? Timeout.InfiniteTimeSpan : streaming.KeepAliveInterval;
         while (true)
@@ -93,7 +123,7 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
             var e = await run.ReadAsync(wait);
             if (e is TurnEnded end)
             {
-                return end;
+                return (end, null);
             }
             // The stream starts at the first event or the first silence.
             if (stream is { Started: false })
@@ -112,6 +142,9 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
                 case ReasoningDelta reasoning:
                     await encoder.ReasoningAsync(reasoning.Text);
                     break;
+                case ToolCallsRequested calls:
+                    await encoder.ToolCallsAsync(calls.Calls);
+                    return (new TurnEnded(TurnEndReason.ToolCalls, Usage: run.Usage), calls);
             }
         }
     }

@@ -136,11 +136,120 @@ public static class TurnInput
 
     public static bool IsInstruction(TurnMessage message) => message.Role is "system" or "developer";
 
-    /// <summary>The provider contract has no tool events: an earlier tool call travels as text, so the history stays whole.</summary>
-    public static TextPart ToolCall(string? name, string? arguments) => new($"[called tool {name} with arguments {arguments}]");
+    private static readonly System.Text.RegularExpressions.Regex ToolName = new("^[a-zA-Z0-9_-]{1,64}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
-    /// <summary>A tool call's result, as text for the same reason as <see cref="ToolCall"/>.</summary>
-    public static TextPart ToolResult(string? callId, string? output) => new($"[result of tool call {callId}] {output}");
+    /// <summary>An object schema that takes no arguments: a tool declared without parameters.</summary>
+    private static readonly JsonElement NoParameters = JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement.Clone();
+
+    /// <summary>
+    /// The request's function tools, checked: a name of letters, digits, '_' and '-' (at most 64, as
+    /// OpenAI allows), unique, and a parameters schema that is an object. Chat nests each as
+    /// {type, function:{name, description, parameters}}; Responses has them flat.
+    /// </summary>
+    public static List<ToolDefinition>? Tools(JsonElement tools, bool flat)
+    {
+        if (tools.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (tools.ValueKind != JsonValueKind.Array)
+        {
+            throw new InputException("Invalid type for 'tools': expected an array of tool objects.", "tools", "invalid_type");
+        }
+        var result = new List<ToolDefinition>();
+        var i = 0;
+        foreach (var tool in tools.EnumerateArray())
+        {
+            var path = $"tools[{i++}]";
+            if (tool.ValueKind != JsonValueKind.Object)
+            {
+                throw new InputException($"Invalid type for '{path}': expected a tool object.", path, "invalid_type");
+            }
+            var type = Str(tool, "type");
+            if (type != "function")
+            {
+                throw new InputException(type is null
+                    ? $"Missing required parameter: '{path}.type'."
+                    : $"Tools of type '{type}' are not supported by this server; declare function tools (type 'function').", path + ".type",
+                    type is null ? "missing_required_parameter" : "invalid_value");
+            }
+            var holder = tool;
+            var where = path;
+            if (!flat)
+            {
+                if (!tool.TryGetProperty("function", out holder) || holder.ValueKind != JsonValueKind.Object)
+                {
+                    throw new InputException($"Missing required parameter: '{path}.function'.", path + ".function", "missing_required_parameter");
+                }
+                where = path + ".function";
+            }
+            var name = Str(holder, "name");
+            if (name is null)
+            {
+                throw new InputException($"Missing required parameter: '{where}.name'.", where + ".name", "missing_required_parameter");
+            }
+            if (!ToolName.IsMatch(name))
+            {
+                throw new InputException($"Invalid '{where}.name': tool '{(name.Length > 80 ? name[..80] + "..." : name)}' does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, digits, '_' and '-', at most 64).", where + ".name");
+            }
+            if (result.Exists(t => t.Name == name))
+            {
+                throw new InputException($"Invalid 'tools': the tool '{name}' is declared twice; tool names must be unique.", where + ".name");
+            }
+            var parameters = NoParameters;
+            if (holder.TryGetProperty("parameters", out var p) && p.ValueKind != JsonValueKind.Null)
+            {
+                if (p.ValueKind != JsonValueKind.Object || (Str(p, "type") is { } schemaType && schemaType != "object"))
+                {
+                    throw new InputException($"Invalid schema for tool '{name}' in '{where}.parameters': expected a JSON schema object of type 'object'.", where + ".parameters");
+                }
+                parameters = p.Clone();
+            }
+            result.Add(new ToolDefinition(name, Str(holder, "description"), parameters));
+        }
+        return result.Count > 0 ? result : null;
+    }
+
+    /// <summary>tool_choice: none | auto | required | a named function tool that the request declares.</summary>
+    public static ToolChoice? ToolChoice(JsonElement choice, IReadOnlyList<ToolDefinition>? tools, bool flat)
+    {
+        switch (choice.ValueKind)
+        {
+            case JsonValueKind.Undefined or JsonValueKind.Null:
+                return null;
+            case JsonValueKind.String:
+                return choice.GetString() switch
+                {
+                    "auto" => Providers.ToolChoice.Auto,
+                    "none" => new ToolChoice(ToolChoiceMode.None),
+                    "required" => new ToolChoice(ToolChoiceMode.Required),
+                    var other => throw new InputException($"Invalid value for 'tool_choice': '{other}'. Supported values are: 'none', 'auto' and 'required', or a function tool.", "tool_choice"),
+                };
+            case JsonValueKind.Object:
+                var name = flat ? Str(choice, "name") : choice.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object ? Str(f, "name") : null;
+                if (Str(choice, "type") != "function" || name is null)
+                {
+                    throw new InputException(flat
+                        ? "Invalid 'tool_choice': expected {\"type\": \"function\", \"name\": ...} naming a declared tool."
+                        : "Invalid 'tool_choice': expected {\"type\": \"function\", \"function\": {\"name\": ...}} naming a declared tool.", "tool_choice");
+                }
+                if (tools?.Any(t => t.Name == name) != true)
+                {
+                    throw new InputException($"Invalid 'tool_choice': the tool '{name}' is not among the declared tools.", "tool_choice");
+                }
+                return new ToolChoice(ToolChoiceMode.Named, name);
+            default:
+                throw new InputException("Invalid type for 'tool_choice': expected a string or an object.", "tool_choice", "invalid_type");
+        }
+    }
+
+    /// <summary>
+    /// The tool results at the end of a conversation (the tool messages after the last assistant one):
+    /// what a follow-up brings to a held turn.
+    /// </summary>
+    public static List<ToolResult> TrailingToolResults(IReadOnlyList<TurnMessage> conversation) =>
+        [.. conversation.Reverse().TakeWhile(m => m.Role == "tool").Reverse()
+            .SelectMany(m => m.Parts.OfType<ToolResultPart>()).Select(r => new ToolResult(r.CallId, r.Output, r.IsError))];
 
     /// <summary>
     /// What both APIs accept and ignore (README: the CLIs cannot honour them), each with the type
@@ -159,12 +268,9 @@ public static class TurnInput
         ["top_logprobs"] = ("an integer", IsInteger),
         ["n"] = ("an integer", IsInteger),
         ["logprobs"] = ("a boolean", IsBoolean),
-        ["parallel_tool_calls"] = ("a boolean", IsBoolean),
         ["user"] = ("a string", e => e.ValueKind == JsonValueKind.String),
         ["stop"] = ("a string or an array of strings", e => e.ValueKind == JsonValueKind.String || IsArrayOf(e, JsonValueKind.String)),
         ["logit_bias"] = ("an object of numbers", e => e.ValueKind == JsonValueKind.Object && e.EnumerateObject().All(p => IsNumber(p.Value))),
-        ["tools"] = ("an array of objects", e => IsArrayOf(e, JsonValueKind.Object)),
-        ["tool_choice"] = ("a string or an object", e => e.ValueKind is JsonValueKind.String or JsonValueKind.Object),
     };
 
     /// <summary>Throws for the first accepted-and-ignored field whose value has the wrong type; null is always fine.</summary>
@@ -243,25 +349,57 @@ public static class TurnInput
         }
     }
 
-    /// <summary>The stored form of a message: what input_items lists and what a replay reads back.</summary>
-    public static InputItem ToItem(TurnMessage message, string? id = null)
+    /// <summary>
+    /// The stored form of a message: what input_items lists and what a replay reads back. Tool calls and
+    /// results are items of their own (function_call, function_call_output); the rest is one message.
+    /// Ids are left empty for the caller to give (<see cref="ResponseItemIds"/>).
+    /// </summary>
+    public static IEnumerable<InputItem> ToItems(TurnMessage message)
     {
         var assistant = message.Role == "assistant";
-        var content = message.Parts.Select(p => p switch
+        var content = message.Parts.Where(p => p is not (ToolCallPart or ToolResultPart)).Select(p => p switch
         {
             TextPart text => new InputContent(assistant ? "output_text" : "input_text", text.Text),
             ImageUrlPart url => new InputContent("input_image", ImageUrl: url.Url, Detail: "auto"),
             ImageDataPart data => new InputContent("input_image", ImageUrl: $"data:{data.MediaType};base64,{Convert.ToBase64String(data.Data)}", Detail: "auto"),
             _ => new InputContent("input_text", ""),
         }).ToList();
-        return new InputItem(id ?? NewId("msg_"), "message", message.Role, content, "completed");
+        if (content.Count > 0 || !message.Parts.Any(p => p is ToolCallPart or ToolResultPart))
+        {
+            yield return new InputItem("", "message", message.Role, content, "completed");
+        }
+        foreach (var part in message.Parts)
+        {
+            switch (part)
+            {
+                case ToolCallPart call:
+                    yield return new InputItem("", "function_call", null, null, "completed", call.CallId, call.Name, call.Arguments);
+                    break;
+                case ToolResultPart result:
+                    yield return new InputItem("", "function_call_output", null, null, "completed", result.CallId, Output: result.Output);
+                    break;
+            }
+        }
     }
 
-    public static TurnMessage FromItem(InputItem item) => new(item.Role, item.Content.Select(c => c.Type switch
+    /// <summary>The id prefix of a stored item of <paramref name="type"/>.</summary>
+    public static string ItemPrefix(string type) => type switch
     {
-        "input_image" when c.ImageUrl is not null => Image(c.ImageUrl, "input"),
-        _ => (TurnPart)new TextPart(c.Text ?? ""),
-    }).ToList());
+        "function_call" => "fc_",
+        "function_call_output" => "fco_",
+        _ => "msg_",
+    };
+
+    public static TurnMessage FromItem(InputItem item) => item.Type switch
+    {
+        "function_call" => new TurnMessage("assistant", [new ToolCallPart(item.CallId ?? "", item.Name ?? "", item.Arguments ?? "")]),
+        "function_call_output" => new TurnMessage("tool", [new ToolResultPart(item.CallId ?? "", item.Output ?? "")]),
+        _ => new(item.Role ?? "user", (item.Content ?? []).Select(c => c.Type switch
+        {
+            "input_image" when c.ImageUrl is not null => Image(c.ImageUrl, "input"),
+            _ => (TurnPart)new TextPart(c.Text ?? ""),
+        }).ToList()),
+    };
 
     public static string NewId(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
@@ -291,6 +429,12 @@ public static class TurnInput
                         break;
                     case ImageDataPart data:
                         Add("d" + data.MediaType + Convert.ToHexString(SHA256.HashData(data.Data)));
+                        break;
+                    case ToolCallPart call:
+                        Add("c" + call.CallId + "\u0003" + call.Name + "\u0003" + call.Arguments);
+                        break;
+                    case ToolResultPart result:
+                        Add("r" + result.CallId + "\u0003" + result.Output);
                         break;
                 }
             }

@@ -102,6 +102,7 @@ public static class ServerApp
         services.AddSingleton<StreamingOptions>();
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<TurnDriver>();
+        services.AddSingleton<HeldTurns>();
         services.AddSingleton<ConversationSessions>();
         services.AddSingleton(sp =>
         {

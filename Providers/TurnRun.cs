@@ -17,24 +17,48 @@ public sealed class TurnRun : IAsyncDisposable
     private readonly CancellationTokenSource _cts;
     private readonly Task _pump;
     private Task<bool>? _pendingRead;
-    private readonly CancellationToken _callerToken;
     private readonly TimeSpan _cancelGrace;
     private readonly SilenceLimits _silence;
+    private readonly TimeSpan _timeout;
+    private readonly System.Diagnostics.Stopwatch _running = System.Diagnostics.Stopwatch.StartNew();
+    private readonly bool _parallelToolCalls;
+    private volatile bool _callerCancelled;
     private volatile string? _stalled;
     private TokenUsage? _usage;
 
     /// <param name="replay">The whole history in a fresh session, used once if the session is gone.</param>
     /// <param name="lease">Held until the provider is done, then released.</param>
-    /// <param name="cancellationToken">The caller's: cancelling it ends the turn as Cancelled.</param>
+    /// <param name="cancellationToken">The caller's: cancelling it ends the turn as Cancelled (see also <see cref="BindCaller"/>).</param>
     internal TurnRun(ITurnProvider provider, TurnRequest request, TurnRequest? replay, RateLimitLease lease, TimeSpan timeout, SilenceLimits silence, TimeSpan cancelGrace, CancellationToken cancellationToken)
     {
-        _callerToken = cancellationToken;
         _cancelGrace = cancelGrace;
         _silence = silence;
-        _cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        _cts.CancelAfter(timeout);
+        _timeout = timeout;
+        _parallelToolCalls = request.ParallelToolCalls;
+        _cts = new CancellationTokenSource(timeout);
+        BindCaller(cancellationToken);
         _pump = Task.Run(() => PumpAsync(provider, request, replay, lease), CancellationToken.None);
     }
+
+    /// <summary>
+    /// Makes <paramref name="cancellationToken"/> a caller of this turn too: cancelling it ends the turn as
+    /// Cancelled. A held turn is answered by a later request, whose own token is bound for as long as it
+    /// reads; dispose the registration when it stops.
+    /// </summary>
+    public CancellationTokenRegistration BindCaller(CancellationToken cancellationToken) => cancellationToken.Register(() =>
+    {
+        _callerCancelled = true;
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    });
+
+    /// <summary>The last usage the provider reported so far (a held turn's answer carries it).</summary>
+    public TokenUsage? Usage => _usage;
 
     /// <summary>
     /// The next event, or null when <paramref name="wait"/> passed first (time for a keep-alive).
@@ -75,7 +99,7 @@ public sealed class TurnRun : IAsyncDisposable
             }
             if (outcome == Outcome.NoTerminal)
             {
-                End(_callerToken.IsCancellationRequested ? new TurnEnded(TurnEndReason.Cancelled)
+                End(_callerCancelled ? new TurnEnded(TurnEndReason.Cancelled)
                     : _stalled is { } stalled ? TurnEnded.Failed(new ProviderError(ProviderErrorKind.Stalled, stalled))
                     : _cts.IsCancellationRequested ? new TurnEnded(TurnEndReason.Timeout)
                     : TurnEnded.Failed(new ProviderError(ProviderErrorKind.Crashed, "The provider ended the turn without an answer.")));
@@ -144,7 +168,7 @@ public sealed class TurnRun : IAsyncDisposable
                         return Outcome.SessionGone;
                     case TurnEnded ended when _cts.IsCancellationRequested:
                         // The provider reporting its own interruption: who interrupted it decides what it was.
-                        if (ended.Answered && !_callerToken.IsCancellationRequested && _stalled is null)
+                        if (ended.Answered && !_callerCancelled && _stalled is null)
                         {
                             End(new TurnEnded(TurnEndReason.Timeout, ended.SessionId, ended.Usage));
                             return Outcome.Terminal;
@@ -156,6 +180,12 @@ public sealed class TurnRun : IAsyncDisposable
                     case TurnEnded ended:
                         End(ended);
                         return Outcome.Terminal;
+                    case ToolCallsRequested calls:
+                        any = true;
+                        await HoldAsync(calls);
+                        // The model starts again from the results: the first-output limit applies anew.
+                        heard = false;
+                        break;
                     case var e:
                         any |= e is TextDelta or ReasoningDelta;
                         _events.Writer.TryWrite(e);
@@ -179,6 +209,35 @@ public sealed class TurnRun : IAsyncDisposable
                 {
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Passes the calls on and waits for their results, with the turn's clocks stopped: a client running
+    /// its tools is neither a hung CLI nor the model's time. With parallel_tool_calls off, only the first
+    /// call of a step goes to the client; the model is told the others were refused.
+    /// </summary>
+    private async Task HoldAsync(ToolCallsRequested calls)
+    {
+        var asked = _parallelToolCalls || calls.Calls.Count == 1 ? calls : new ToolCallsRequested([calls.Calls[0]]);
+        _running.Stop();
+        _cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        _events.Writer.TryWrite(asked);
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (_cts.Token.Register(() => stopped.TrySetResult()))
+        {
+            await Task.WhenAny(asked.Results, stopped.Task);
+        }
+        if (asked != calls && asked.Results.IsCompletedSuccessfully)
+        {
+            var first = asked.Results.Result;
+            calls.Answer([.. first, .. calls.Calls.Skip(1).Select(c => new ToolResult(c.Id,
+                "Not run: only one tool call per step is allowed here (parallel_tool_calls is false); call it again on its own.", IsError: true))]);
+        }
+        if (!_cts.IsCancellationRequested)
+        {
+            _running.Start();
+            _cts.CancelAfter(_timeout - _running.Elapsed is { Ticks: > 0 } left ? left : TimeSpan.Zero);
         }
     }
 

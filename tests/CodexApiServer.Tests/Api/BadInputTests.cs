@@ -143,7 +143,6 @@ public sealed class BadInputTests
         { "parallel_tool_calls", "\"false\"" },
         { "n", "\"1\"" },
         { "tools", "{}" },
-        { "tools", "[\"get_weather\"]" },
         { "tool_choice", "7" },
     };
 
@@ -181,13 +180,19 @@ public sealed class BadInputTests
         const string fields = """
             "temperature":0.7,"top_p":1,"stop":"END","seed":42,"max_tokens":100,"max_completion_tokens":null,
             "frequency_penalty":-0.5,"presence_penalty":0,"logit_bias":{"50256":-100},"logprobs":false,"user":"u1",
-            "parallel_tool_calls":true,"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}}
+            "parallel_tool_calls":true
+            """;
+        const string chatTools = """
+            "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}}
+            """;
+        const string responsesTools = """
+            "tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"f"}
             """;
         var (chat, chatBody) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions",
-            $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"hi"}],{{fields}},"n":1}""");
+            $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"hi"}],{{fields}},"n":1,{{chatTools}}}""");
         Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
         var (responses, responsesBody) = await server.SendJsonAsync(HttpMethod.Post, "/v1/responses",
-            $$"""{"model":"{{Model}}","input":"hi",{{fields}},"max_output_tokens":50}""");
+            $$"""{"model":"{{Model}}","input":"hi",{{fields}},"max_output_tokens":50,{{responsesTools}}}""");
         Assert.Equal(HttpStatusCode.OK, responses.StatusCode);
         Assert.NotNull(chatBody);
         Assert.NotNull(responsesBody);
