@@ -1,0 +1,122 @@
+using System.Text.Json.Nodes;
+using CodexApiServer.Tests.Support;
+using Xunit.Abstractions;
+
+namespace CodexApiServer.Tests.EndToEnd;
+
+/// <summary>
+/// Function calling (issue 12) as real client libraries do it, through our server and the real CLIs
+/// to the mock model servers, which call the tools that the markers in the prompt name (<see cref="ToolScript"/>).
+/// Each tests/node/tools-*-check.mjs script runs the tools the model called and checks the arguments
+/// and the final answer; here we also check that every tool output it printed reached the mock
+/// upstream as a tool result, in a request that declared the client's tools.
+/// </summary>
+[Collection(EndToEndGroup.Name)]
+public sealed class ToolClientsEndToEndTests(RealStackFixture stack, ITestOutputHelper output) : IClassFixture<RealStackFixture>
+{
+    private static readonly string[] ToolNames = ["get_weather", "get_time"];
+
+    /// <summary>chat.completions.runTools (parallel calls; streamed over two rounds) and the Responses loop by hand (previous_response_id, store:false, streamed).</summary>
+    [Theory(Timeout = 240_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public Task The_openai_sdk_runs_the_tools_the_model_calls_over_chat_and_responses(string model) =>
+        RunAsync("tools-openai-check.mjs", model, checks: 5);
+
+    /// <summary>generateText and streamText with executed tools over several steps, through openai.responses and openai.chat.</summary>
+    [Theory(Timeout = 240_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public Task The_vercel_ai_sdk_runs_tools_over_several_steps(string model) =>
+        RunAsync("tools-vercel-check.mjs", model, checks: 4);
+
+    /// <summary>ChatOpenAI.bindTools: AIMessage.tool_calls, ToolMessage, invoke again; over chat and useResponsesApi; a streamed first step.</summary>
+    [Theory(Timeout = 240_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public Task Langchain_bound_tools_round_trip_through_tool_messages(string model) =>
+        RunAsync("tools-langchain-check.mjs", model, checks: 4);
+
+    /// <summary>An @openai/agents Agent with function tools run to its final output, over the Responses model (also streamed) and the chat model.</summary>
+    [Theory(Timeout = 240_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public Task The_openai_agents_sdk_runs_function_tools(string model) =>
+        RunAsync("tools-agents-check.mjs", model, checks: 3);
+
+    private async Task RunAsync(string script, string model, int checks)
+    {
+        stack.ResetMocks();
+        var before = Upstream.Count(stack, model);
+        var path = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(RealClis.NodeModulesBin))!, script);
+
+        var (exitCode, text) = await NodeScript.RunAsync(path, [stack.Server.Client.BaseAddress!.ToString(), model], TimeSpan.FromSeconds(220));
+
+        output.WriteLine(text);
+        NodeScript.AssertPassed(exitCode, text, script);
+        Assert.Contains($"{checks}/{checks} checks passed", text);
+        var runs = ToolRunsOf(text);
+        Assert.NotEmpty(runs);
+        var results = ToolResultsSentUpstream(model, before);
+        foreach (var (name, arguments, toolOutput) in runs)
+        {
+            Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
+                $"the mock upstream never got the output \"{toolOutput}\" of {name} {arguments}; it got:\n{string.Join("\n", results.Select(r => r.Output))}");
+        }
+        foreach (var (declared, _) in results)
+        {
+            Assert.All(ToolNames, tool => Assert.Contains(declared, d => d.EndsWith(tool, StringComparison.Ordinal)));
+        }
+    }
+
+    /// <summary>The "TOOL {json}" lines the script printed, one per tool run.</summary>
+    private static List<(string Name, string Arguments, string Output)> ToolRunsOf(string text) =>
+        text.Split('\n')
+            .Where(l => l.StartsWith("TOOL ", StringComparison.Ordinal))
+            .Select(l => JsonNode.Parse(l["TOOL ".Length..])!)
+            .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
+            .ToList();
+
+    /// <summary>
+    /// Each tool result in the model requests made since request number <paramref name="from"/>, with
+    /// the tool names that request declared: codex's function_call_output items, Claude's tool_result blocks.
+    /// </summary>
+    private List<(List<string> Declared, string Output)> ToolResultsSentUpstream(string model, int from)
+    {
+        var requests = model == RealStackFixture.CodexModel
+            ? stack.CodexUpstream.Requests.Skip(from).ToList()
+            : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
+        var results = new List<(List<string>, string)>();
+        foreach (var request in requests)
+        {
+            var declared = NamesIn(request["tools"]).ToList();
+            var outputs = model == RealStackFixture.CodexModel
+                ? (request["input"] as JsonArray ?? [])
+                    .Where(i => ((string?)i?["type"])?.EndsWith("_call_output", StringComparison.Ordinal) == true)
+                    .Select(i => i!["output"])
+                : (request["messages"] as JsonArray ?? [])
+                    .SelectMany(m => m?["content"] as JsonArray ?? [])
+                    .Where(b => (string?)b?["type"] == "tool_result")
+                    .Select(b => b!["content"]);
+            results.AddRange(outputs.Select(o => (declared, string.Concat(Strings(o)))));
+        }
+        return results;
+    }
+
+    /// <summary>The "name" of every object in a tools list, however a CLI nests them.</summary>
+    private static IEnumerable<string> NamesIn(JsonNode? node) => node switch
+    {
+        JsonArray array => array.SelectMany(NamesIn),
+        JsonObject obj => obj.SelectMany(p => p.Key == "name" && p.Value is JsonValue v && v.TryGetValue<string>(out var name) ? [name] : NamesIn(p.Value)),
+        _ => [],
+    };
+
+    /// <summary>Every string in a JSON node: a tool result may be a string or a list of content parts.</summary>
+    private static IEnumerable<string> Strings(JsonNode? node) => node switch
+    {
+        JsonValue value when value.TryGetValue<string>(out var s) => [s],
+        JsonArray array => array.SelectMany(Strings),
+        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
+        _ => [],
+    };
+}
