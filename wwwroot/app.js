@@ -90,7 +90,7 @@ const settingFields = [
   ["tunnelAutoStart", "checkbox"], ["tunnelToken", "password"], ["tunnelCustomUrl", "text"],
   ["codexPath", "text"], ["claudePath", "text"], ["cloudflaredPath", "text"],
   ["maxConcurrentTurns", "number"], ["queueTimeoutSeconds", "number"], ["turnTimeoutSeconds", "number"],
-  ["firstOutputTimeoutSeconds", "number"], ["idleStreamTimeoutSeconds", "number"],
+  ["firstOutputTimeoutSeconds", "number"], ["idleStreamTimeoutSeconds", "number"], ["toolResultTimeoutSeconds", "number"],
 ];
 
 async function showSettings() {
