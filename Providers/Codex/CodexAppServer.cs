@@ -92,7 +92,7 @@ internal sealed partial class CodexAppServer
     public long StartedAt { get; }
     public JsonRpcLineClient Rpc { get; }
 
-    /// <summary>The notification channel of each thread with a turn running, by thread id.</summary>
+    /// <summary>The notification channel of each thread with a turn running, by thread id; it gets that thread's item/tool/call requests too.</summary>
     public ConcurrentDictionary<string, Channel<JsonElement>> Subscriptions { get; } = new(StringComparer.Ordinal);
 
     public bool IsAlive => !Rpc.IsClosed;
@@ -160,7 +160,7 @@ internal sealed partial class CodexAppServer
     }
 
     // Every request from codex gets an answer, or the turn that caused it would wait forever.
-    // We never approve anything: the threads are read-only chat.
+    // We never approve anything: the threads are read-only chat. A client tool call goes to its turn, which answers it.
     private async ValueTask OnServerRequestAsync(JsonElement id, JsonElement message)
     {
         var method = CodexProtocol.Str(message, "method") ?? "";
@@ -201,6 +201,10 @@ internal sealed partial class CodexAppServer
                 break;
             case "mcpServer/elicitation/request":
                 await Rpc.RespondAsync(id, w => w.WriteString("action", "decline"));
+                break;
+            case "item/tool/call" when CodexProtocol.Str(CodexProtocol.Prop(message, "params"), "threadId") is { } threadId
+                && Subscriptions.TryGetValue(threadId, out var turn) && turn.Writer.TryWrite(message):
+                // A call of a client tool: the turn running on that thread answers it, once the client has.
                 break;
             case "item/tool/call":
                 await Rpc.RespondAsync(id, w =>
