@@ -224,6 +224,6 @@ internal sealed partial class CodexAppServer
     [LoggerMessage(Level = LogLevel.Debug, Message = "codex[{Pid}] stderr: {Line}")]
     internal static partial void LogStderr(ILogger logger, int pid, string line);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "codex asked {Method}; answered with a refusal")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "codex asked {Method}; answered with a refusal unless it is a client tool call of a running turn")]
     private static partial void LogServerRequest(ILogger logger, string method);
 }
