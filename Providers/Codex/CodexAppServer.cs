@@ -92,7 +92,7 @@ internal sealed partial class CodexAppServer
     public long StartedAt { get; }
     public JsonRpcLineClient Rpc { get; }
 
-    /// <summary>The notification channel of each thread with a turn running, by thread id.</summary>
+    /// <summary>The notification channel of each thread with a turn running, by thread id; it gets that thread's item/tool/call requests too.</summary>
     public ConcurrentDictionary<string, Channel<JsonElement>> Subscriptions { get; } = new(StringComparer.Ordinal);
 
     public bool IsAlive => !Rpc.IsClosed;
@@ -160,7 +160,7 @@ internal sealed partial class CodexAppServer
     }
 
     // Every request from codex gets an answer, or the turn that caused it would wait forever.
-    // We never approve anything: the threads are read-only chat.
+    // We never approve anything: the threads are read-only chat. A client tool call goes to its turn, which answers it.
     private async ValueTask OnServerRequestAsync(JsonElement id, JsonElement message)
     {
         var method = CodexProtocol.Str(message, "method") ?? "";
@@ -202,6 +202,10 @@ internal sealed partial class CodexAppServer
             case "mcpServer/elicitation/request":
                 await Rpc.RespondAsync(id, w => w.WriteString("action", "decline"));
                 break;
+            case "item/tool/call" when CodexProtocol.Str(CodexProtocol.Prop(message, "params"), "threadId") is { } threadId
+                && Subscriptions.TryGetValue(threadId, out var turn) && turn.Writer.TryWrite(message):
+                // A call of a client tool: the turn running on that thread answers it, once the client has.
+                break;
             case "item/tool/call":
                 await Rpc.RespondAsync(id, w =>
                 {
@@ -220,6 +224,6 @@ internal sealed partial class CodexAppServer
     [LoggerMessage(Level = LogLevel.Debug, Message = "codex[{Pid}] stderr: {Line}")]
     internal static partial void LogStderr(ILogger logger, int pid, string line);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "codex asked {Method}; answered with a refusal")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "codex asked {Method}; answered with a refusal unless it is a client tool call of a running turn")]
     private static partial void LogServerRequest(ILogger logger, string method);
 }

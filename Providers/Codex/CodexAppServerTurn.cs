@@ -6,7 +6,9 @@ namespace CodexApiServer.Providers.Codex;
 /// <summary>
 /// One turn on a loaded thread of the app-server: turn/start, then the thread's notifications through
 /// <see cref="CodexTurnDecoder"/> until the turn ends; turn/interrupt when the caller leaves or the
-/// credential is refused. The caller holds <see cref="CodexThread.Lock"/> for the turn.
+/// credential is refused. Client-tool calls are gathered by model step (<see cref="CodexToolStep"/>) and
+/// held: the turn waits for the client's results and answers codex with them. The caller holds
+/// <see cref="CodexThread.Lock"/> for the turn.
 /// </summary>
 /// <param name="endHungServer">Ends the app-server when it leaves a request unanswered.</param>
 internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThread thread, ILogger logger, TimeSpan requestTimeout, Action endHungServer)
@@ -50,11 +52,12 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
             {
                 // The lock goes with the interrupt: returning (not throwing) is what keeps the caller from releasing it too.
                 handedOn = true;
-                _ = InterruptAsync(notifications, turnId);
+                _ = InterruptAsync(notifications, turnId, []);
                 return false;
             }
 
             var decoder = new CodexTurnDecoder(thread.ThreadId, turnId);
+            var step = new CodexToolStep(turnId, [.. CodexThreadSettings.DeclaredTools(request).Select(t => t.Name)]);
             while (true)
             {
                 JsonElement message;
@@ -65,13 +68,56 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                 catch (OperationCanceledException)
                 {
                     handedOn = true;
-                    _ = InterruptAsync(notifications, turnId);
+                    _ = InterruptAsync(notifications, turnId, []);
                     return false;
                 }
                 catch (ChannelClosedException)
                 {
                     events.TryWrite(TurnEnded.Failed(Crashed(server)));
                     return true;
+                }
+
+                if (IsToolCall(message, out var requestId))
+                {
+                    step.Ask(requestId, message);
+                }
+                else
+                {
+                    step.Observe(message);
+                }
+                if (step.TakeStep() is { } calls)
+                {
+                    var held = new ToolCallsRequested([.. calls.Select(c => c.Call)]);
+                    Output(held);
+                    IReadOnlyList<ToolResult> results;
+                    try
+                    {
+                        results = await held.Results.WaitAsync(cancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        handedOn = true;
+                        _ = InterruptAsync(notifications, turnId, calls);
+                        return false;
+                    }
+                    try
+                    {
+                        foreach (var call in calls)
+                        {
+                            var result = ToolCallsRequested.ResultFor(call.Call, results);
+                            await server.Rpc.RespondAsync(call.RequestId, w => CodexToolStep.WriteAnswer(w, result));
+                        }
+                    }
+                    catch (IOException)
+                    {
+                        events.TryWrite(TurnEnded.Failed(Crashed(server)));
+                        return true;
+                    }
+                    continue;
+                }
+                if (requestId.ValueKind != JsonValueKind.Undefined)
+                {
+                    continue;
                 }
 
                 var update = decoder.Decode(message);
@@ -97,7 +143,7 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                     case CodexTurnOutcome.Refused:
                         // Codex retries until interrupted; the thread stays locked until it has wound down.
                         handedOn = true;
-                        _ = InterruptAsync(notifications, turnId);
+                        _ = InterruptAsync(notifications, turnId, []);
                         return false;
                 }
             }
@@ -112,11 +158,29 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
         }
     }
 
-    private Task<JsonElement> StartAsync(TurnRequest request) =>
-        server.Rpc.RequestAsync("turn/start", w => CodexThreadSettings.WriteTurnStart(w, thread.ThreadId, request), requestTimeout, CancellationToken.None);
+    /// <summary>turn/start, after the history with tool calls (if any) went in as items (<see cref="CodexHistory"/>).</summary>
+    private async Task<JsonElement> StartAsync(TurnRequest request)
+    {
+        var history = CodexHistory.Split(request.Messages).History;
+        if (history.Count > 0)
+        {
+            await server.Rpc.RequestAsync("thread/inject_items", w => CodexHistory.WriteInjectItems(w, thread.ThreadId, history), requestTimeout, CancellationToken.None);
+        }
+        return await server.Rpc.RequestAsync("turn/start", w => CodexThreadSettings.WriteTurnStart(w, thread.ThreadId, request), requestTimeout, CancellationToken.None);
+    }
 
-    /// <summary>Stops a turn upstream, then keeps the thread locked until codex says the turn ended.</summary>
-    private async Task InterruptAsync(Channel<JsonElement> notifications, string turnId)
+    /// <summary>A client-tool call codex asks us for (a request on the thread's channel, not a notification); <paramref name="id"/> is set for any request.</summary>
+    private static bool IsToolCall(JsonElement message, out JsonElement id)
+    {
+        id = message.TryGetProperty("id", out var value) ? value : default;
+        return id.ValueKind != JsonValueKind.Undefined && CodexProtocol.Str(message, "method") == "item/tool/call";
+    }
+
+    /// <summary>
+    /// Stops a turn upstream, then keeps the thread locked until codex says the turn ended. Calls codex still
+    /// waits on (<paramref name="unanswered"/>, or asked for meanwhile) are answered as failed, so none is left open.
+    /// </summary>
+    private async Task InterruptAsync(Channel<JsonElement> notifications, string turnId, IReadOnlyList<PendingToolCall> unanswered)
     {
         try
         {
@@ -125,11 +189,19 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                 w.WriteString("threadId", thread.ThreadId);
                 w.WriteString("turnId", turnId);
             }, InterruptDrain, CancellationToken.None);
+            foreach (var call in unanswered)
+            {
+                await server.Rpc.RespondAsync(call.RequestId, w => CodexToolStep.WriteAnswer(w, Cancelled(call)));
+            }
             using var drain = new CancellationTokenSource(InterruptDrain);
             while (true)
             {
                 var message = await notifications.Reader.ReadAsync(drain.Token);
-                if (CodexProtocol.Str(message, "method") == "turn/completed")
+                if (IsToolCall(message, out var id))
+                {
+                    await server.Rpc.RespondAsync(id, w => CodexToolStep.WriteAnswer(w, new ToolResult("", "The turn was cancelled.", IsError: true)));
+                }
+                else if (CodexProtocol.Str(message, "method") == "turn/completed")
                 {
                     break;
                 }
@@ -150,6 +222,8 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
         }
     }
 
+
+    private static ToolResult Cancelled(PendingToolCall call) => new(call.Call.Id, "The turn was cancelled.", IsError: true);
 
     private static ProviderError Crashed(CodexAppServer server) => new(ProviderErrorKind.Crashed,
         $"the codex app-server exited during the turn ({server.ExitDescription}); the next request starts it again");

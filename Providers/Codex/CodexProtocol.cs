@@ -9,9 +9,10 @@ internal static class CodexProtocol
     /// <summary>
     /// The user input items for one turn. A single user message goes as it is; several messages
     /// (a replayed history, or a tool result and a question) become one text that keeps the roles
-    /// visible, the last message last. Images follow as their own items.
+    /// visible, the last message last. Images follow as their own items, then <paramref name="instruction"/>
+    /// (the tool_choice line) as a text of its own.
     /// </summary>
-    public static void WriteInput(Utf8JsonWriter w, IReadOnlyList<TurnMessage> messages)
+    public static void WriteInput(Utf8JsonWriter w, IReadOnlyList<TurnMessage> messages, string? instruction = null)
     {
         w.WritePropertyName("input");
         w.WriteStartArray();
@@ -42,19 +43,35 @@ internal static class CodexProtocol
                 }
             }
         }
+        if (instruction is not null)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "text");
+            w.WriteString("text", instruction);
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
     }
+
+    /// <summary>The text of a message's parts; tool calls and results as lines of text (exec mode cannot take them as items).</summary>
+    private static string TextOf(TurnMessage message) => string.Join("\n", message.Parts.Select(p => p switch
+    {
+        TextPart t => t.Text,
+        ToolCallPart c => c.AsText(),
+        ToolResultPart r => r.AsText(),
+        _ => null,
+    }).OfType<string>());
 
     public static string FlattenText(IReadOnlyList<TurnMessage> messages)
     {
         if (messages.Count == 1 && messages[0].Role == "user")
         {
-            return string.Join("\n", messages[0].Parts.OfType<TextPart>().Select(p => p.Text));
+            return TextOf(messages[0]);
         }
         var sb = new StringBuilder();
         foreach (var message in messages)
         {
-            var body = string.Join("\n", message.Parts.OfType<TextPart>().Select(p => p.Text));
+            var body = TextOf(message);
             var images = message.Parts.Count(p => p is ImageUrlPart or ImageDataPart);
             if (body.Length == 0 && images == 0)
             {

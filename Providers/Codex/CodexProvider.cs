@@ -166,6 +166,13 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         }
         if (mode == CodexMode.Exec)
         {
+            if (CodexThreadSettings.DeclaredTools(request).Count > 0)
+            {
+                // codex exec has no way to hand a call back to us: running the turn without the tools would answer a different question.
+                events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.InvalidRequest,
+                    "client tools need codex app-server (a newer Codex CLI); this one runs in exec mode, which cannot hand tool calls back")));
+                return;
+            }
             await _exec.RunTurnAsync(path, request, events, cancellationToken);
             return;
         }

@@ -19,6 +19,51 @@ internal static class CodexThreadSettings
     {
         WriteThreadSettings(w, config, request, scratch, mcpServers);
         w.WriteBoolean("ephemeral", false);
+        WriteDynamicTools(w, DeclaredTools(request));
+    }
+
+    /// <summary>
+    /// The client's tools a new thread declares: none when tool_choice is `none` (the model cannot call what
+    /// it does not have). Fixed for the thread's life: thread/resume and turn/start cannot change them.
+    /// </summary>
+    public static IReadOnlyList<ToolDefinition> DeclaredTools(TurnRequest request) =>
+        request.ToolChoice?.Mode == ToolChoiceMode.None || request.Tools is null ? [] : request.Tools;
+
+    /// <summary>The key of the tool set a new thread for <paramref name="request"/> declares (null: none).</summary>
+    public static string? ToolsDigest(TurnRequest request) => ToolDefinition.Digest(DeclaredTools(request));
+
+    /// <summary>
+    /// Whether a turn of <paramref name="request"/> may run on a thread that declared the tool set
+    /// <paramref name="threadTools"/>: the same tools, or none when the request forbids calling them.
+    /// </summary>
+    public static bool ToolsFit(string? threadTools, TurnRequest request) =>
+        threadTools == ToolDefinition.Digest(request.Tools) || threadTools == ToolsDigest(request);
+
+    /// <summary>
+    /// The client's tools as codex dynamic tools (experimental API): a call of one is a request to us
+    /// (item/tool/call), so nothing runs on the server. With them, raw response events: only they say
+    /// when the model's step is over (rawResponse/completed), which is when its parallel calls are all known.
+    /// </summary>
+    private static void WriteDynamicTools(Utf8JsonWriter w, IReadOnlyList<ToolDefinition> tools)
+    {
+        if (tools.Count == 0)
+        {
+            return;
+        }
+        w.WriteStartArray("dynamicTools");
+        foreach (var tool in tools)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "function");
+            w.WriteString("name", tool.Name);
+            // Required by codex 0.169's schema, even when empty.
+            w.WriteString("description", tool.Description ?? "");
+            w.WritePropertyName("inputSchema");
+            tool.Parameters.WriteTo(w);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteBoolean("experimentalRawEvents", true);
     }
 
     /// <summary>thread/resume: a thread of an earlier process, with this request's settings.</summary>
@@ -103,7 +148,7 @@ internal static class CodexThreadSettings
     public static void WriteTurnStart(Utf8JsonWriter w, string threadId, TurnRequest request)
     {
         w.WriteString("threadId", threadId);
-        CodexProtocol.WriteInput(w, request.Messages);
+        CodexProtocol.WriteInput(w, CodexHistory.Split(request.Messages).Input, ToolChoice.Instruction(request));
         w.WriteString("model", request.Model.CliModel);
         if (!string.IsNullOrEmpty(request.ReasoningEffort))
         {

@@ -7,7 +7,7 @@ namespace CodexApiServer.Providers.Codex;
 
 /// <summary>
 /// The Codex threads loaded in the app-server: one per conversation, and one spare started ahead per
-/// (model, instructions) in use, so a new conversation does not wait for thread/start. The number
+/// (model, instructions, client tool set) in use, so a new conversation does not wait for thread/start. The number
 /// loaded is bounded; an unloaded thread stays on disk and is resumed when its conversation goes on.
 /// </summary>
 /// <param name="currentServer">The app-server running now, if any: threads are unloaded and deleted there.</param>
@@ -53,8 +53,23 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
         }
         if (_sessions.TryGetValue(request.SessionId, out var known) && known.Generation == server.Generation)
         {
+            if (!CodexThreadSettings.ToolsFit(known.ToolsDigest, request))
+            {
+                // Its tools are fixed at thread/start: the conversation goes on in a new thread with these (the history replayed).
+                return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"Codex thread {request.SessionId} was started with other tools"));
+            }
             known.LastUsed = Stopwatch.GetTimestamp();
             return (known, null);
+        }
+        if (known?.ToolsDigest is not null || CodexThreadSettings.ToolsDigest(request) is not null)
+        {
+            // thread/resume cannot turn on the raw events that say when the model's step of tool calls is over
+            // (nor check which tools a thread of an earlier run had): a conversation with tools is replayed in a new thread.
+            if (known is not null && _sessions.TryRemove(new KeyValuePair<string, CodexThread>(request.SessionId, known)))
+            {
+                CodexScratchDirs.Delete(known.ScratchDir);
+            }
+            return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"Codex thread {request.SessionId} with client tools is no longer loaded"));
         }
 
         // A thread of an earlier process (ours, or before a restart of the whole server): codex
@@ -99,7 +114,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
                 options.RequestTimeout, cancellationToken);
             var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
-            return new CodexThread(threadId, scratch) { Generation = server.Generation };
+            return new CodexThread(threadId, scratch, CodexThreadSettings.ToolsDigest(request)) { Generation = server.Generation };
         }
         catch
         {
@@ -109,7 +124,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
     }
 
     private SpareKey SpareKeyOf(TurnRequest request) =>
-        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? settings.Config.AgentWorkingDirectory : null);
+        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? settings.Config.AgentWorkingDirectory : null, CodexThreadSettings.ToolsDigest(request));
 
     private CodexThread? TakeSpare(CodexAppServer server, TurnRequest request)
     {
@@ -268,7 +283,8 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
         _spares.Clear();
     }
 
-    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir);
+    /// <param name="Tools">The digest of the client tools the thread declares: conversations with other tools never share a spare.</param>
+    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir, string? Tools);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex thread {ThreadId} could not be resumed: {Reason}")]
     private static partial void LogResumeFailed(ILogger logger, string threadId, string reason);

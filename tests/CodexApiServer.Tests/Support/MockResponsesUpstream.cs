@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CodexApiServer.Providers.Codex;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -13,6 +14,7 @@ namespace CodexApiServer.Tests.Support;
 /// <summary>
 /// A model server on 127.0.0.1 speaking the OpenAI Responses API as the real codex CLI expects it
 /// (POST /v1/responses with SSE), so the real CLI runs end to end with no account and no network.
+/// A user message with <see cref="ToolScript"/> markers makes it call the request's tools, round by round.
 /// </summary>
 public sealed class MockResponsesUpstream : IAsyncDisposable
 {
@@ -103,7 +105,13 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         response.Headers.CacheControl = "no-cache";
         var aborted = context.RequestAborted;
         var id = "resp_" + Guid.NewGuid().ToString("N");
-        var chunks = Reply?.Invoke(body!) ?? Chunks;
+        var script = ToolTurn.Of(body!);
+        if (script?.Calls is { } calls)
+        {
+            await SendToolCallsAsync(response, id, calls, aborted);
+            return;
+        }
+        var chunks = script?.Answer is { } answer ? new[] { answer } : Reply?.Invoke(body!) ?? Chunks;
         var text = string.Concat(chunks);
         try
         {
@@ -152,6 +160,120 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         }
     }
 
+    /// <summary>One model step of function calls, streamed as the Responses API does.</summary>
+    private async Task SendToolCallsAsync(HttpResponse response, string id, IReadOnlyList<ToolScript.Call> calls, CancellationToken aborted)
+    {
+        var items = calls.Select(c => new FunctionCall("fc_" + Guid.NewGuid().ToString("N")[..12], "call_" + Guid.NewGuid().ToString("N")[..16],
+            c.Name, c.Arguments.ToJsonString())).ToList();
+        try
+        {
+            await SendAsync(response, "response.created", w => WriteResponse(w, id, "in_progress", null, false), aborted);
+            for (var i = 0; i < items.Count; i++)
+            {
+                var item = items[i];
+                var index = i;
+                await SendAsync(response, "response.output_item.added", w =>
+                {
+                    w.WriteNumber("output_index", index);
+                    w.WritePropertyName("item");
+                    item.Write(w, "in_progress", "");
+                }, aborted);
+                await SendAsync(response, "response.function_call_arguments.delta", w =>
+                {
+                    w.WriteString("item_id", item.Id);
+                    w.WriteNumber("output_index", index);
+                    w.WriteString("delta", item.Arguments);
+                }, aborted);
+                await SendAsync(response, "response.function_call_arguments.done", w =>
+                {
+                    w.WriteString("item_id", item.Id);
+                    w.WriteNumber("output_index", index);
+                    w.WriteString("arguments", item.Arguments);
+                }, aborted);
+                await SendAsync(response, "response.output_item.done", w =>
+                {
+                    w.WriteNumber("output_index", index);
+                    w.WritePropertyName("item");
+                    item.Write(w, "completed", item.Arguments);
+                }, aborted);
+                if (DeltaDelay > TimeSpan.Zero)
+                {
+                    await Task.Delay(DeltaDelay, aborted);
+                }
+            }
+            await SendAsync(response, "response.completed", w => WriteResponse(w, id, "completed", null, true, items), aborted);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            ClientAborted.TrySetResult(DateTimeOffset.UtcNow);
+        }
+    }
+
+    private sealed record FunctionCall(string Id, string CallId, string Name, string Arguments)
+    {
+        public void Write(Utf8JsonWriter w, string status, string arguments)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "function_call");
+            w.WriteString("id", Id);
+            w.WriteString("call_id", CallId);
+            w.WriteString("name", Name);
+            w.WriteString("arguments", arguments);
+            w.WriteString("status", status);
+            w.WriteEndObject();
+        }
+    }
+
+    /// <summary>
+    /// What a request with <see cref="ToolScript"/> markers in its last user message gets: the next round's
+    /// calls (k function-call steps since that message: round k), or once they are used up the results.
+    /// Null when there are no markers.
+    /// </summary>
+    private sealed record ToolTurn(IReadOnlyList<ToolScript.Call>? Calls, string? Answer)
+    {
+        public static ToolTurn? Of(JsonNode body)
+        {
+            var input = body["input"]?.AsArray() ?? [];
+            var userAt = -1;
+            for (var i = 0; i < input.Count; i++)
+            {
+                if ((string?)input[i]?["role"] == "user" && ((string?)input[i]?["type"] ?? "message") == "message")
+                {
+                    userAt = i;
+                }
+            }
+            if (userAt < 0)
+            {
+                return null;
+            }
+            var userText = string.Concat(input[userAt]!["content"]?.AsArray().Select(c => (string?)c?["text"]) ?? []);
+            var rounds = ToolScript.Parse(userText);
+            if (rounds.Count == 0)
+            {
+                return null;
+            }
+            var after = input.Skip(userAt + 1).Select(i => (string?)i?["type"]).ToList();
+            // Consecutive function_call items are one model step.
+            var steps = after.Where((type, i) => type == "function_call" && (i == 0 || after[i - 1] != "function_call")).Count();
+            var declared = (body["tools"]?.AsArray() ?? []).Select(t => (string?)t?["name"]).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            if (steps < rounds.Count && rounds[steps].Where(c => declared.Contains(c.Name)).ToList() is { Count: > 0 } calls)
+            {
+                return new ToolTurn(calls, null);
+            }
+            var results = input.Skip(userAt + 1).Where(i => (string?)i?["type"] == "function_call_output").Select(i => OutputOf(i!["output"]))
+                // Codex tells the model a failure only in the text (CodexHistory.FailedPrefix).
+                .Select(o => o.StartsWith(CodexHistory.FailedPrefix, StringComparison.Ordinal) ? (o[CodexHistory.FailedPrefix.Length..], true) : (o, false));
+            return new ToolTurn(null, ToolScript.FinalAnswer(results));
+        }
+
+        private static string OutputOf(JsonNode? output) => output switch
+        {
+            JsonValue v => (string?)v ?? "",
+            JsonArray parts => string.Concat(parts.Select(p => (string?)p?["text"])),
+            _ => "",
+        };
+    }
+
     private static async Task SendAsync(HttpResponse response, string type, Action<Utf8JsonWriter> members, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
@@ -190,7 +312,7 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         w.WriteEndObject();
     }
 
-    private void WriteResponse(Utf8JsonWriter w, string id, string status, string? text, bool withUsage)
+    private void WriteResponse(Utf8JsonWriter w, string id, string status, string? text, bool withUsage, IReadOnlyList<FunctionCall>? calls = null)
     {
         w.WritePropertyName("response");
         w.WriteStartObject();
@@ -202,6 +324,10 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         if (text is not null)
         {
             WriteMessage(w, "completed", text);
+        }
+        foreach (var call in calls ?? [])
+        {
+            call.Write(w, "completed", call.Arguments);
         }
         w.WriteEndArray();
         if (withUsage)
