@@ -1,9 +1,10 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
+
+using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Providers;
 
@@ -14,17 +15,7 @@ public sealed class CodexThreadSettingsTests
     private static readonly ServerConfig Chat = new();
     private static readonly ServerConfig Agent = new() { Mode = "agent", AgentWorkingDirectory = "/srv/work" };
 
-    private static JsonNode Render(Action<Utf8JsonWriter> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            write(w);
-            w.WriteEndObject();
-        }
-        return JsonNode.Parse(buffer.WrittenSpan)!;
-    }
+    private static JsonNode Render(Action<Utf8JsonWriter> write) => WrittenJson.Of(write);
 
     private static TurnRequest Request(string? instructions = null, string? effort = null, JsonElement? schema = null) =>
         new(Model, instructions, [TurnMessage.User("hi")], effort, schema);

@@ -1,9 +1,10 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
+
+using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Providers;
 
@@ -14,17 +15,7 @@ public sealed class CodexToolProtocolTests
     private static readonly ToolDefinition Weather = new("get_weather", "The weather.", JsonDocument.Parse("""{"type":"object","properties":{"city":{"type":"string"}}}""").RootElement.Clone());
     private static readonly ToolDefinition Bare = new("ping-v2", null, JsonDocument.Parse("""{"type":"object"}""").RootElement.Clone());
 
-    private static JsonNode Render(Action<Utf8JsonWriter> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            write(w);
-            w.WriteEndObject();
-        }
-        return JsonNode.Parse(buffer.WrittenSpan)!;
-    }
+    private static JsonNode Render(Action<Utf8JsonWriter> write) => WrittenJson.Of(write);
 
     private static TurnRequest Request(IReadOnlyList<ToolDefinition>? tools, ToolChoice? choice = null, bool parallel = true, IReadOnlyList<TurnMessage>? messages = null) =>
         new(Model, null, messages ?? [TurnMessage.User("hi")], Tools: tools, ToolChoice: choice, ParallelToolCalls: parallel);
