@@ -67,10 +67,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                     yield return Fail(process, decoder.EndedEarly());
                     yield break;
                 }
-                if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta)
+                if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta or ClaudeLineKind.ToolUseStart)
                 {
                     // The first output is out: a replacement spare's start (~0.5 s of CPU) no
-                    // longer competes with this turn's time to first token.
+                    // longer competes with this turn's time to first token (nor waits for a held turn).
                     refilled = true;
                     _sessions.RefillSpares(process.Key, process.Tools);
                 }

@@ -12,7 +12,8 @@ namespace CodexApiServer.Providers.Claude;
 /// Client tool calls, as claude 2.1.331 makes them: the tool_use blocks of one model message stream in
 /// (content_block_start, input_json_delta), and claude sends the tools/call of a block as soon as that
 /// block is complete, often before the message is (before message_stop), then the next block's call
-/// only once the previous one was answered: one after another, never together. So the calls of a step
+/// only once the previous one was answered: one after another (it sends them together only for tools
+/// annotated readOnlyHint, which ours are not; either way works here). So the calls of a step
 /// are gathered until message_stop and asked of the client as one <see cref="ToolCallsRequested"/>;
 /// a tools/call that comes first waits, and each is answered from the client's results when both are
 /// there, matched by the tool_use id claude passes in params._meta["claudecode/toolUseId"] (by name, in
