@@ -31,12 +31,40 @@ public static class ClaudeArgs
     /// </summary>
     internal const int MaxArgvChars = 16 * 1024;
 
+    /// <summary>
+    /// The MCP server through which claude calls the client's tools. It is an "sdk" server: claude asks
+    /// it over the same stream-json pipe (control requests on stdout, answers on stdin), as the Claude
+    /// Agent SDK serves its in-process tools, and the process answers from the tool definitions it was
+    /// started with (<see cref="ClaudeToolServer"/>). Chosen over an HTTP MCP endpoint of ours: no port
+    /// to open, no secret to hand over, nothing another local user could reach, and the tool call
+    /// arrives on the very process whose turn it holds. The model sees each tool as mcp__client__NAME.
+    /// </summary>
+    public const string ToolServer = "client";
+
+    /// <summary>How claude prefixes the tools of <see cref="ToolServer"/>, upstream and in tool_use blocks.</summary>
+    public const string ToolPrefix = "mcp__" + ToolServer + "__";
+
+    /// <summary>--mcp-config's value: our sdk server only; its tools are listed over stdin, not in argv.</summary>
+    internal const string McpConfig = """{"mcpServers":{"client":{"type":"sdk","name":"client"}}}""";
+
     /// <summary>What a process for <paramref name="request"/> is started with; idle processes are pooled by it.</summary>
     public static ClaudeSessionKey KeyOf(TurnRequest request, bool agentMode) => new(
         request.Model.CliModel,
         SystemPrompt(request.Instructions, request.Messages) ?? (agentMode ? null : DefaultChatPrompt),
         MapEffort(request.ReasoningEffort),
-        request.OutputSchema is { } schema ? schema.GetRawText() : null);
+        request.OutputSchema is { } schema ? schema.GetRawText() : null,
+        ToolDefinition.Digest(DeclaredTools(request)));
+
+    /// <summary>
+    /// The client tools a process for <paramref name="request"/> declares, or null. tool_choice none on a
+    /// new conversation declares none at all (the model cannot call what it does not see); on a
+    /// continued one the session keeps its tools (restarting it would only trade a warm process for an
+    /// instruction the model already gets) and the instruction line asks for no call.
+    /// </summary>
+    public static IReadOnlyList<ToolDefinition>? DeclaredTools(TurnRequest request) =>
+        request.Tools is not { Count: > 0 } tools || (request.ToolChoice?.Mode == ToolChoiceMode.None && request.SessionId is null)
+            ? null
+            : tools;
 
     /// <summary>
     /// The system prompt for a new session: the request's instructions plus any system/developer
@@ -113,6 +141,19 @@ public static class ClaudeArgs
         {
             // Plain chat should not carry an agent's prompt and tools upstream.
             args.AddRange(ChatModeFlags);
+        }
+        if (key.Tools is not null)
+        {
+            // Only our server's tools are allowed without asking (-p has nobody to ask). In chat mode no
+            // other MCP server of the operator's may load: the model gets the client's tools and nothing
+            // else (--tools "" keeps the built-in ones off; MCP tools are not built-in, checked with 2.1.331).
+            // An agent keeps the operator's MCP servers, as it does without client tools.
+            args.Add("--mcp-config=" + McpConfig);
+            if (!agentMode)
+            {
+                args.Add("--strict-mcp-config");
+            }
+            args.Add("--allowedTools=" + ToolPrefix + "*");
         }
         args.AddRange(resume ? ["--resume", sessionId] : ["--session-id", sessionId]);
         return args;

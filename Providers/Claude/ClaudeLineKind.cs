@@ -9,4 +9,25 @@ public enum ClaudeLineKind
     StreamEvent,
     ApiRetry,
     Result,
+
+    /// <summary>A tool_use block starts streaming (stream event content_block_start): Index, Id, Name.</summary>
+    ToolUseStart,
+
+    /// <summary>A piece of a tool_use block's input JSON (input_json_delta): Index, Text.</summary>
+    ToolInputDelta,
+
+    /// <summary>The model's message (one model step) is complete (stream event message_stop).</summary>
+    MessageStop,
+
+    /// <summary>An `assistant` line holding tool_use blocks (<see cref="ClaudeLine.ToolUses"/>).</summary>
+    AssistantToolUse,
+
+    /// <summary>A control request with an MCP message for an sdk server, other than tools/call: RequestId, Server, Method, RpcId.</summary>
+    McpRequest,
+
+    /// <summary>An MCP tools/call for an sdk server: RequestId, Server, RpcId, Name (the tool), Id (the tool_use id, when claude gives it), Text (the arguments).</summary>
+    ToolCallRequest,
+
+    /// <summary>Any other control request claude asks of us (RequestId, Subtype): answered with an error.</summary>
+    ControlRequest,
 }

@@ -7,6 +7,8 @@ namespace CodexApiServer.Providers.Claude;
 /// <summary>
 /// One running `claude -p` in stream-json mode: one conversation (Claude session) for its life.
 /// stdout is read line by line into a channel; stderr is drained and logged so the pipe never fills.
+/// It serves the client's tools to claude itself (<see cref="ClaudeToolServer"/>): claude connects to
+/// them at start-up, when no turn runs; only a tools/call goes to the turn, through the channel.
 /// </summary>
 public sealed partial class ClaudeProcess
 {
@@ -18,11 +20,18 @@ public sealed partial class ClaudeProcess
     private readonly ILogger _logger;
     private readonly Channel<ClaudeLine> _lines = Channel.CreateUnbounded<ClaudeLine>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly StderrTail _stderr = new();
-    private int _ended;
-    private Task _first = Task.CompletedTask;
 
-    public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, object? scratchOwner, bool resumed)
+    // One line at a time on stdin, in the order asked: a turn's user message and the answers to
+    // claude's control requests (written from the stdout reader) must not interleave. Each write
+    // starts when the one before it has ended.
+    private readonly Lock _writeGate = new();
+    private Task _lastWrite = Task.CompletedTask;
+    private int _ended;
+
+    /// <param name="tools">The client tools it was started with (<see cref="ClaudeSessionKey.Tools"/>), served to claude; empty for none.</param>
+    public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, object? scratchOwner, bool resumed, IReadOnlyList<ToolDefinition>? tools = null)
     {
+        Tools = tools ?? [];
         _process = process;
         _children = children;
         _logger = logger;
@@ -40,6 +49,9 @@ public sealed partial class ClaudeProcess
     }
 
     public ClaudeSessionKey Key { get; }
+
+    /// <summary>The client tools it serves (the same for every process of its key).</summary>
+    public IReadOnlyList<ToolDefinition> Tools { get; }
 
     /// <summary>The claude executable it runs: after a claudePath change, its next turn goes to a new process.</summary>
     public string CliPath { get; init; } = "";
@@ -87,20 +99,44 @@ public sealed partial class ClaudeProcess
     /// <summary>
     /// Queues <paramref name="line"/> as the first thing on stdin without waiting for it: claude reads
     /// stdin only once it has loaded, and a long line would fill the pipe and block our caller until then.
+    /// Called before anything else can write, so later writes queue behind it.
     /// </summary>
-    public void WriteFirst(byte[] line) => _first = WriteLineAsync(line, CancellationToken.None);
+    public void WriteFirst(byte[] line) => _ = WriteQuietlyAsync(line);
 
-    public async Task WriteAsync(byte[] line, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes <paramref name="line"/> after every line asked before it. Cancelling stops the wait, not
+    /// a write under way: a cancelled turn ends the process, which ends the write too.
+    /// </summary>
+    public Task WriteAsync(byte[] line, CancellationToken cancellationToken)
     {
-        await _first.WaitAsync(cancellationToken);
-        await WriteLineAsync(line, cancellationToken);
+        Task write;
+        lock (_writeGate)
+        {
+            write = _lastWrite = WriteAfterAsync(_lastWrite, line);
+        }
+        return write.WaitAsync(cancellationToken);
     }
 
-    private async Task WriteLineAsync(byte[] line, CancellationToken cancellationToken)
+    private async Task WriteAfterAsync(Task before, byte[] line)
     {
+        // Its failure is its writer's to see; this line is tried anyway.
+        await before.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         var stdin = _process.StandardInput.BaseStream;
-        await stdin.WriteAsync(line, cancellationToken);
-        await stdin.FlushAsync(cancellationToken);
+        await stdin.WriteAsync(line);
+        await stdin.FlushAsync();
+    }
+
+    /// <summary>A write nobody waits for (the stdout reader must not): a failure is the process ending, which the turn sees anyway.</summary>
+    private async Task WriteQuietlyAsync(byte[] line)
+    {
+        try
+        {
+            await WriteAsync(line, CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            LogWriteFailed(_logger, Pid, e.Message);
+        }
     }
 
     /// <summary>Ends the process and its tree now (claude exits on SIGTERM at once): a cancelled turn must stop the upstream request.</summary>
@@ -147,6 +183,13 @@ public sealed partial class ClaudeProcess
                     LogGarbage(_logger, Pid, line.Length);
                     continue;
                 }
+                if (parsed.Kind is ClaudeLineKind.McpRequest or ClaudeLineKind.ControlRequest)
+                {
+                    // Answered here, turn or not: claude connects to our tool server while it loads.
+                    LogControlRequest(_logger, Pid, parsed.Subtype ?? "mcp_message", parsed.Method ?? "");
+                    _ = WriteQuietlyAsync(ClaudeToolServer.Answer(parsed, Tools));
+                    continue;
+                }
                 // Stream events other than deltas still count: they are the upstream answering (see CliActivity).
                 if (parsed.Kind != ClaudeLineKind.Other)
                 {
@@ -175,6 +218,12 @@ public sealed partial class ClaudeProcess
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Reading claude {Pid} stdout failed: {Reason}")]
     private static partial void LogReadFailed(ILogger logger, int pid, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Writing to claude {Pid} failed: {Reason}")]
+    private static partial void LogWriteFailed(ILogger logger, int pid, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} control request {Subtype} {Method}")]
+    private static partial void LogControlRequest(ILogger logger, int pid, string subtype, string method);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove scratch directory {Dir}: {Reason}")]
     private static partial void LogScratchNotRemoved(ILogger logger, string dir, string reason);

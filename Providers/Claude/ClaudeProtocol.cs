@@ -52,6 +52,10 @@ public static class ClaudeProtocol
                 };
             case "result":
                 return ParseResult(root);
+            case "assistant":
+                return ParseAssistant(root);
+            case "control_request":
+                return ParseControlRequest(root);
             default:
                 return new ClaudeLine(ClaudeLineKind.Other);
         }
@@ -59,19 +63,91 @@ public static class ClaudeProtocol
 
     private static ClaudeLine ParseStreamEvent(JsonElement root)
     {
-        if (root.TryGetProperty("event", out var ev) && ev.ValueKind == JsonValueKind.Object
-            && Str(ev, "type") == "content_block_delta"
-            && ev.TryGetProperty("delta", out var delta) && delta.ValueKind == JsonValueKind.Object)
+        if (!root.TryGetProperty("event", out var ev) || ev.ValueKind != JsonValueKind.Object)
         {
-            switch (Str(delta, "type"))
-            {
-                case "text_delta":
-                    return new ClaudeLine(ClaudeLineKind.TextDelta) { Text = Str(delta, "text") ?? "" };
-                case "thinking_delta":
-                    return new ClaudeLine(ClaudeLineKind.ThinkingDelta) { Text = Str(delta, "thinking") ?? "" };
-            }
+            return new ClaudeLine(ClaudeLineKind.StreamEvent);
+        }
+        var index = Int(ev, "index") ?? 0;
+        switch (Str(ev, "type"))
+        {
+            case "content_block_delta" when ev.TryGetProperty("delta", out var delta) && delta.ValueKind == JsonValueKind.Object:
+                switch (Str(delta, "type"))
+                {
+                    case "text_delta":
+                        return new ClaudeLine(ClaudeLineKind.TextDelta) { Text = Str(delta, "text") ?? "" };
+                    case "thinking_delta":
+                        return new ClaudeLine(ClaudeLineKind.ThinkingDelta) { Text = Str(delta, "thinking") ?? "" };
+                    case "input_json_delta":
+                        return new ClaudeLine(ClaudeLineKind.ToolInputDelta) { Index = index, Text = Str(delta, "partial_json") ?? "" };
+                }
+                break;
+            case "content_block_start" when ev.TryGetProperty("content_block", out var block) && block.ValueKind == JsonValueKind.Object
+                && Str(block, "type") == "tool_use" && Str(block, "id") is { } id && Str(block, "name") is { } name:
+                return new ClaudeLine(ClaudeLineKind.ToolUseStart) { Index = index, Id = id, Name = name };
+            case "message_stop":
+                return new ClaudeLine(ClaudeLineKind.MessageStop);
         }
         return new ClaudeLine(ClaudeLineKind.StreamEvent);
+    }
+
+    /// <summary>
+    /// The tool_use blocks of an `assistant` line (claude writes one such line per content block, as the
+    /// block completes). The stream events carry the same calls; this is what is left when they do not.
+    /// </summary>
+    private static ClaudeLine ParseAssistant(JsonElement root)
+    {
+        if (root.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.Object
+            && message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array)
+        {
+            var uses = new List<ClaudeToolUse>();
+            foreach (var block in content.EnumerateArray())
+            {
+                if (block.ValueKind == JsonValueKind.Object && Str(block, "type") == "tool_use" && Str(block, "id") is { } id && Str(block, "name") is { } name)
+                {
+                    uses.Add(new ClaudeToolUse(id, name, block.TryGetProperty("input", out var input) ? input.GetRawText() : "{}"));
+                }
+            }
+            if (uses.Count > 0)
+            {
+                return new ClaudeLine(ClaudeLineKind.AssistantToolUse) { ToolUses = uses };
+            }
+        }
+        return new ClaudeLine(ClaudeLineKind.Other);
+    }
+
+    /// <summary>
+    /// A request claude makes of us on stdout: `{"type":"control_request","request_id":..,"request":{"subtype":..}}`.
+    /// For an sdk MCP server, subtype mcp_message with `server_name` and a JSON-RPC `message`.
+    /// </summary>
+    private static ClaudeLine? ParseControlRequest(JsonElement root)
+    {
+        if (Str(root, "request_id") is not { } requestId || !root.TryGetProperty("request", out var request) || request.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        var subtype = Str(request, "subtype");
+        if (subtype != "mcp_message" || !request.TryGetProperty("message", out var message) || message.ValueKind != JsonValueKind.Object)
+        {
+            return new ClaudeLine(ClaudeLineKind.ControlRequest) { RequestId = requestId, Subtype = subtype };
+        }
+        var method = Str(message, "method");
+        var rpcId = message.TryGetProperty("id", out var id) && id.ValueKind is JsonValueKind.Number or JsonValueKind.String ? id.GetRawText() : null;
+        var server = Str(request, "server_name");
+        if (method == "tools/call" && rpcId is not null
+            && message.TryGetProperty("params", out var p) && p.ValueKind == JsonValueKind.Object)
+        {
+            return new ClaudeLine(ClaudeLineKind.ToolCallRequest)
+            {
+                RequestId = requestId,
+                Server = server,
+                RpcId = rpcId,
+                Method = method,
+                Name = Str(p, "name"),
+                Id = p.TryGetProperty("_meta", out var meta) && meta.ValueKind == JsonValueKind.Object ? Str(meta, "claudecode/toolUseId") : null,
+                Text = p.TryGetProperty("arguments", out var arguments) ? arguments.GetRawText() : "{}",
+            };
+        }
+        return new ClaudeLine(ClaudeLineKind.McpRequest) { RequestId = requestId, Server = server, Method = method, RpcId = rpcId };
     }
 
     private static ClaudeLine ParseResult(JsonElement root)
@@ -140,7 +216,17 @@ public static class ClaudeProtocol
     /// new messages) go first as a transcript block that names each role; the last message follows
     /// as itself. System/developer messages are not here: they belong to the system prompt.
     /// </summary>
-    public static byte[] UserLine(IReadOnlyList<TurnMessage> messages)
+    /// <remarks>
+    /// Earlier tool calls and results go into that transcript as text (<see cref="ToolCallPart.AsText"/>,
+    /// <see cref="ToolResultPart.AsText"/>), not as tool_use/tool_result blocks. Checked with claude
+    /// 2.1.331: stream-json input takes an `assistant` line with tool_use blocks, but claude sends it
+    /// upstream ahead of the user message written before it (queued user lines are merged into one
+    /// later message), so the order of the conversation is lost; and a tool_result block needs the
+    /// tool_use of the message right before it, which one user line cannot hold. Text keeps the order
+    /// and costs one line, one turn, one upstream request.
+    /// </remarks>
+    /// <param name="instruction">A line added after the message (<see cref="ToolChoice.Instruction"/>), or null.</param>
+    public static byte[] UserLine(IReadOnlyList<TurnMessage> messages, string? instruction = null)
     {
         var conversation = messages.Where(m => m.Role is not ("system" or "developer")).ToList();
         var buffer = new ArrayBufferWriter<byte>();
@@ -163,6 +249,8 @@ public static class ClaudeProtocol
                         {
                             TextPart t => t.Text,
                             ImageUrlPart or ImageDataPart => "[image attached below]",
+                            ToolCallPart call => call.AsText(),
+                            ToolResultPart result => result.AsText(),
                             _ => "",
                         });
                     }
@@ -182,15 +270,26 @@ public static class ClaudeProtocol
             {
                 foreach (var part in conversation[^1].Parts)
                 {
-                    if (part is TextPart t)
+                    switch (part)
                     {
-                        WriteText(w, t.Text);
-                    }
-                    else
-                    {
-                        WriteImage(w, part);
+                        case TextPart t:
+                            WriteText(w, t.Text);
+                            break;
+                        case ToolCallPart call:
+                            WriteText(w, call.AsText());
+                            break;
+                        case ToolResultPart result:
+                            WriteText(w, result.AsText());
+                            break;
+                        default:
+                            WriteImage(w, part);
+                            break;
                     }
                 }
+            }
+            if (instruction is not null)
+            {
+                WriteText(w, instruction);
             }
             w.WriteEndArray();
             w.WriteEndObject();

@@ -51,7 +51,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         var decoder = new ClaudeTurnDecoder(process!.SessionId, process.Resumed && process.TurnsDone == 0, structured: request.OutputSchema is not null);
         try
         {
-            var writeError = await WriteAsync(process, ClaudeProtocol.UserLine(request.Messages), cancellationToken);
+            var writeError = await WriteAsync(process, ClaudeProtocol.UserLine(request.Messages, ToolChoice.Instruction(request)), cancellationToken);
             if (writeError is not null)
             {
                 yield return Fail(process, writeError);
@@ -67,12 +67,12 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                     yield return Fail(process, decoder.EndedEarly());
                     yield break;
                 }
-                if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta)
+                if (!refilled && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta or ClaudeLineKind.ToolUseStart)
                 {
                     // The first output is out: a replacement spare's start (~0.5 s of CPU) no
-                    // longer competes with this turn's time to first token.
+                    // longer competes with this turn's time to first token (nor waits for a held turn).
                     refilled = true;
-                    _sessions.RefillSpares(process.Key);
+                    _sessions.RefillSpares(process.Key, process.Tools);
                 }
                 foreach (var ev in decoder.Decode(line))
                 {
@@ -87,6 +87,12 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                             ClaudeSessions.Release(process);
                             yield return ev;
                             yield break;
+                        case ToolCallsRequested calls:
+                            // claude waits in its tools/call meanwhile; TurnRun stops the turn's clocks.
+                            LogToolCalls(_logger, process.Pid, calls.Calls.Count);
+                            yield return calls;
+                            decoder.Answer(calls, await calls.Results.WaitAsync(cancellationToken));
+                            break;
                         case CliActivity when line.Kind == ClaudeLineKind.ApiRetry:
                             LogRetry(_logger, process.Pid, line.ErrorStatus ?? 0, line.Error ?? "");
                             yield return ev;
@@ -94,6 +100,15 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                         default:
                             yield return ev;
                             break;
+                    }
+                }
+                foreach (var reply in decoder.TakeReplies())
+                {
+                    if (await WriteAsync(process, reply, cancellationToken) is { } replyError)
+                    {
+                        finished = true;
+                        yield return Fail(process, replyError);
+                        yield break;
                     }
                 }
             }
@@ -108,7 +123,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
             }
             if (!refilled)
             {
-                _sessions.RefillSpares(process.Key);
+                _sessions.RefillSpares(process.Key, process.Tools);
             }
         }
     }
@@ -131,7 +146,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         {
             return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name"));
         }
-        return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode), request.SessionId);
+        return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode), ClaudeArgs.DeclaredTools(request), request.SessionId);
     }
 
     public IReadOnlyList<CliProcessEntry> CliProcesses() => _sessions.CliProcesses();
@@ -175,6 +190,9 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
 
     [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} upstream retry: status {Status} {Error}")]
     private static partial void LogRetry(ILogger logger, int pid, int status, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} called {Count} client tool(s); the turn waits for their results")]
+    private static partial void LogToolCalls(ILogger logger, int pid, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} turn cancelled; process ended")]
     private static partial void LogCancelled(ILogger logger, int pid);

@@ -1,4 +1,5 @@
 namespace CodexApiServer.Providers.Claude;
 
 /// <summary>What a process is started with; idle processes are pooled per key.</summary>
-public readonly record struct ClaudeSessionKey(string Model, string? SystemPrompt, string? Effort, string? Schema);
+/// <param name="Tools">The <see cref="ToolDefinition.Digest"/> of the client tools it serves, or null for none.</param>
+public readonly record struct ClaudeSessionKey(string Model, string? SystemPrompt, string? Effort, string? Schema, string? Tools = null);

@@ -5,12 +5,16 @@ namespace CodexApiServer.Providers.Claude;
 /// <summary>Starting claude processes, and the warm spares started ahead of a new conversation.</summary>
 internal sealed partial class ClaudeSessions
 {
-    /// <summary>Tops up the spares for <paramref name="key"/> in the background.</summary>
-    public void RefillSpares(ClaudeSessionKey key)
+    /// <summary>
+    /// Tops up the spares for <paramref name="key"/> in the background. A tool set is part of the key, so
+    /// spares are per tool set too, bounded as all spares are: kept while their key was used within the
+    /// idle timeout (Reap).
+    /// </summary>
+    public void RefillSpares(ClaudeSessionKey key, IReadOnlyList<ToolDefinition> tools)
     {
         if (_probe.ClaudePath is { } path)
         {
-            EnsureSpares(path, key);
+            EnsureSpares(path, key, tools);
         }
     }
 
@@ -35,7 +39,7 @@ internal sealed partial class ClaudeSessions
         return null;
     }
 
-    private void EnsureSpares(string path, ClaudeSessionKey key)
+    private void EnsureSpares(string path, ClaudeSessionKey key, IReadOnlyList<ToolDefinition> tools)
     {
         if (_options.WarmSpares <= 0)
         {
@@ -60,7 +64,7 @@ internal sealed partial class ClaudeSessions
                             return;
                         }
                         // Started under the lock so Dispose cannot miss it; Process.Start does not wait for claude to load.
-                        _spares[key].Add(Start(path, key, Guid.NewGuid().ToString(), resume: false));
+                        _spares[key].Add(Start(path, key, tools, Guid.NewGuid().ToString(), resume: false));
                     }
                 }
             }
@@ -85,7 +89,7 @@ internal sealed partial class ClaudeSessions
         }
     }
 
-    private ClaudeProcess Start(string path, ClaudeSessionKey key, string sessionId, bool resume)
+    private ClaudeProcess Start(string path, ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string sessionId, bool resume)
     {
         var agentMode = AgentMode;
         var args = ClaudeArgs.Build(key, sessionId, resume, agentMode, ClaudeArgs.PromptNeedsFile(key) ? PromptFile(key.SystemPrompt!) : null);
@@ -107,7 +111,7 @@ internal sealed partial class ClaudeSessions
             }
         }
         var child = _children.Start(path, args, cwd, _options.Environment);
-        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume) { CliPath = path };
+        var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume, tools) { CliPath = path };
         if (ClaudeArgs.SchemaForStdin(key) is { } schema)
         {
             process.WriteFirst(ClaudeProtocol.InitializeLine(schema));

@@ -80,7 +80,8 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     /// The process for a turn, already claimed for it: the session's live one, a spare for a new
     /// conversation, or one started now (with --resume for a known session whose process is gone).
     /// </summary>
-    public (ClaudeProcess? Process, ProviderError? Error) Acquire(ClaudeSessionKey key, string? sessionId)
+    /// <param name="tools">The client tools of <paramref name="key"/> (its Tools digest), for a process started now.</param>
+    public (ClaudeProcess? Process, ProviderError? Error) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
     {
         var path = _probe.ClaudePath;
         if (path is null)
@@ -105,13 +106,14 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                         }
                         // The system prompt is left out: the CLI records it on a session's first request and
                         // keeps it on resume, so a restart with other instructions would change nothing.
+                        // Another tool set does restart it: a process serves the tools it was started with.
                         if (live.Key with { SystemPrompt = null } == key with { SystemPrompt = null } && live.CliPath == path && !live.HasExited)
                         {
                             process = live;
                         }
                         else
                         {
-                            // Another model, prompt or claude, or it died: continue the same session in a new process.
+                            // Another model, schema, effort, tool set or claude, or it died: continue the same session in a new process.
                             _sessions.Remove(id);
                             stale = live;
                         }
@@ -134,7 +136,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
             }
             if (process is null)
             {
-                process = Start(path, key, sessionId ?? Guid.NewGuid().ToString(), sessionId is not null);
+                process = Start(path, key, tools, sessionId ?? Guid.NewGuid().ToString(), sessionId is not null);
                 process.TryBeginTurn();
                 lock (_lock)
                 {

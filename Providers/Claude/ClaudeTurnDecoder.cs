@@ -5,12 +5,33 @@ namespace CodexApiServer.Providers.Claude;
 /// <summary>
 /// One turn's events, decoded from its parsed stdout lines (<see cref="ClaudeProtocol.Parse"/>). Pure:
 /// it starts, writes and logs nothing; ClaudeProvider feeds it the lines and acts on what comes back
-/// (a failed <see cref="TurnEnded"/> ends the process, any other returns it to its session).
+/// (a failed <see cref="TurnEnded"/> ends the process, any other returns it to its session), and
+/// writes the answers to claude's tools/call requests it makes ready (<see cref="TakeReplies"/>).
 /// </summary>
+/// <remarks>
+/// Client tool calls, as claude 2.1.331 makes them: the tool_use blocks of one model message stream in
+/// (content_block_start, input_json_delta), and claude sends the tools/call of a block as soon as that
+/// block is complete, often before the message is (before message_stop), then the next block's call
+/// only once the previous one was answered: one after another (it sends them together only for tools
+/// annotated readOnlyHint, which ours are not; either way works here). So the calls of a step
+/// are gathered until message_stop and asked of the client as one <see cref="ToolCallsRequested"/>;
+/// a tools/call that comes first waits, and each is answered from the client's results when both are
+/// there, matched by the tool_use id claude passes in params._meta["claudecode/toolUseId"] (by name, in
+/// order, when it does not).
+/// </remarks>
 public sealed class ClaudeTurnDecoder
 {
     private static readonly string LoginHint = CliProbe.LoginHint("claude");
     private static readonly TurnEvent[] Activity = [CliActivity.Instance];
+
+    // Tool_use blocks of the model message streaming now, by content block index.
+    private readonly SortedDictionary<int, (string ToolUseId, string Name, StringBuilder Arguments)> _streaming = [];
+    // Calls of the model message streaming now that came whole (assistant lines without stream events).
+    private readonly List<AskedCall> _step = [];
+    private readonly HashSet<string> _seenToolUses = new(StringComparer.Ordinal);
+    private readonly List<AskedCall> _asked = [];
+    private readonly List<ClaudeLine> _waiting = [];
+    private readonly List<byte[]> _replies = [];
 
     private readonly string _sessionId;
     private readonly bool _firstTurnOfResume;
@@ -60,9 +81,111 @@ public sealed class ClaudeTurnDecoder
                 return [TurnEnded.Failed(ResultError(line))];
             case ClaudeLineKind.Result:
                 return Completed(line);
+            case ClaudeLineKind.ToolUseStart when line.Name is { } name && name.StartsWith(ClaudeArgs.ToolPrefix, StringComparison.Ordinal) && _seenToolUses.Add(line.Id!):
+                _sawModelOutput = true;
+                _streaming[line.Index] = (line.Id!, name[ClaudeArgs.ToolPrefix.Length..], new StringBuilder());
+                return Activity;
+            case ClaudeLineKind.ToolInputDelta when _streaming.TryGetValue(line.Index, out var use):
+                use.Arguments.Append(line.Text);
+                return Activity;
+            case ClaudeLineKind.AssistantToolUse:
+                foreach (var whole in line.ToolUses!)
+                {
+                    if (whole.Name.StartsWith(ClaudeArgs.ToolPrefix, StringComparison.Ordinal) && _seenToolUses.Add(whole.Id))
+                    {
+                        _sawModelOutput = true;
+                        _step.Add(new AskedCall(whole.Id, new ToolCall(ToolCall.NewId(), whole.Name[ClaudeArgs.ToolPrefix.Length..], whole.Input)));
+                    }
+                }
+                return Activity;
+            case ClaudeLineKind.MessageStop:
+                return StepEnded();
+            case ClaudeLineKind.ToolCallRequest:
+                _waiting.Add(line);
+                AnswerWaiting(final: false);
+                return Activity;
             default:
                 return Activity;
         }
+    }
+
+    /// <summary>Gives the client's results for <paramref name="request"/>; the tools/call answers they make ready come from <see cref="TakeReplies"/>.</summary>
+    public void Answer(ToolCallsRequested request, IReadOnlyList<ToolResult> results)
+    {
+        foreach (var asked in _asked)
+        {
+            if (asked.Result is null && request.Calls.Contains(asked.Call))
+            {
+                asked.Result = ToolCallsRequested.ResultFor(asked.Call, results);
+            }
+        }
+        // Every tools/call of this step that came already is for it: one that matches none gets a failure, not silence.
+        AnswerWaiting(final: true);
+    }
+
+    /// <summary>The stdin lines that answer claude's tools/call requests, made ready since the last call.</summary>
+    public IReadOnlyList<byte[]> TakeReplies()
+    {
+        if (_replies.Count == 0)
+        {
+            return [];
+        }
+        var replies = _replies.ToArray();
+        _replies.Clear();
+        return replies;
+    }
+
+    private TurnEvent[] StepEnded()
+    {
+        foreach (var (_, (toolUseId, name, arguments)) in _streaming)
+        {
+            _step.Add(new AskedCall(toolUseId, new ToolCall(ToolCall.NewId(), name, arguments.Length == 0 ? "{}" : arguments.ToString())));
+        }
+        _streaming.Clear();
+        if (_step.Count == 0)
+        {
+            return Activity;
+        }
+        _asked.AddRange(_step);
+        var request = new ToolCallsRequested([.. _step.Select(a => a.Call)]);
+        _step.Clear();
+        return [request];
+    }
+
+    private void AnswerWaiting(bool final)
+    {
+        for (var i = 0; i < _waiting.Count; i++)
+        {
+            var call = _waiting[i];
+            var asked = call.Server == ClaudeArgs.ToolServer
+                ? call.Id is { } toolUseId
+                    ? _asked.Find(a => !a.Claimed && a.ToolUseId == toolUseId)
+                    : _asked.Find(a => !a.Claimed && a.Call.Name == call.Name)
+                : null;
+            if (asked?.Result is { } result)
+            {
+                asked.Claimed = true;
+                _replies.Add(ClaudeToolServer.CallResult(call, result.Output, result.IsError));
+            }
+            else if (final && asked is null)
+            {
+                _replies.Add(ClaudeToolServer.CallResult(call, $"No call of {call.Name} is waiting for a result.", isError: true));
+            }
+            else
+            {
+                continue;
+            }
+            _waiting.RemoveAt(i--);
+        }
+    }
+
+    /// <summary>A call asked of the client: claude's tool_use id for it, and the client's result once given.</summary>
+    private sealed class AskedCall(string toolUseId, ToolCall call)
+    {
+        public string ToolUseId { get; } = toolUseId;
+        public ToolCall Call { get; } = call;
+        public ToolResult? Result { get; set; }
+        public bool Claimed { get; set; }
     }
 
     /// <summary>Why the turn failed when stdout ended before its result line.</summary>

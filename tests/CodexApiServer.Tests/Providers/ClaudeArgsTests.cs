@@ -137,4 +137,45 @@ public sealed class ClaudeArgsTests
         Assert.DoesNotContain(argv, a => a.StartsWith("--system-prompt=", StringComparison.Ordinal));
         Assert.Throws<ArgumentNullException>(() => ClaudeArgs.Build(key, SessionId, false, false, null));
     }
+
+    private static TurnRequest WithTools(string? sessionId = null, ToolChoice? choice = null, params string[] names) =>
+        new(ClaudeTestHarness.Model("claude-sonnet-4-5"), null, [TurnMessage.User("hi")], SessionId: sessionId,
+            Tools: [.. names.Select(n => new ToolDefinition(n, null, JsonDocument.Parse("""{"type":"object"}""").RootElement.Clone()))], ToolChoice: choice);
+
+    [Fact]
+    public void Client_tools_load_our_sdk_mcp_server_only_allow_only_its_tools_and_keep_built_in_tools_off()
+    {
+        var argv = Argv(WithTools(names: "get_weather"));
+        Assert.Equal(
+        [
+            """--mcp-config={"mcpServers":{"client":{"type":"sdk","name":"client"}}}""", "--strict-mcp-config", "--allowedTools=mcp__client__*",
+            "--session-id", SessionId,
+        ], argv[^5..]);
+        Assert.Equal("", argv[argv.IndexOf("--tools") + 1]);
+        // The tool definitions are not in argv: claude lists them from the process over stdin.
+        Assert.DoesNotContain(argv, a => a.Contains("get_weather", StringComparison.Ordinal));
+
+        var agent = Argv(WithTools(names: "get_weather"), agentMode: true);
+        Assert.Contains("--allowedTools=mcp__client__*", agent);
+        Assert.DoesNotContain("--strict-mcp-config", agent);
+        Assert.DoesNotContain(Argv(Request()), a => a.Contains("mcp", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_tool_set_is_part_of_the_key_and_tool_choice_none_declares_none_on_a_new_session_only()
+    {
+        var weather = ClaudeArgs.KeyOf(WithTools(names: "get_weather"), agentMode: false);
+        Assert.Equal(ToolDefinition.Digest(WithTools(names: "get_weather").Tools), weather.Tools);
+        Assert.NotEqual(weather, ClaudeArgs.KeyOf(WithTools(names: "get_time"), agentMode: false));
+        Assert.Equal(weather, ClaudeArgs.KeyOf(WithTools(names: "get_weather"), agentMode: false));
+        Assert.Null(ClaudeArgs.KeyOf(Request(), agentMode: false).Tools);
+
+        var none = WithTools(choice: new ToolChoice(ToolChoiceMode.None), names: "get_weather");
+        Assert.Null(ClaudeArgs.DeclaredTools(none));
+        Assert.Null(ClaudeArgs.KeyOf(none, agentMode: false).Tools);
+        Assert.DoesNotContain(Argv(none), a => a.Contains("mcp", StringComparison.Ordinal));
+        // A continued session keeps its tools (and its process): the instruction line asks for no call.
+        var continued = WithTools(SessionId, new ToolChoice(ToolChoiceMode.None), "get_weather");
+        Assert.Equal(weather.Tools, ClaudeArgs.KeyOf(continued, agentMode: false).Tools);
+    }
 }

@@ -144,4 +144,87 @@ public sealed class ClaudeTurnDecoderTests
         var events = Decode(decoder, """{"type":"result","subtype":"success","is_error":false,"result":"{}","stop_reason":"end_turn","num_turns":1,"structured_output":{}}""");
         Assert.Equal<TurnEvent>([new TurnEnded(TurnEndReason.Stop, SessionId)], events);
     }
+
+    private static string ToolUseStart(int index, string id, string name) =>
+        """{"type":"stream_event","event":{"type":"content_block_start","index":""" + index
+        + ""","content_block":{"type":"tool_use","id":""" + Quote(id) + ""","name":""" + Quote(name) + ""","input":{}}}}""";
+
+    private static string InputDelta(int index, string json) =>
+        """{"type":"stream_event","event":{"type":"content_block_delta","index":""" + index
+        + ""","delta":{"type":"input_json_delta","partial_json":""" + Quote(json) + "}}}";
+
+    private const string MessageStop = """{"type":"stream_event","event":{"type":"message_stop"}}""";
+
+    private static string ToolsCall(string requestId, int rpcId, string name, string? toolUseId) =>
+        """{"type":"control_request","request_id":""" + Quote(requestId)
+        + ""","request":{"subtype":"mcp_message","server_name":"client","message":{"method":"tools/call","params":{"name":""" + Quote(name)
+        + ""","arguments":{}""" + (toolUseId is null ? "" : ""","_meta":{"claudecode/toolUseId":""" + Quote(toolUseId) + "}")
+        + """},"jsonrpc":"2.0","id":""" + rpcId + "}}}";
+
+    private static string Quote(string text) => System.Text.Json.Nodes.JsonValue.Create(text).ToJsonString();
+
+    private static (string RequestId, string Text, bool IsError) Reply(byte[] line)
+    {
+        var response = System.Text.Json.Nodes.JsonNode.Parse(line)!["response"]!;
+        var result = response["response"]!["mcp_response"]!["result"]!;
+        return (response["request_id"]!.GetValue<string>(), result["content"]![0]!["text"]!.GetValue<string>(), result["isError"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public void The_tool_uses_of_one_model_message_are_asked_together_when_it_ends()
+    {
+        var decoder = Decoder();
+        Assert.Equal([new TextDelta("Let me check.")], Decode(decoder, Delta("text_delta", "text", "Let me check.")));
+        Decode(decoder, ToolUseStart(1, "toolu_a", "mcp__client__get_weather"));
+        Decode(decoder, InputDelta(1, """{"ci"""));
+        Decode(decoder, InputDelta(1, """ty": "Paris"}"""));
+        // claude calls the first tool as soon as its block is complete, before the message is.
+        Assert.Equal([CliActivity.Instance], Decode(decoder, ToolsCall("r1", 2, "get_weather", "toolu_a")));
+        Decode(decoder, ToolUseStart(2, "toolu_b", "mcp__client__get_time"));
+        Decode(decoder, ToolUseStart(3, "toolu_other", "mcp__someone__else"));
+        Assert.Empty(decoder.TakeReplies());
+
+        var request = Assert.IsType<ToolCallsRequested>(Assert.Single(Decode(decoder, MessageStop)));
+
+        Assert.Equal(["get_weather", "get_time"], request.Calls.Select(c => c.Name));
+        Assert.Equal(["""{"city": "Paris"}""", "{}"], request.Calls.Select(c => c.Arguments));
+        Assert.Empty(decoder.TakeReplies());
+        decoder.Answer(request, [new ToolResult(request.Calls[1].Id, "noon"), new ToolResult(request.Calls[0].Id, "rain")]);
+        Assert.Equal([("r1", "rain", false)], decoder.TakeReplies().Select(Reply));
+        // The next call comes only once the first was answered: answered at once.
+        Decode(decoder, ToolsCall("r2", 3, "get_time", "toolu_b"));
+        Assert.Equal([("r2", "noon", false)], decoder.TakeReplies().Select(Reply));
+        Assert.Equal(TurnEndReason.Stop, Assert.IsType<TurnEnded>(Decode(decoder, Result())[^1]).Reason);
+    }
+
+    [Fact]
+    public void Without_a_tool_use_id_calls_are_matched_by_name_in_order_and_a_stray_one_fails()
+    {
+        var decoder = Decoder();
+        Decode(decoder, """{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"mcp__client__f","input":{"n":1}},{"type":"tool_use","id":"t2","name":"mcp__client__f","input":{"n":2}}]}}""");
+        var request = Assert.IsType<ToolCallsRequested>(Assert.Single(Decode(decoder, MessageStop)));
+        Assert.Equal(["""{"n":1}""", """{"n":2}"""], request.Calls.Select(c => c.Arguments));
+        Decode(decoder, ToolsCall("r1", 1, "f", null));
+        Decode(decoder, ToolsCall("r9", 9, "g", null));
+
+        decoder.Answer(request, [new ToolResult(request.Calls[0].Id, "one"), new ToolResult(request.Calls[1].Id, "bad", IsError: true)]);
+        var replies = decoder.TakeReplies().Select(Reply).ToList();
+        Assert.Equal(("r1", "one", false), replies[0]);
+        Assert.Equal("r9", replies[1].RequestId);
+        Assert.True(replies[1].IsError);
+        Decode(decoder, ToolsCall("r2", 2, "f", null));
+        Assert.Equal([("r2", "bad", true)], decoder.TakeReplies().Select(Reply));
+    }
+
+    [Fact]
+    public void A_call_without_a_result_is_answered_as_failed_and_a_message_without_tools_asks_nothing()
+    {
+        var decoder = Decoder();
+        Assert.Equal([CliActivity.Instance], Decode(decoder, MessageStop));
+        Decode(decoder, ToolUseStart(0, "t1", "mcp__client__f"));
+        var request = Assert.IsType<ToolCallsRequested>(Assert.Single(Decode(decoder, MessageStop)));
+        decoder.Answer(request, []);
+        Decode(decoder, ToolsCall("r1", 1, "f", "t1"));
+        Assert.Equal([("r1", "The client sent no result for this call.", true)], decoder.TakeReplies().Select(Reply));
+    }
 }

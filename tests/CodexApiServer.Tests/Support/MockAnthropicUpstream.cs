@@ -24,8 +24,13 @@ public sealed record MockReply(
     string StopReason = "end_turn",
     string? ToolName = null,
     string? ToolInputJson = null,
-    string? ErrorMessage = null)
+    string? ErrorMessage = null,
+    IReadOnlyList<MockToolUse>? ToolUses = null)
 {
+    /// <summary>The tool_use blocks it streams after the text: <see cref="ToolUses"/>, or the one of <see cref="ToolName"/>.</summary>
+    public IReadOnlyList<MockToolUse> AllToolUses =>
+        ToolUses ?? (ToolName is null ? [] : [new MockToolUse("toolu_mock_1", ToolName, ToolInputJson ?? "{}")]);
+
     /// <summary>The model calls a tool (after the text chunks, if any), streaming its input as JSON deltas.</summary>
     public static MockReply ToolUse(string name, string inputJson) => new([], StopReason: "tool_use", ToolName: name, ToolInputJson: inputJson);
 
@@ -33,6 +38,10 @@ public sealed record MockReply(
 
     public static MockReply Error(int status, string? message = null) => new([], status, ErrorMessage: message);
 }
+
+/// <summary>One tool_use block of a mock answer.</summary>
+/// <param name="Name">The tool's name as the request declared it (for claude, with its mcp__ prefix).</param>
+public sealed record MockToolUse(string Id, string Name, string InputJson);
 
 public sealed class RecordedRequest
 {
@@ -127,7 +136,7 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
             await context.Response.WriteAsync("""{"type":"error","error":{"type":"not_found_error","message":"not here"}}""");
             return;
         }
-        var reply = Reply(record);
+        var reply = ScriptedReply(JsonNode.Parse(body)) ?? Reply(record);
         if (reply.Status != 200)
         {
             context.Response.StatusCode = reply.Status;
@@ -196,26 +205,29 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
                 await Task.Delay(Timeout.Infinite, ct);
             }
             await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 0 }, ct);
-            if (reply.ToolName is not null)
+            var index = 0;
+            foreach (var use in reply.AllToolUses)
             {
+                index++;
                 await SendAsync(context, "content_block_start", new JsonObject
                 {
                     ["type"] = "content_block_start",
-                    ["index"] = 1,
-                    ["content_block"] = new JsonObject { ["type"] = "tool_use", ["id"] = "toolu_mock_1", ["name"] = reply.ToolName, ["input"] = new JsonObject() },
+                    ["index"] = index,
+                    ["content_block"] = new JsonObject { ["type"] = "tool_use", ["id"] = use.Id, ["name"] = use.Name, ["input"] = new JsonObject() },
                 }, ct);
-                var input = reply.ToolInputJson ?? "{}";
-                var half = input.Length / 2;
-                foreach (var part in new[] { input[..half], input[half..] })
+                // In pieces, as a real model streams it: the reader must join them.
+                var input = use.InputJson;
+                var third = input.Length / 3;
+                foreach (var part in new[] { input[..third], input[third..(2 * third)], input[(2 * third)..] })
                 {
                     await SendAsync(context, "content_block_delta", new JsonObject
                     {
                         ["type"] = "content_block_delta",
-                        ["index"] = 1,
+                        ["index"] = index,
                         ["delta"] = new JsonObject { ["type"] = "input_json_delta", ["partial_json"] = part },
                     }, ct);
                 }
-                await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 1 }, ct);
+                await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = index }, ct);
             }
             await SendAsync(context, "message_delta", new JsonObject
             {
@@ -230,6 +242,77 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
         {
             record.AbortedAt ??= Now;
         }
+    }
+
+    /// <summary>
+    /// The answer <see cref="ToolScript"/> markers ask for, or null when the request's user message has
+    /// none. The user message is the last one whose content is not tool results; round k (k = the
+    /// assistant tool steps since it) calls its tools, named as the request declares them (NAME, or a
+    /// name ending in __NAME); once the rounds are used up, the text of every tool result since.
+    /// </summary>
+    private static MockReply? ScriptedReply(JsonNode? body)
+    {
+        if (body?["messages"] is not JsonArray messages)
+        {
+            return null;
+        }
+        var userIndex = -1;
+        for (var i = messages.Count - 1; i >= 0 && userIndex < 0; i--)
+        {
+            if (messages[i]?["role"]?.GetValue<string>() == "user" && !Blocks(messages[i]).Any(b => Type(b) == "tool_result"))
+            {
+                userIndex = i;
+            }
+        }
+        if (userIndex < 0)
+        {
+            return null;
+        }
+        var rounds = ToolScript.Parse(string.Join("\n", Blocks(messages[userIndex]).Where(b => Type(b) == "text").Select(b => b!["text"]!.GetValue<string>())));
+        if (rounds.Count == 0)
+        {
+            return null;
+        }
+        var after = messages.Skip(userIndex + 1).ToList();
+        var step = after.Count(m => m?["role"]?.GetValue<string>() == "assistant" && Blocks(m).Any(b => Type(b) == "tool_use"));
+        if (step < rounds.Count)
+        {
+            var declared = (body["tools"] as JsonArray ?? []).Select(t => t?["name"]?.GetValue<string>()).OfType<string>().ToList();
+            var uses = rounds[step]
+                .Select(call => (Name: declared.FirstOrDefault(n => n == call.Name || n.EndsWith("__" + call.Name, StringComparison.Ordinal)), call.Arguments))
+                .Where(c => c.Name is not null)
+                .Select(c => new MockToolUse("toolu_mock_" + Guid.NewGuid().ToString("N")[..16], c.Name!, c.Arguments.ToJsonString()))
+                .ToList();
+            if (uses.Count > 0)
+            {
+                return new MockReply(["Calling tools."], StopReason: "tool_use", ToolUses: uses);
+            }
+        }
+        var results = after
+            .Where(m => m?["role"]?.GetValue<string>() == "user")
+            .SelectMany(Blocks)
+            .Where(b => Type(b) == "tool_result")
+            .Select(b => (ResultText(b!["content"]), b!["is_error"]?.GetValue<bool>() == true));
+        return MockReply.Text(ToolScript.FinalAnswer(results));
+    }
+
+    private static IEnumerable<JsonNode?> Blocks(JsonNode? message) => message?["content"] switch
+    {
+        JsonArray blocks => blocks,
+        JsonValue text => [new JsonObject { ["type"] = "text", ["text"] = text.GetValue<string>() }],
+        _ => [],
+    };
+
+    private static string? Type(JsonNode? block) => block?["type"]?.GetValue<string>();
+
+    /// <summary>A tool_result's text, without the reminders claude may add to it.</summary>
+    private static string ResultText(JsonNode? content)
+    {
+        var text = content is JsonArray blocks
+            ? string.Concat(blocks.Where(b => Type(b) == "text").Select(b => b!["text"]!.GetValue<string>()).Where(t => !t.StartsWith("<system-reminder>", StringComparison.Ordinal)))
+            : content?.GetValue<string>() ?? "";
+        var reminder = text.IndexOf("<system-reminder>", StringComparison.Ordinal);
+        return (reminder >= 0 ? text[..reminder] : text).TrimEnd('\n');
     }
 
     private static async Task SendAsync(HttpContext context, string name, JsonObject data, CancellationToken ct)
