@@ -51,7 +51,9 @@ check('chat runTools, two tools called in parallel', async () => {
   const completions = runner.allChatCompletions();
   assert.equal(completions.length, 2, 'one step with both calls, then the answer');
   assert.equal(completions[0].choices[0].finish_reason, 'tool_calls');
-  assert.equal(completions[0].choices[0].message.content, null);
+  // Text the model wrote before calling (Claude often does) comes with the calls; without any, content is null.
+  const before = completions[0].choices[0].message.content;
+  assert.ok(before === null || (typeof before === 'string' && before.length > 0), 'content is null or the text before the calls');
   assertCalls(completions[0].choices[0].message, s.rounds[0]);
   assert.equal(completions[1].choices[0].finish_reason, 'stop');
   assert.equal(completions[1].choices[0].message.tool_calls?.length ?? 0, 0, 'no more calls');
@@ -70,8 +72,9 @@ check('chat runTools stream, two rounds', async () => {
   console.log('SAW ' + JSON.stringify({ check: 'chat runTools stream', content }));
   runs.assertRan(s.calls);
   assertFinal(content, s.outputs);
-  assert.equal(deltas, content, 'the streamed deltas are the answer');
   const completions = runner.allChatCompletions();
+  // Every completion's text streamed, the tool steps' (text before their calls) included.
+  assert.equal(deltas, completions.map((c) => c.choices[0].message.content ?? '').join(''), 'the streamed deltas are the answers');
   assert.equal(completions.length, 3, 'two tool steps, then the answer');
   for (const [i, round] of s.rounds.entries()) {
     assert.equal(completions[i].choices[0].finish_reason, 'tool_calls');
