@@ -5,6 +5,9 @@ namespace CodexApiServer.Providers.Claude;
 /// <summary>Starting claude processes, and the warm spares started ahead of a new conversation.</summary>
 internal sealed partial class ClaudeSessions
 {
+    /// <summary>Most keys with warm spares at once (as Codex keeps spare threads for).</summary>
+    private const int MaxSpareKeys = 8;
+
     /// <summary>
     /// Tops up the spares for <paramref name="key"/> in the background. A tool set is part of the key, so
     /// spares are per tool set too, bounded as all spares are: kept while their key was used within the
@@ -66,6 +69,7 @@ internal sealed partial class ClaudeSessions
                         // Started under the lock so Dispose cannot miss it; Process.Start does not wait for claude to load.
                         _spares[key].Add(Start(path, key, tools, Guid.NewGuid().ToString(), resume: false));
                     }
+                    DropOldestSpareKeys();
                 }
             }
             catch (Exception e) when (e is Win32Exception or IOException or FileNotFoundException)
@@ -73,6 +77,28 @@ internal sealed partial class ClaudeSessions
                 LogStartFailed(_logger, path, e.Message);
             }
         });
+    }
+
+    /// <summary>
+    /// Keys (model, instructions, effort, schema, tools) can be many: spares are kept for the
+    /// <see cref="MaxSpareKeys"/> used last, the others' ended.
+    /// </summary>
+    private void DropOldestSpareKeys()
+    {
+        var dropped = new List<ClaudeProcess>();
+        lock (_lock)
+        {
+            while (_spares.Count(s => s.Value.Count > 0) > MaxSpareKeys
+                && _spares.Where(s => s.Value.Count > 0).MinBy(s => _keysUsed.GetValueOrDefault(s.Key)) is { Key: var oldest, Value: var list })
+            {
+                dropped.AddRange(list);
+                _spares.Remove(oldest);
+            }
+        }
+        foreach (var process in dropped)
+        {
+            End(process);
+        }
     }
 
     private bool SparesMissing(ClaudeSessionKey key)

@@ -147,6 +147,24 @@ public sealed class ClaudeProviderFakeTests
     }
 
     [Fact]
+    public async Task Spares_are_kept_for_the_eight_keys_used_last_only()
+    {
+        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 1);
+        for (var i = 0; i < 10; i++)
+        {
+            await h.RunAsync(ClaudeTestHarness.Request("hi", instructions: $"key {i}"));
+            // Each turn's spare is started once it has output; wait for it before the next key.
+            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.StartedPids.Count == 2 * (i + 1), TimeSpan.FromSeconds(10)), $"no spare for key {i}");
+        }
+
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 8, TimeSpan.FromSeconds(5)), $"{h.Provider.SpareCount} spares");
+        // The two oldest keys' spares were ended: a turn for key 0 gets no spare (a new process), for key 9 the spare.
+        var first = h.Provider.StartedPids[1];
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(first), TimeSpan.FromSeconds(5)), "the oldest key's spare still runs");
+        Assert.True(ClaudeTestHarness.IsAlive(h.Provider.StartedPids[^1]));
+    }
+
+    [Fact]
     public async Task Crash_mid_turn_is_Crashed_and_the_next_turn_works()
     {
         await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
