@@ -136,7 +136,9 @@ public static class TurnInput
 
     public static bool IsInstruction(TurnMessage message) => message.Role is "system" or "developer";
 
-    private static readonly System.Text.RegularExpressions.Regex ToolName = new("^[a-zA-Z0-9_-]{1,64}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+    /// <summary>What OpenAI allows a function name: <c>^[a-zA-Z0-9_-]{1,64}$</c>.</summary>
+    private static bool IsToolName(string name) =>
+        name.Length is >= 1 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
 
     /// <summary>An object schema that takes no arguments: a tool declared without parameters.</summary>
     private static readonly JsonElement NoParameters = JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement.Clone();
@@ -188,7 +190,7 @@ public static class TurnInput
             {
                 throw new InputException($"Missing required parameter: '{where}.name'.", where + ".name", "missing_required_parameter");
             }
-            if (!ToolName.IsMatch(name))
+            if (!IsToolName(name))
             {
                 throw new InputException($"Invalid '{where}.name': tool '{(name.Length > 80 ? name[..80] + "..." : name)}' does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, digits, '_' and '-', at most 64).", where + ".name");
             }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Tests.Support;
@@ -141,6 +142,46 @@ public sealed class ToolsEndToEndTests(RealStackFixture stack) : IClassFixture<R
         var (next, nextBody) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(model, false, ("user", "hello")));
         Assert.Equal(200, (int)next.StatusCode);
         Assert.Equal(RealStackFixture.Text, (string?)nextBody["choices"]![0]!["message"]!["content"]);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task The_server_as_a_process_carries_tool_calls_through_both_clis()
+    {
+        // The published binary when CODEX_API_SERVER_BIN names one (trimmed, native AOT), else the built assembly.
+        stack.ResetMocks();
+        var dir = TempDir.Create("tools-process");
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "config.json"), new JsonObject { ["codexPath"] = RealClis.Codex, ["claudePath"] = RealClis.Claude }.ToJsonString());
+            var env = new Dictionary<string, string?>(stack.ClaudeEnvironment);
+            foreach (var (key, value) in stack.CodexEnvironment)
+            {
+                env[key] = value;
+            }
+            using var server = ServerProcess.Start(["--port", "0", "--data-dir", dir], env);
+            using var client = new HttpClient { BaseAddress = await server.WaitListeningAsync(), Timeout = TimeSpan.FromSeconds(60) };
+            async Task<JsonNode> PostAsync(JsonNode body)
+            {
+                using var response = await client.PostAsync("/v1/chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+                var text = await response.Content.ReadAsStringAsync();
+                Assert.True(response.IsSuccessStatusCode, text);
+                return JsonNode.Parse(text)!;
+            }
+            foreach (var model in new[] { RealStackFixture.CodexModel, RealStackFixture.ClaudeModel })
+            {
+                var user = new JsonObject { ["role"] = "user", ["content"] = "Weather? " + ToolScript.Marker("get_weather", """{"city":"Bern"}""") };
+                var first = await PostAsync(Chat(model, [user.DeepClone()]));
+                var message = first["choices"]![0]!["message"]!;
+                var call = Assert.Single(message["tool_calls"]!.AsArray())!;
+                Assert.Equal("get_weather", (string?)call["function"]!["name"]);
+                var final = await PostAsync(Chat(model, [user.DeepClone(), message.DeepClone(), ToolMessage(call, "foggy in Bern")]));
+                Assert.Equal("TOOL RESULTS: foggy in Bern", (string?)final["choices"]![0]!["message"]!["content"]);
+            }
+        }
+        finally
+        {
+            TempDir.Delete(dir);
+        }
     }
 
     [Theory(Timeout = 120_000)]
