@@ -99,6 +99,37 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
         Assert.All(rows, r => Assert.Equal((model, 200), (r.Model, r.Status)));
     }
 
+    /// <summary>
+    /// `claude -p --continue` sends the whole conversation again (our first answer as the assistant turn,
+    /// cache_control moved to the new last block, its system message now a string): the model behind
+    /// us gets the second turn with the first one before it.
+    /// </summary>
+    [Theory(Timeout = 150_000)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    [InlineData(RealStackFixture.CodexModel)]
+    public async Task Claude_code_continues_a_conversation_through_us(string model)
+    {
+        stack.ResetMocks();
+        var before = Upstream.Count(stack, model);
+        var (first, second) = ($"First, remember {Guid.NewGuid():N}.", $"Second, recall it {Guid.NewGuid():N}.");
+        using var work = new WorkDir();
+
+        var one = await RunOuterClaudeAsync(model, first, work.Path, []);
+        var two = await RunOuterClaudeAsync(model, second, work.Path, ["--continue"]);
+
+        AssertSucceeded(one);
+        AssertSucceeded(two);
+        Assert.Equal(RealStackFixture.Text, two.Stdout.TrimEnd('\n'));
+        Assert.Equal(before + 2, Upstream.Count(stack, model));
+        var turns = Upstream.Turns(stack, model);
+        var users = string.Join("\n", turns.Where(t => t.Role == "user").Select(t => t.Text));
+        Assert.True(users.Contains(first, StringComparison.Ordinal) && users.Contains(second, StringComparison.Ordinal) && users.IndexOf(first, StringComparison.Ordinal) < users.IndexOf(second, StringComparison.Ordinal),
+            $"the model's second request does not hold both turns in order:\n{string.Join("\n", turns)}");
+        Assert.True(turns.Any(t => t.Role == "assistant" && t.Text.Contains(RealStackFixture.Text, StringComparison.Ordinal))
+                || users.Contains(RealStackFixture.Text, StringComparison.Ordinal),
+            $"the model's second request lacks the first answer:\n{string.Join("\n", turns)}");
+    }
+
     /// <summary>x-api-key carries our keys: a key with the messages scope is let in, a wrong one is refused before any model runs.</summary>
     [Fact(Timeout = 150_000)]
     public async Task Claude_code_sends_our_key_in_x_api_key()
