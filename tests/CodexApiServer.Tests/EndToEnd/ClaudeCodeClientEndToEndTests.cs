@@ -20,10 +20,12 @@ namespace CodexApiServer.Tests.EndToEnd;
 /// stream:true, x-api-key, anthropic-version 2023-06-01, a long anthropic-beta list; 12 custom tools
 /// (Read among them, one with "defer_loading"); thinking and output_config; model "claude-opus-5-5"
 /// when nothing is set, else ANTHROPIC_MODEL verbatim. With claude-*-5-5 and unknown models (so
-/// gpt-5.2-codex too) the environment text comes as a message with role "system" right after the
-/// user's, as blocks at first and as a string in the request after a tool call. A stream that breaks
-/// (no message_stop, or an error event) makes it send the whole request again with stream:false,
-/// even with CLAUDE_CODE_MAX_RETRIES=0; the tests turn that off so a broken stream fails here.
+/// gpt-5.2-codex too, but not claude-sonnet-4-5) the environment text comes as a message with role
+/// "system" right after the user's first one: as blocks (with its own output_config on 5-5 models)
+/// at first, as a string in every later request, between that user message and the assistant's.
+/// It reads a tool_use's input only from input_json_delta events. A stream that breaks (no
+/// message_stop, or an error event) makes it send the whole request again with stream:false, even
+/// with CLAUDE_CODE_MAX_RETRIES=0; the tests turn that off so a broken stream fails here.
 /// </remarks>
 [Collection(EndToEndGroup.Name)]
 public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestOutputHelper output) : IClassFixture<RealStackFixture>
@@ -53,7 +55,7 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
         // One outer request, one inner model call: a second would be Claude Code's non-streaming retry
         // (turned off here) or the server running the turn twice.
         Assert.Equal(before + 1, Upstream.Count(stack, expectedModel));
-        Assert.Contains(Upstream.UserTexts(stack, expectedModel), t => t.Contains($"Say hello to {nonce}.", StringComparison.Ordinal));
+        Assert.Contains(RawTurns(expectedModel), t => t.Role == "user" && t.Text.Contains($"Say hello to {nonce}.", StringComparison.Ordinal));
         if (expectedModel != RealStackFixture.CodexModel)
         {
             Assert.Equal(expectedModel, (string?)stack.ClaudeUpstream.MessageRequests[^1].Json["model"]);
@@ -68,9 +70,10 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
     /// the held inner turn goes on with it, and the outer prints the inner model's final answer.
     /// </summary>
     [Theory(Timeout = 150_000)]
-    [InlineData(RealStackFixture.ClaudeModel)]
-    [InlineData(RealStackFixture.CodexModel)]
-    public async Task Claude_code_runs_its_own_Read_tool_for_the_model_behind_us(string model)
+    [InlineData(RealStackFixture.ClaudeModel, RealStackFixture.ClaudeModel)]
+    [InlineData(null, "claude-opus-5-5")]
+    [InlineData(RealStackFixture.CodexModel, RealStackFixture.CodexModel)]
+    public async Task Claude_code_runs_its_own_Read_tool_for_the_model_behind_us(string? anthropicModel, string model)
     {
         stack.ResetMocks();
         var before = Upstream.Count(stack, model);
@@ -81,7 +84,7 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
         await File.WriteAllTextAsync(note, secret + "\n");
         var marker = ToolScript.Marker("Read", new JsonObject { ["file_path"] = note }.ToJsonString());
 
-        var run = await RunOuterClaudeAsync(model, $"Read my note. {marker}", work.Path, ["--allowedTools", "Read"]);
+        var run = await RunOuterClaudeAsync(anthropicModel, $"Read my note. {marker}", work.Path, ["--allowedTools", "Read"]);
 
         AssertSucceeded(run);
         var answer = run.Stdout.TrimEnd('\n');
@@ -101,33 +104,34 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
 
     /// <summary>
     /// `claude -p --continue` sends the whole conversation again (our first answer as the assistant turn,
-    /// cache_control moved to the new last block, its system message now a string): the model behind
-    /// us gets the second turn with the first one before it.
+    /// cache_control moved to the new last block, and with claude-*-5-5 models its role:system message
+    /// turned from blocks into a string): the model behind us gets the second turn after the first one
+    /// and its answer, as turns of one conversation, not one prompt retelling it.
     /// </summary>
     [Theory(Timeout = 150_000)]
-    [InlineData(RealStackFixture.ClaudeModel)]
-    [InlineData(RealStackFixture.CodexModel)]
-    public async Task Claude_code_continues_a_conversation_through_us(string model)
+    [InlineData(RealStackFixture.ClaudeModel, RealStackFixture.ClaudeModel)]
+    [InlineData(null, "claude-opus-5-5")]
+    [InlineData(RealStackFixture.CodexModel, RealStackFixture.CodexModel)]
+    public async Task Claude_code_continues_a_conversation_through_us(string? anthropicModel, string expectedModel)
     {
         stack.ResetMocks();
-        var before = Upstream.Count(stack, model);
+        var before = Upstream.Count(stack, expectedModel);
         var (first, second) = ($"First, remember {Guid.NewGuid():N}.", $"Second, recall it {Guid.NewGuid():N}.");
         using var work = new WorkDir();
 
-        var one = await RunOuterClaudeAsync(model, first, work.Path, []);
-        var two = await RunOuterClaudeAsync(model, second, work.Path, ["--continue"]);
-
+        var one = await RunOuterClaudeAsync(anthropicModel, first, work.Path, []);
         AssertSucceeded(one);
+        var two = await RunOuterClaudeAsync(anthropicModel, second, work.Path, ["--continue"]);
+
         AssertSucceeded(two);
         Assert.Equal(RealStackFixture.Text, two.Stdout.TrimEnd('\n'));
-        Assert.Equal(before + 2, Upstream.Count(stack, model));
-        var turns = Upstream.Turns(stack, model);
-        var users = string.Join("\n", turns.Where(t => t.Role == "user").Select(t => t.Text));
-        Assert.True(users.Contains(first, StringComparison.Ordinal) && users.Contains(second, StringComparison.Ordinal) && users.IndexOf(first, StringComparison.Ordinal) < users.IndexOf(second, StringComparison.Ordinal),
-            $"the model's second request does not hold both turns in order:\n{string.Join("\n", turns)}");
-        Assert.True(turns.Any(t => t.Role == "assistant" && t.Text.Contains(RealStackFixture.Text, StringComparison.Ordinal))
-                || users.Contains(RealStackFixture.Text, StringComparison.Ordinal),
-            $"the model's second request lacks the first answer:\n{string.Join("\n", turns)}");
+        Assert.Equal(before + 2, Upstream.Count(stack, expectedModel));
+        var turns = RawTurns(expectedModel).Where(t => t.Role is "user" or "assistant").ToList();
+        var firstAt = turns.FindIndex(t => t.Role == "user" && t.Text.Contains(first, StringComparison.Ordinal));
+        var answerAt = turns.FindIndex(t => t.Role == "assistant" && t.Text.Contains(RealStackFixture.Text, StringComparison.Ordinal));
+        var secondAt = turns.FindIndex(t => t.Role == "user" && t.Text.Contains(second, StringComparison.Ordinal));
+        Assert.True(firstAt >= 0 && firstAt < answerAt && answerAt < secondAt,
+            $"the model's second request is not [.. user(first), assistant(answer), user(second)]:\n{string.Join("\n", turns.Select(t => $"{t.Role}: {(t.Text.Length > 300 ? t.Text[..150] + " ... " + t.Text[^150..] : t.Text)}"))}");
     }
 
     /// <summary>x-api-key carries our keys: a key with the messages scope is let in, a wrong one is refused before any model runs.</summary>
@@ -251,6 +255,22 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
             .Select(o => string.Concat(Strings(o)))
             .ToList();
         return (declared, results);
+    }
+
+    /// <summary>
+    /// The (role, text) turns of the newest inner model request, with every text part kept: the server
+    /// may join Claude Code's &lt;system-reminder&gt; blocks and the user's words into one part, which
+    /// <see cref="Upstream.Turns"/> would drop whole.
+    /// </summary>
+    private List<(string Role, string Text)> RawTurns(string model)
+    {
+        var items = model == RealStackFixture.CodexModel
+            ? stack.CodexUpstream.Requests[^1]["input"]!.AsArray().Where(i => i?["role"] is not null && (string?)i["type"] is null or "message")
+            : stack.ClaudeUpstream.MessageRequests[^1].Json["messages"]!.AsArray();
+        return items.Select(i => ((string)i!["role"]!, i["content"] is JsonArray parts
+                ? string.Concat(parts.Where(p => p?["text"] is JsonValue).Select(p => (string)p!["text"]!))
+                : string.Concat(Strings(i["content"]))))
+            .ToList();
     }
 
     private static IEnumerable<string> Strings(JsonNode? node) => node switch
