@@ -169,6 +169,23 @@ public sealed class MessagesTests
         Assert.Equal(["Read", "DeferredToolPlaceholder"], sent.Tools!.Select(t => t.Name));
     }
 
+    [Fact]
+    public async Task A_request_that_extends_an_answered_conversation_continues_its_session_with_only_the_new_message()
+    {
+        var fake = new FakeProvider(ProviderKind.Claude);
+        await using var server = await ApiServer.StartAsync(fake);
+        const string first = """{"role":"user","content":[{"type":"text","text":"one","cache_control":{"type":"ephemeral"}}]}""";
+        var (_, raw) = await PostAsync(server, "/v1/messages", Body($"[{first}]", ""","system":"S" """));
+        var answer = JsonNode.Parse(raw)!["content"]!.ToJsonString();
+
+        var (response, _) = await PostAsync(server, "/v1/messages", Body($$"""[{"role":"user","content":[{"type":"text","text":"one"}]},{"role":"assistant","content":{{answer}}},{"role":"user","content":"two"}]""", ""","system":"S" """));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var second = fake.Requests.Last();
+        Assert.Equal("sess-1", second.SessionId);
+        Assert.Equal("two", Assert.IsType<TextPart>(Assert.Single(Assert.Single(second.Messages).Parts)).Text);
+    }
+
     [Theory]
     [InlineData("""{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}""", "max_tokens")]
     [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}""", "messages")]
