@@ -31,7 +31,7 @@ public static class ApiKeysApi
         {
             return OpenAIErrors.InvalidRequest("'name' must be at most 100 characters.", "name");
         }
-        var scopes = body.Scopes ?? ["chat", "responses", "models"];
+        var scopes = body.Scopes ?? ["chat", "responses", "messages", "models"];
         if (Invalid(scopes, body.RequestsPerMinute, body.TokensPerDay) is { } invalid)
         {
             return invalid;

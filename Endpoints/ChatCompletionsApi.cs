@@ -64,14 +64,9 @@ public static partial class ChatCompletionsApi
         // Otherwise continue a live session when this request extends a conversation we answered.
         var full = new TurnRequest(route.Model, turn.Instructions, turn.Conversation, turn.ReasoningEffort, turn.OutputSchema,
             Tools: turn.Tools, ToolChoice: turn.ToolChoice, ParallelToolCalls: turn.ParallelToolCalls);
-        var request = full;
-        TurnRequest? replay = null;
-        var lastAssistant = turn.Conversation.FindLastIndex(m => m.Role == "assistant");
-        if (resumed is null && lastAssistant >= 0 && lastAssistant < turn.Conversation.Count - 1
-            && sessions.Take(TurnInput.ConversationKey(turn.Model, turn.Instructions, turn.Conversation.Take(lastAssistant + 1)), route.Provider) is { } sessionId)
+        var (request, replay) = resumed is null ? ConversationReuse.Continue(sessions, route, turn.Model, full) : (full, null);
+        if (request.SessionId is { } sessionId)
         {
-            request = full with { Messages = turn.Conversation.Skip(lastAssistant + 1).ToList(), SessionId = sessionId };
-            replay = full;
             LogSessionReused(logger, context.TraceIdentifier, sessionId);
         }
 
@@ -84,8 +79,7 @@ public static partial class ChatCompletionsApi
             }
             if (end.SessionId is { } nextSession)
             {
-                var conversation = turn.Conversation.Append(new TurnMessage("assistant", [new TextPart(completion.Choices[0].Message.Content ?? "")]));
-                sessions.Put(TurnInput.ConversationKey(turn.Model, turn.Instructions, conversation), route.Provider, nextSession);
+                ConversationReuse.Remember(sessions, route, turn.Model, full, completion.Choices[0].Message.Content ?? "", nextSession);
             }
             if (turn.Store)
             {

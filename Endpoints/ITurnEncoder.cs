@@ -16,6 +16,9 @@ public interface ITurnEncoder
 
     Task ReasoningAsync(string text);
 
+    /// <summary>The CLI's token counts so far (the last on the end is what counts); most wires wait for the end.</summary>
+    Task UsageAsync(TokenUsage usage) => Task.CompletedTask;
+
     /// <summary>The model called the client's tools: the calls of one step, all together. The end (ToolCalls) follows.</summary>
     Task ToolCallsAsync(IReadOnlyList<ToolCall> calls);
 

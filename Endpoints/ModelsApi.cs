@@ -1,6 +1,5 @@
 using CodexApiServer.Providers;
 using CodexApiServer.Security;
-using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
@@ -14,13 +13,29 @@ public static class ModelsApi
         return group;
     }
 
-    private static JsonHttpResult<ModelList> List(ModelCatalog catalog) =>
-        TypedResults.Json(new ModelList("list", catalog.All.Select(ToObject).ToList()), ApiJsonContext.Wire.ModelList);
+    // A request with an anthropic-version header (the Anthropic SDKs, Claude Code) gets Anthropic's shape.
+    private static bool Anthropic(HttpRequest request) => request.Headers.ContainsKey("anthropic-version");
 
-    private static Results<JsonHttpResult<ModelObject>, JsonHttpResult<ErrorBody>> Get(string id, ModelCatalog catalog) =>
-        catalog.Find(id) is { } model
-            ? TypedResults.Json(ToObject(model), ApiJsonContext.Wire.ModelObject)
-            : OpenAIErrors.ModelNotFound(id);
+    private static IResult List(HttpRequest request, ModelCatalog catalog)
+    {
+        if (Anthropic(request))
+        {
+            var data = catalog.All.Select(ToAnthropic).ToList();
+            return TypedResults.Json(new AnthropicModelList(data, false, data.FirstOrDefault()?.Id, data.LastOrDefault()?.Id), ApiJsonContext.Wire.AnthropicModelList);
+        }
+        return TypedResults.Json(new ModelList("list", catalog.All.Select(ToObject).ToList()), ApiJsonContext.Wire.ModelList);
+    }
+
+    private static IResult Get(string id, HttpRequest request, ModelCatalog catalog) => (catalog.Find(id), Anthropic(request)) switch
+    {
+        ({ } model, true) => TypedResults.Json(ToAnthropic(model), ApiJsonContext.Wire.AnthropicModel),
+        ({ } model, false) => TypedResults.Json(ToObject(model), ApiJsonContext.Wire.ModelObject),
+        (null, true) => AnthropicErrors.Result(404, $"model: {id}"),
+        (null, false) => OpenAIErrors.ModelNotFound(id),
+    };
 
     private static ModelObject ToObject(ModelEntry model) => new(model.Id, "model", model.Created, model.OwnedBy);
+
+    private static AnthropicModel ToAnthropic(ModelEntry model) =>
+        new("model", model.Id, model.Id, DateTimeOffset.FromUnixTimeSeconds(model.Created).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CodexApiServer.Endpoints;
 
-/// <summary>The one place every error body is made: the OpenAI shape, all four keys present.</summary>
+/// <summary>The one place every error body is made: the OpenAI shape, all four keys present (Anthropic's for the Messages routes, see <see cref="AnthropicErrors"/>).</summary>
 public static class OpenAIErrors
 {
     public static JsonHttpResult<ErrorBody> Result(int status, string message, string type, string? code, string? param = null) =>
@@ -21,6 +21,10 @@ public static class OpenAIErrors
     /// <summary>Writes an error straight to the response, for middleware that runs outside endpoints.</summary>
     public static Task WriteAsync(HttpContext context, int status, string message, string type, string? code, string? param = null)
     {
+        if (AnthropicErrors.Applies(context))
+        {
+            return AnthropicErrors.WriteAsync(context, status, message);
+        }
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
         return JsonSerializer.SerializeAsync(context.Response.Body, new ErrorBody(new ErrorDetail(message, type, param, code)), ApiJsonContext.Wire.ErrorBody, context.RequestAborted);

@@ -125,6 +125,12 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
             {
                 return (end, null);
             }
+            if (e is UsageReport usage)
+            {
+                // Not output: it does not start the stream (a turn that fails after it is still a plain HTTP error).
+                await encoder.UsageAsync(usage.Usage);
+                continue;
+            }
             // The stream starts at the first event or the first silence.
             if (stream is { Started: false })
             {

@@ -185,31 +185,40 @@ public static class TurnInput
                 }
                 where = path + ".function";
             }
-            var name = Str(holder, "name");
-            if (name is null)
-            {
-                throw new InputException($"Missing required parameter: '{where}.name'.", where + ".name", "missing_required_parameter");
-            }
-            if (!IsToolName(name))
-            {
-                throw new InputException($"Invalid '{where}.name': tool '{(name.Length > 80 ? name[..80] + "..." : name)}' does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, digits, '_' and '-', at most 64).", where + ".name");
-            }
-            if (result.Exists(t => t.Name == name))
-            {
-                throw new InputException($"Invalid 'tools': the tool '{name}' is declared twice; tool names must be unique.", where + ".name");
-            }
-            var parameters = NoParameters;
-            if (holder.TryGetProperty("parameters", out var p) && p.ValueKind != JsonValueKind.Null)
-            {
-                if (p.ValueKind != JsonValueKind.Object || (Str(p, "type") is { } schemaType && schemaType != "object"))
-                {
-                    throw new InputException($"Invalid schema for tool '{name}' in '{where}.parameters': expected a JSON schema object of type 'object'.", where + ".parameters");
-                }
-                parameters = p.Clone();
-            }
-            result.Add(new ToolDefinition(name, Str(holder, "description"), parameters));
+            result.Add(Tool(Str(holder, "name"), Str(holder, "description"), holder.TryGetProperty("parameters", out var p) ? p : default,
+                where + ".name", where + ".parameters", result));
         }
         return result.Count > 0 ? result : null;
+    }
+
+    /// <summary>
+    /// One tool, checked: a name of letters, digits, '_' and '-' (at most 64), not among
+    /// <paramref name="declared"/>, and a parameters schema that is an object (none: no arguments).
+    /// </summary>
+    public static ToolDefinition Tool(string? name, string? description, JsonElement parameters, string namePath, string schemaPath, IReadOnlyList<ToolDefinition> declared)
+    {
+        if (name is null)
+        {
+            throw new InputException($"Missing required parameter: '{namePath}'.", namePath, "missing_required_parameter");
+        }
+        if (!IsToolName(name))
+        {
+            throw new InputException($"Invalid '{namePath}': tool '{(name.Length > 80 ? name[..80] + "..." : name)}' does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, digits, '_' and '-', at most 64).", namePath);
+        }
+        if (declared.Any(t => t.Name == name))
+        {
+            throw new InputException($"Invalid 'tools': the tool '{name}' is declared twice; tool names must be unique.", namePath);
+        }
+        var schema = NoParameters;
+        if (parameters.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
+        {
+            if (parameters.ValueKind != JsonValueKind.Object || (Str(parameters, "type") is { } schemaType && schemaType != "object"))
+            {
+                throw new InputException($"Invalid schema for tool '{name}' in '{schemaPath}': expected a JSON schema object of type 'object'.", schemaPath);
+            }
+            schema = parameters.Clone();
+        }
+        return new ToolDefinition(name, description, schema);
     }
 
     /// <summary>tool_choice: none | auto | required | a named function tool that the request declares.</summary>

@@ -23,6 +23,8 @@ public static partial class RequestPipeline
             context.Response.OnStarting(() =>
             {
                 context.Response.Headers["x-request-id"] = requestId;
+                // The name the Anthropic SDKs read (their errors carry it as requestID).
+                context.Response.Headers["request-id"] = requestId;
                 return Task.CompletedTask;
             });
             var started = Stopwatch.GetTimestamp();

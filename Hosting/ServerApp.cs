@@ -65,6 +65,7 @@ public static class ServerApp
         app.MapApiKeysApi();
         app.MapChatCompletionsApi();
         app.MapResponsesApi();
+        app.MapMessagesApi();
         app.MapAdminApi();
         app.MapAdminTunnelApi();
         app.MapAdminPages();

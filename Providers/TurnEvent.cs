@@ -11,7 +11,7 @@ public sealed record ReasoningDelta(string Text) : TurnEvent;
 
 /// <summary>
 /// The CLI's own token counts for the turn so far (the last one reported wins). Providers report
-/// it when the CLI does; <see cref="TurnRun"/> puts the last one on the <see cref="TurnEnded"/>.
+/// it when the CLI does (as early as it does); <see cref="TurnRun"/> passes each on and puts the last one on the <see cref="TurnEnded"/>.
 /// </summary>
 public sealed record UsageReport(TokenUsage Usage) : TurnEvent;
 

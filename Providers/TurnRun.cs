@@ -9,7 +9,8 @@ namespace CodexApiServer.Providers;
 /// (an incomplete answer, not an error), a stop by the caller as Cancelled, a crash or exception as
 /// Failed, and a CLI that stays silent past the <see cref="SilenceLimits"/> is stopped (which ends its
 /// process or interrupts its thread) and ends as Failed(Stalled). A session that is gone is replayed
-/// once in a fresh one. The last usage the provider reported travels on the TurnEnded.
+/// once in a fresh one. Usage reports pass on as they come (a wire that tells the prompt's size up front
+/// wants the first), and the last one travels on the TurnEnded.
 /// </summary>
 public sealed class TurnRun : IAsyncDisposable
 {
@@ -163,6 +164,7 @@ public sealed class TurnRun : IAsyncDisposable
                         continue;
                     case UsageReport usage:
                         _usage = usage.Usage;
+                        _events.Writer.TryWrite(usage);
                         continue;
                     case TurnEnded { Error.Kind: ProviderErrorKind.SessionNotFound } when !any && allowSessionFallback:
                         return Outcome.SessionGone;

@@ -242,7 +242,7 @@ public sealed partial class AccessControl(ServerSettings settings, AllowedHosts 
     private static void AddCorsHeaders(HttpResponse response, string origin)
     {
         response.Headers.AccessControlAllowOrigin = origin;
-        response.Headers.AccessControlExposeHeaders = "x-request-id, retry-after, retry-after-ms, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests";
+        response.Headers.AccessControlExposeHeaders = "x-request-id, request-id, retry-after, retry-after-ms, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests";
         response.Headers.Vary = "Origin";
     }
 

@@ -10,6 +10,7 @@ public sealed record RequiredScope(string? Scope)
     public const string Admin = "admin";
     public const string Chat = "chat";
     public const string Responses = "responses";
+    public const string Messages = "messages";
     public const string Models = "models";
 
     /// <summary>Any valid key, whatever its scopes (from outside; none from this machine).</summary>

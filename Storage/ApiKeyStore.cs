@@ -8,7 +8,7 @@ namespace CodexApiServer.Storage;
 /// <summary>API keys: only a SHA-256 hash and a display prefix are stored; the key itself is shown once.</summary>
 public sealed class ApiKeyStore(Database database)
 {
-    public static readonly string[] AllScopes = ["chat", "responses", "models", "admin"];
+    public static readonly string[] AllScopes = ["chat", "responses", "messages", "models", "admin"];
 
     private const string Columns = "id, name, prefix, scopes, created_at, expires_at, last_used_at, requests_per_minute, tokens_per_day, active, revoked_at";
 

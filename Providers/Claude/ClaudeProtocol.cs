@@ -86,6 +86,10 @@ public static class ClaudeProtocol
                 return new ClaudeLine(ClaudeLineKind.ToolUseStart) { Index = index, Id = id, Name = name };
             case "message_stop":
                 return new ClaudeLine(ClaudeLineKind.MessageStop);
+            case "message_start" when ev.TryGetProperty("message", out var started) && started.ValueKind == JsonValueKind.Object
+                && started.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object:
+                // The prompt's size, known before any output: what an Anthropic client reads from our own message_start.
+                return new ClaudeLine(ClaudeLineKind.StreamEvent) { Usage = ReadUsage(u) };
         }
         return new ClaudeLine(ClaudeLineKind.StreamEvent);
     }
@@ -155,12 +159,7 @@ public static class ClaudeProtocol
         TokenUsage? usage = null;
         if (root.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object)
         {
-            var input = Long(u, "input_tokens");
-            var cacheRead = Long(u, "cache_read_input_tokens");
-            var cacheCreation = Long(u, "cache_creation_input_tokens");
-            var thinking = u.TryGetProperty("output_tokens_details", out var d) && d.ValueKind == JsonValueKind.Object ? Long(d, "thinking_tokens") : 0;
-            // OpenAI counts cached prompt tokens inside prompt_tokens; Anthropic counts them apart.
-            usage = new TokenUsage(input + cacheRead + cacheCreation, Long(u, "output_tokens"), cacheRead, thinking);
+            usage = ReadUsage(u);
         }
         string? structured = null;
         if (root.TryGetProperty("structured_output", out var so) && so.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
@@ -178,6 +177,16 @@ public static class ClaudeProtocol
             Usage = usage,
             StructuredOutput = structured,
         };
+    }
+
+    /// <summary>Anthropic's usage object; OpenAI counts cached prompt tokens inside prompt_tokens, Anthropic counts them apart.</summary>
+    private static TokenUsage ReadUsage(JsonElement u)
+    {
+        var input = Long(u, "input_tokens");
+        var cacheRead = Long(u, "cache_read_input_tokens");
+        var cacheCreation = Long(u, "cache_creation_input_tokens");
+        var thinking = u.TryGetProperty("output_tokens_details", out var d) && d.ValueKind == JsonValueKind.Object ? Long(d, "thinking_tokens") : 0;
+        return new TokenUsage(input + cacheRead + cacheCreation, Long(u, "output_tokens"), cacheRead, thinking);
     }
 
     private static string? Str(JsonElement e, string name) =>

@@ -100,6 +100,9 @@ public sealed class ClaudeTurnDecoder
                 return Activity;
             case ClaudeLineKind.MessageStop:
                 return StepEnded();
+            case ClaudeLineKind.StreamEvent when line.Usage is { } started:
+                // An upstream response began: its prompt size, before any output (the result's usage comes at the end).
+                return [CliActivity.Instance, new UsageReport(started)];
             case ClaudeLineKind.ToolCallRequest:
                 _waiting.Add(line);
                 AnswerWaiting(final: false);

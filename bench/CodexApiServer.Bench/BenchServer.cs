@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Hosting;
@@ -57,18 +58,66 @@ public sealed class BenchServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Drops and ends the live session that continues the conversation of the chat request
+    /// <paramref name="body"/> answered with <paramref name="answer"/>, whatever its messages hold (tool
+    /// calls and results too): the key is computed from the request as the endpoint parses it.
+    /// </summary>
+    /// <returns>False when there was no such session.</returns>
+    public async Task<bool> ForgetSessionAsync(JsonObject body, ProviderKind kind, string answer)
+    {
+        var turn = Parse(body);
+        var key = TurnInput.ConversationKey(turn.Model, turn.Instructions, turn.Conversation.Append(new TurnMessage("assistant", [new TextPart(answer)])));
+        var provider = Provider(kind);
+        if (_app.Services.GetRequiredService<ConversationSessions>().Take(key, provider) is not { } sessionId)
+        {
+            return false;
+        }
+        await provider.EndSessionAsync(sessionId);
+        return true;
+    }
+
+    /// <summary>
+    /// The TurnRequest the chat endpoint makes of <paramref name="body"/> for a new conversation (its own
+    /// parser, so tools and tool_choice are read as the server reads them), for the direct drivers.
+    /// </summary>
+    public static TurnRequest TurnRequestOf(JsonObject body, ProviderKind kind)
+    {
+        var turn = Parse(body);
+        return new TurnRequest(new ModelEntry(turn.Model, kind, 0, turn.Model), turn.Instructions, turn.Conversation, turn.ReasoningEffort, turn.OutputSchema,
+            Tools: turn.Tools, ToolChoice: turn.ToolChoice, ParallelToolCalls: turn.ParallelToolCalls);
+    }
+
+    private static ChatTurn Parse(JsonObject body) =>
+        ChatCompletionsParser.Parse(JsonSerializer.Deserialize(body.ToJsonString(), ApiJsonContext.Wire.ChatCompletionRequest)!, "");
+
+    /// <summary>POST /v1/chat/completions without streaming: the whole completion.</summary>
+    public async Task<JsonNode> ChatJsonAsync(JsonObject body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+        using var response = await _http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return response.IsSuccessStatusCode ? JsonNode.Parse(text)! : throw new InvalidOperationException($"chat completion failed: {(int)response.StatusCode} {text}");
+    }
+
     /// <summary>POST /v1/chat/completions with stream:true; times the first content chunk and [DONE].</summary>
-    public async Task<(double FirstMs, double TotalMs, string Text)> ChatAsync(string model, IEnumerable<(string Role, string Text)> history)
+    public Task<(double FirstMs, double TotalMs, string Text)> ChatAsync(string model, IEnumerable<(string Role, string Text)> history)
     {
         var messages = new JsonArray();
         foreach (var (role, text) in history)
         {
             messages.Add(new JsonObject { ["role"] = role, ["content"] = text });
         }
-        var body = new JsonObject { ["model"] = model, ["stream"] = true, ["messages"] = messages }.ToJsonString();
+        return ChatStreamAsync(new JsonObject { ["model"] = model, ["stream"] = true, ["messages"] = messages });
+    }
+
+    /// <summary>POST /v1/chat/completions of <paramref name="request"/> (stream:true); times the first content chunk and [DONE].</summary>
+    public async Task<(double FirstMs, double TotalMs, string Text)> ChatStreamAsync(JsonObject request)
+    {
+        var body = request.ToJsonString();
         var clock = Stopwatch.StartNew();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead);
         if (!response.IsSuccessStatusCode)
         {
             throw new InvalidOperationException($"chat completion failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Bench;
@@ -19,6 +21,7 @@ public sealed class CodexDirect : IAsyncDisposable
     private readonly string _cwd;
     private int _nextId;
     private string? _spare;
+    private string? _toolSpare;
 
     private CodexDirect(Process process, string cwd)
     {
@@ -81,6 +84,93 @@ public sealed class CodexDirect : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// One turn whose model calls a client tool, on a thread started ahead as CodexProvider starts one for
+    /// <paramref name="request"/> (its thread/start and turn/start params come from CodexThreadSettings, so
+    /// the dynamic tools and raw events are the provider's). Once the step is whole (codex asked for the
+    /// call and the model's response is over, which is when the server hands the call to its client), it
+    /// waits <paramref name="toolTime"/>, as the client's tool would, then answers the call as the provider
+    /// does (CodexToolStep.WriteAnswer). Returns the time from that answer to the first agentMessage delta.
+    /// </summary>
+    public async Task<double> ToolRoundTripAsync(TurnRequest request, string output, TimeSpan toolTime)
+    {
+        var threadId = _toolSpare ?? await StartToolThreadAsync(request);
+        _toolSpare = null;
+        var turn = await RequestAsync("turn/start", Params(w => CodexThreadSettings.WriteTurnStart(w, threadId, request)));
+        // The provider's own step logic says when the model's step is whole (the call asked for, the response over).
+        var step = new CodexToolStep((string)turn["turn"]!["id"]!, [.. request.Tools!.Select(t => t.Name)]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        IReadOnlyList<PendingToolCall>? calls = null;
+        while (calls is null)
+        {
+            var n = await _notifications.Reader.ReadAsync(timeout.Token);
+            if ((string?)n["params"]?["threadId"] is { } t && t != threadId)
+            {
+                continue;
+            }
+            var message = JsonDocument.Parse(n.ToJsonString()).RootElement;
+            switch ((string?)n["method"])
+            {
+                case "item/tool/call":
+                    step.Ask(message.GetProperty("id"), message);
+                    break;
+                case "turn/completed":
+                    throw new InvalidOperationException("codex ended the turn without calling the tool: " + n.ToJsonString());
+                default:
+                    step.Observe(message);
+                    break;
+            }
+            calls = step.TakeStep();
+        }
+        if (calls is not [var call])
+        {
+            throw new InvalidOperationException($"codex made {calls.Count} calls, not one");
+        }
+        await Task.Delay(toolTime);
+        var clock = Stopwatch.StartNew();
+        var answer = Params(w => CodexToolStep.WriteAnswer(w, new ToolResult(call.Call.Id, output)));
+        await SendAsync(new JsonObject { ["id"] = JsonNode.Parse(call.RequestId.GetRawText()), ["result"] = answer });
+        double first = -1;
+        while (true)
+        {
+            var n = await _notifications.Reader.ReadAsync(timeout.Token);
+            if ((string?)n["params"]?["threadId"] is { } t && t != threadId)
+            {
+                continue;
+            }
+            var method = (string?)n["method"];
+            if (method == "item/agentMessage/delta" && first < 0)
+            {
+                first = clock.Elapsed.TotalMilliseconds;
+            }
+            else if (method == "turn/completed")
+            {
+                await RequestAsync("thread/unsubscribe", new JsonObject { ["threadId"] = threadId });
+                _toolSpare = await StartToolThreadAsync(request);
+                return first >= 0 ? first : throw new InvalidOperationException("codex wrote no text after the tool result");
+            }
+        }
+    }
+
+    private async Task<string> StartToolThreadAsync(TurnRequest request)
+    {
+        var started = await RequestAsync("thread/start", Params(w => CodexThreadSettings.WriteThreadStart(w, new ServerConfig(), request, _cwd, [])));
+        return (string)started["thread"]!["id"]!;
+    }
+
+    /// <summary>Params written by one of the product's builders, which write members into an open object.</summary>
+    private static JsonObject Params(Action<Utf8JsonWriter> members)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            members(w);
+            w.WriteEndObject();
+        }
+        return JsonNode.Parse(buffer.ToArray())!.AsObject();
+    }
+
     private async Task<string> StartThreadAsync(string model, string baseInstructions)
     {
         using var config = new MemoryStream();
@@ -141,9 +231,14 @@ public sealed class CodexDirect : IAsyncDisposable
                 continue;
             }
             var hasId = o.TryGetPropertyValue("id", out var idNode) && idNode is not null;
-            if (hasId && o.ContainsKey("method"))
+            if (hasId && (string?)o["method"] == "item/tool/call")
             {
-                // A request from codex (approval, tool call ...): refuse it so the turn never waits.
+                // A call of a client tool: ToolRoundTripAsync answers it.
+                _notifications.Writer.TryWrite(o);
+            }
+            else if (hasId && o.ContainsKey("method"))
+            {
+                // Any other request from codex (approval, user input ...): refuse it so the turn never waits.
                 await SendAsync(new JsonObject { ["id"] = idNode!.DeepClone(), ["error"] = new JsonObject { ["code"] = -32601, ["message"] = "not handled" } });
             }
             else if (hasId && idNode!.GetValueKind() == JsonValueKind.Number && _pending.TryRemove(idNode.GetValue<int>(), out var tcs))

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Claude;
 
@@ -69,6 +71,129 @@ public sealed class ClaudePrestarted
         {
             Children.End(_process);
             Tests.Support.TempDir.Delete(_cwd);
+        }
+    }
+
+    public void Abandon()
+    {
+        Children.End(_process);
+        Tests.Support.TempDir.Delete(_cwd);
+    }
+}
+
+/// <summary>
+/// A `claude -p` stream-json process started ahead of time as ClaudeProvider starts one for a request with
+/// client tools: the argv from ClaudeArgs.Build, our sdk MCP server answered from the start (claude
+/// connects to it before any user message) with ClaudeToolServer's own answers.
+/// </summary>
+public sealed class ClaudeToolPrestarted
+{
+    private readonly Process _process;
+    private readonly string _cwd;
+    private readonly TurnRequest _request;
+    private readonly Channel<ClaudeLine> _lines = Channel.CreateUnbounded<ClaudeLine>();
+    private readonly SemaphoreSlim _stdin = new(1, 1);
+
+    private ClaudeToolPrestarted(Process process, string cwd, TurnRequest request)
+    {
+        _process = process;
+        _cwd = cwd;
+        _request = request;
+        _ = Task.Run(ReadAsync);
+    }
+
+    public static ClaudeToolPrestarted Start(string claude, TurnRequest request, IReadOnlyDictionary<string, string?> env)
+    {
+        var cwd = Tests.Support.TempDir.Create("claude-tools-direct");
+        var args = ClaudeArgs.Build(ClaudeArgs.KeyOf(request, agentMode: false), Guid.NewGuid().ToString(), resume: false, agentMode: false, systemPromptFile: null);
+        return new ClaudeToolPrestarted(Children.Start(claude, args, cwd, env), cwd, request);
+    }
+
+    /// <summary>
+    /// Sends the request's user message (ClaudeProtocol.UserLine, as the provider sends it), waits for
+    /// claude's tools/call, then <paramref name="toolTime"/> as the client's tool would, and answers it
+    /// (ClaudeToolServer.CallResult). Returns the time from that answer to the first text_delta after it.
+    /// Ends the process.
+    /// </summary>
+    public async Task<double> ToolRoundTripAsync(string output, TimeSpan toolTime)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await WriteAsync(ClaudeProtocol.UserLine(_request.Messages, ToolChoice.Instruction(_request)));
+            ClaudeLine call;
+            while ((call = await _lines.Reader.ReadAsync(timeout.Token)).Kind != ClaudeLineKind.ToolCallRequest)
+            {
+                if (call.Kind == ClaudeLineKind.Result)
+                {
+                    throw new InvalidOperationException("claude ended the turn without calling the tool: " + call.Text);
+                }
+            }
+            await Task.Delay(toolTime);
+            var clock = Stopwatch.StartNew();
+            await WriteAsync(ClaudeToolServer.CallResult(call, output, isError: false));
+            double first = -1;
+            while (await _lines.Reader.ReadAsync(timeout.Token) is { } line)
+            {
+                if (first < 0 && line.Kind == ClaudeLineKind.TextDelta && line.Text is { Length: > 0 })
+                {
+                    first = clock.Elapsed.TotalMilliseconds;
+                }
+                else if (line.Kind == ClaudeLineKind.Result)
+                {
+                    return first >= 0 && !line.IsError ? first : throw new InvalidOperationException($"claude's turn after the tool result: {line.Text}");
+                }
+            }
+            throw new IOException("unreachable");
+        }
+        catch (ChannelClosedException)
+        {
+            throw new IOException($"claude exited before its result; stderr: {Children.StderrTail(_process)}");
+        }
+        finally
+        {
+            Abandon();
+        }
+    }
+
+    private async Task ReadAsync()
+    {
+        try
+        {
+            while (await _process.StandardOutput.ReadLineAsync() is { } text)
+            {
+                if (ClaudeProtocol.Parse(Encoding.UTF8.GetBytes(text)) is not { } line)
+                {
+                    continue;
+                }
+                if (line.Kind is ClaudeLineKind.McpRequest or ClaudeLineKind.ControlRequest)
+                {
+                    // initialize, notifications/initialized, tools/list: answered here, as ClaudeProcess answers them.
+                    await WriteAsync(ClaudeToolServer.Answer(line, _request.Tools!));
+                }
+                else
+                {
+                    _lines.Writer.TryWrite(line);
+                }
+            }
+        }
+        catch (Exception)
+        {
+        }
+        _lines.Writer.TryComplete();
+    }
+
+    private async Task WriteAsync(byte[] line)
+    {
+        await _stdin.WaitAsync();
+        try
+        {
+            await _process.StandardInput.BaseStream.WriteAsync(line);
+            await _process.StandardInput.BaseStream.FlushAsync();
+        }
+        finally
+        {
+            _stdin.Release();
         }
     }
 

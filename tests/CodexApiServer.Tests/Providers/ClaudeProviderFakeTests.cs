@@ -303,7 +303,7 @@ public sealed class ClaudeProviderFakeTests
         await using var h = ClaudeTestHarness.WithFake("thinking", warmSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal("Let me think.", Assert.Single(result.Events.OfType<ReasoningDelta>()).Text);
-        Assert.IsType<ReasoningDelta>(result.Events.First(e => e is not CliActivity));
+        Assert.IsType<ReasoningDelta>(result.Events.First(e => e is not (CliActivity or UsageReport)));
         Assert.Equal(3, result.Usage?.ReasoningTokens);
     }
 

@@ -28,6 +28,8 @@ public sealed class AccessControlTests : IAsyncLifetime
         ("GET", "/v1/responses/resp_0/input_items", "responses"),
         ("POST", "/v1/responses/resp_0/cancel", "responses"),
         ("GET", "/v1/chat/completions/chatcmpl_0", "chat"),
+        ("POST", "/v1/messages", "messages"),
+        ("POST", "/v1/messages/count_tokens", "messages"),
         ("GET", "/v1/api-keys", "admin"),
         ("POST", "/v1/api-keys", "admin"),
         ("GET", "/v1/api-keys/key_0", "admin"),
@@ -117,7 +119,7 @@ public sealed class AccessControlTests : IAsyncLifetime
                 continue;
             }
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-            ErrorAssert.IsOpenAIError(await Body(response), "missing_api_key");
+            ErrorAssert.IsErrorOf(path, await Body(response), "missing_api_key");
         }
     }
 
@@ -128,7 +130,7 @@ public sealed class AccessControlTests : IAsyncLifetime
         {
             var response = await SendAsync(method, path, key: "cdx_wrongwrongwrongwrongwrongwrongwrong", external: true, address: $"198.51.100.{Random.Shared.Next(2, 250)}");
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-            ErrorAssert.IsOpenAIError(await Body(response), "invalid_api_key");
+            ErrorAssert.IsErrorOf(path, await Body(response), "invalid_api_key");
             Assert.Equal("false", response.Headers.GetValues("x-should-retry").Single());
         }
     }
@@ -146,7 +148,7 @@ public sealed class AccessControlTests : IAsyncLifetime
                 if (!expected)
                 {
                     Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-                    ErrorAssert.IsOpenAIError(await Body(response), "insufficient_scope");
+                    ErrorAssert.IsErrorOf(path, await Body(response), "insufficient_scope");
                 }
             }
         }

@@ -78,6 +78,29 @@ public sealed class TestServer : IAsyncDisposable
 
 public static class ErrorAssert
 {
+    /// <summary>
+    /// The error a client of <paramref name="path"/> reads: Anthropic's shape under /v1/messages (with the
+    /// type its SDK maps <paramref name="code"/>'s status to), OpenAI's elsewhere.
+    /// </summary>
+    public static void IsErrorOf(string path, JsonNode? body, string code)
+    {
+        if (!path.StartsWith("/v1/messages", StringComparison.Ordinal))
+        {
+            IsOpenAIError(body, code);
+            return;
+        }
+        Assert.NotNull(body);
+        Assert.Equal("error", body!["type"]?.GetValue<string>());
+        Assert.Equal(code switch
+        {
+            "missing_api_key" or "invalid_api_key" => "authentication_error",
+            "insufficient_scope" => "permission_error",
+            "rate_limit_exceeded" or "tokens_per_day_exceeded" => "rate_limit_error",
+            _ => "invalid_request_error",
+        }, body["error"]?["type"]?.GetValue<string>());
+        Assert.False(string.IsNullOrWhiteSpace(body["error"]?["message"]?.GetValue<string>()));
+    }
+
     /// <summary>The body is an OpenAI error with all four keys; returns the error object.</summary>
     public static JsonObject IsOpenAIError(JsonNode? body, string? code = null)
     {

@@ -12,11 +12,12 @@ public sealed class TurnRunTests
     private static readonly SilenceLimits Patient = new(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 
     [Fact]
-    public async Task The_last_usage_reported_travels_on_the_end_and_no_usage_or_activity_event_is_passed_on()
+    public async Task Usage_reports_pass_on_the_last_travels_on_the_end_and_no_activity_event_is_passed_on()
     {
         var fake = new FakeProvider { Script = (_, _) => ApiServer.Events(new TextDelta("Hi"), CliActivity.Instance, new UsageReport(new TokenUsage(1, 1)), new UsageReport(new TokenUsage(5, 2)), new TurnEnded(TurnEndReason.Stop, "s1")) };
         var (events, _) = await RunAsync(fake, Request());
-        Assert.Equal<TurnEvent>([new TextDelta("Hi"), new TurnEnded(TurnEndReason.Stop, "s1", new TokenUsage(5, 2))], events);
+        Assert.Equal<TurnEvent>([new TextDelta("Hi"), new UsageReport(new TokenUsage(1, 1)), new UsageReport(new TokenUsage(5, 2)),
+            new TurnEnded(TurnEndReason.Stop, "s1", new TokenUsage(5, 2))], events);
     }
 
     [Fact]
