@@ -17,22 +17,26 @@ const outside = { 'X-Forwarded-For': '203.0.113.7', 'CF-Connecting-IP': '203.0.1
 const options = { baseURL: base, maxRetries: 0, timeout: requestTimeoutMs };
 const hello = { model, max_tokens: 256, messages: [{ role: 'user', content: 'こんにちは' }] };
 
-function assertError(err, Class, status, type) {
-  assert.ok(err instanceof Class, `a ${Class.name}, got ${err?.constructor?.name}: ${err}`);
-  assert.equal(err.status, status);
-  assert.equal(err.error?.type, 'error', `Anthropic's error body: ${JSON.stringify(err.error)}`);
-  assert.equal(err.type, type, `error.type: ${JSON.stringify(err.error)}`);
-  assert.match(err.apiMessage ?? '', /\S/, 'a message');
-  assert.ok(err.requestID, 'a request-id header');
+function assertError(err, Class, status, type, what = 'the request') {
+  assert.ok(err instanceof Class, `${what}: a ${Class.name}, got ${err?.constructor?.name}: ${err}`);
+  assert.equal(err.status, status, what);
+  assert.equal(err.error?.type, 'error', `${what}: Anthropic's error body: ${JSON.stringify(err.error)}`);
+  assert.equal(err.type, type, `${what}: error.type: ${JSON.stringify(err.error)}`);
+  assert.match(err.apiMessage ?? '', /\S/, `${what}: a message`);
+  assert.ok(err.requestID, `${what}: a request-id header`);
 }
 
 const refused = (promise) => promise.then((value) => assert.fail(`expected an error, got ${JSON.stringify(value)}`), (e) => e);
 
 check('AuthenticationError from outside with a wrong key', async () => {
   const client = new Anthropic({ ...options, apiKey: 'sk-ant-wrong-key', defaultHeaders: outside });
-  for (const call of [() => client.messages.create(hello), () => client.messages.countTokens({ model, messages: hello.messages }), () => client.models.list()]) {
-    const err = await refused(call());
-    assertError(err, AuthenticationError, 401, 'authentication_error');
+  const calls = {
+    'messages.create': () => client.messages.create(hello),
+    'messages.countTokens': () => client.messages.countTokens({ model, messages: hello.messages }),
+    'models.list': () => client.models.list(),
+  };
+  for (const [name, call] of Object.entries(calls)) {
+    assertError(await refused(call()), AuthenticationError, 401, 'authentication_error', name);
   }
 });
 
