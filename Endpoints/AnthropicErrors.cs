@@ -6,12 +6,16 @@ namespace CodexApiServer.Endpoints;
 /// <summary>
 /// Errors in Anthropic's shape, `{"type":"error","error":{"type","message"}}`, for the Messages routes:
 /// the Anthropic SDKs pick their error class by the status and read this body. Every error made for a
-/// request under /v1/messages goes out this way, the middleware's (auth, limits, body size) included.
+/// request that <see cref="Applies"/> to goes out this way, the middleware's (auth, limits, body size) included.
 /// </summary>
 public static class AnthropicErrors
 {
-    /// <summary>Whether errors of this request take Anthropic's shape.</summary>
-    public static bool Applies(HttpContext context) => context.Request.Path.StartsWithSegments("/v1/messages");
+    /// <summary>
+    /// Whether errors of this request take Anthropic's shape: on the Messages routes, and for any request
+    /// of an Anthropic client (its SDKs send anthropic-version on every call, /v1/models included).
+    /// </summary>
+    public static bool Applies(HttpContext context) =>
+        context.Request.Path.StartsWithSegments("/v1/messages") || context.Request.Headers.ContainsKey("anthropic-version");
 
     /// <summary>Anthropic's error type for a status.</summary>
     public static string TypeFor(int status) => status switch

@@ -34,16 +34,35 @@ internal static class MessagesParser
         }
         var conversation = new List<TurnMessage>();
         var results = new List<ToolResult>();
+        var instructions = new List<string>();
+        if (System(body.System, "system") is { } system)
+        {
+            instructions.Add(system);
+        }
         var i = 0;
         foreach (var message in body.Messages.EnumerateArray())
         {
-            results = ParseMessage(message, $"messages.{i}", i == 0, conversation);
-            i++;
+            var path = $"messages.{i++}";
+            // Claude Code puts its environment notes in a system message among the others (its per-turn-control
+            // beta): they join the instructions, wherever they stand.
+            if (message.ValueKind == JsonValueKind.Object && TurnInput.Str(message, "role") == "system")
+            {
+                if (System(message.TryGetProperty("content", out var content) ? content : default, path + ".content") is { } text)
+                {
+                    instructions.Add(text);
+                }
+                continue;
+            }
+            results = ParseMessage(message, path, conversation.Count == 0, conversation);
+        }
+        if (conversation.Count == 0)
+        {
+            throw new InputException("messages: at least one user message is required", "messages");
         }
         var tools = Tools(body.Tools);
         var (choice, parallel) = ToolChoice(body.ToolChoice, tools);
-        return new MessagesTurn(Model(body.Model, defaultModel), System(body.System), conversation, Effort(body.Thinking), tools, choice, parallel,
-            body.Stream == true, results);
+        return new MessagesTurn(Model(body.Model, defaultModel), instructions.Count > 0 ? string.Join("\n\n", instructions) : null, conversation,
+            Effort(body.Thinking) ?? OutputEffort(body.Ignored), tools, choice, parallel, body.Stream == true, results);
     }
 
     /// <summary>
@@ -59,14 +78,21 @@ internal static class MessagesParser
         return TurnInput.Model(model, defaultModel);
     }
 
-    private static string? System(JsonElement system) => system.ValueKind switch
+    /// <summary>System text: a string or text blocks (cache_control on them is accepted and means nothing here).</summary>
+    private static string? System(JsonElement system, string path) => system.ValueKind switch
     {
         JsonValueKind.Undefined or JsonValueKind.Null => null,
         JsonValueKind.String => system.GetString() is { Length: > 0 } text ? text : null,
-        // Text blocks; cache_control on them is accepted and means nothing here.
-        JsonValueKind.Array => string.Join("\n\n", system.EnumerateArray().Select((b, i) => Text(b, $"system.{i}"))) is { Length: > 0 } joined ? joined : null,
-        _ => throw new InputException("system: Input should be a valid string or a list of text blocks", "system", "invalid_type"),
+        JsonValueKind.Array => string.Join("\n\n", system.EnumerateArray().Select((b, i) => Text(b, $"{path}.{i}"))) is { Length: > 0 } joined ? joined : null,
+        _ => throw new InputException($"{path}: Input should be a valid string or a list of text blocks", path, "invalid_type"),
     };
+
+    /// <summary>output_config.effort (low, medium, high, max), which Claude Code sends with adaptive thinking.</summary>
+    private static string? OutputEffort(Dictionary<string, JsonElement>? ignored) =>
+        ignored is not null && ignored.TryGetValue("output_config", out var config) && config.ValueKind == JsonValueKind.Object
+            && TurnInput.Str(config, "effort") is { } effort && TurnInput.ReasoningEfforts.Contains(effort)
+            ? effort
+            : null;
 
     private static string Text(JsonElement block, string path) =>
         block.ValueKind == JsonValueKind.Object && TurnInput.Str(block, "type") == "text" && TurnInput.Str(block, "text") is { } text
@@ -83,9 +109,7 @@ internal static class MessagesParser
         var role = TurnInput.Str(message, "role") ?? throw new InputException($"{path}.role: Field required", path + ".role", "missing_required_parameter");
         if (role is not ("user" or "assistant"))
         {
-            throw new InputException(role == "system"
-                ? $"{path}.role: Unexpected role \"system\". The Messages API takes system instructions in the top-level `system` parameter."
-                : $"{path}.role: Input should be 'user' or 'assistant'", path + ".role");
+            throw new InputException($"{path}.role: Input should be 'user', 'assistant' or 'system'", path + ".role");
         }
         if (first && role != "user")
         {

@@ -138,11 +138,60 @@ public sealed class MessagesTests
         Assert.Single(fake.Requests);
     }
 
+    [Fact]
+    public async Task What_claude_code_sends_is_taken_its_system_message_joins_the_instructions_and_its_effort_is_used()
+    {
+        // The shape claude 2.1.331 sends as a client (fields trimmed): a system message among the messages,
+        // adaptive thinking with display, output_config, context_management, a deferred tool, cache_control everywhere.
+        var fake = new FakeProvider(ProviderKind.Claude);
+        await using var server = await ApiServer.StartAsync(fake);
+        const string body = """
+            {"model":"claude-opus-5-5","max_tokens":128000,"stream":false,
+             "thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"high"},
+             "context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]},
+             "metadata":{"user_id":"{\"device_id\":\"d\"}"},
+             "system":[{"type":"text","text":"x-billing"},{"type":"text","text":"You are a Claude agent.","cache_control":{"type":"ephemeral"}}],
+             "tools":[{"name":"Read","description":"Reads","input_schema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"file_path":{"type":"string"}},"additionalProperties":false}},
+                      {"name":"DeferredToolPlaceholder","description":"d","input_schema":{"type":"object"},"defer_loading":true}],
+             "messages":[{"role":"user","content":[{"type":"text","text":"<system-reminder>r</system-reminder>"},{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]},
+                         {"role":"system","content":[{"type":"text","text":"# Environment","cache_control":{"type":"ephemeral"}}]},
+                         {"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"earlier"}]},
+                         {"role":"user","content":[{"type":"text","text":"again"}]}]}
+            """;
+
+        var (response, raw) = await PostAsync(server, "/v1/messages?beta=true", body);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, raw);
+        var sent = Assert.Single(fake.Requests);
+        Assert.Equal("x-billing\n\nYou are a Claude agent.\n\n# Environment", sent.Instructions);
+        Assert.Equal("high", sent.ReasoningEffort);
+        Assert.Equal(["user", "assistant", "user"], sent.Messages.Select(m => m.Role));
+        Assert.Equal(["Read", "DeferredToolPlaceholder"], sent.Tools!.Select(t => t.Name));
+    }
+
+    [Fact]
+    public async Task A_request_that_extends_an_answered_conversation_continues_its_session_with_only_the_new_message()
+    {
+        var fake = new FakeProvider(ProviderKind.Claude);
+        await using var server = await ApiServer.StartAsync(fake);
+        const string first = """{"role":"user","content":[{"type":"text","text":"one","cache_control":{"type":"ephemeral"}}]}""";
+        var (_, raw) = await PostAsync(server, "/v1/messages", Body($"[{first}]", ""","system":"S" """));
+        var answer = JsonNode.Parse(raw)!["content"]!.ToJsonString();
+
+        var (response, _) = await PostAsync(server, "/v1/messages", Body($$"""[{"role":"user","content":[{"type":"text","text":"one"}]},{"role":"assistant","content":{{answer}}},{"role":"user","content":"two"}]""", ""","system":"S" """));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var second = fake.Requests.Last();
+        Assert.Equal("sess-1", second.SessionId);
+        Assert.Equal("two", Assert.IsType<TextPart>(Assert.Single(Assert.Single(second.Messages).Parts)).Text);
+    }
+
     [Theory]
     [InlineData("""{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}""", "max_tokens")]
     [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}""", "messages")]
     [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"assistant","content":"hi"}]}""", "first message")]
-    [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"system","content":"hi"}]}""", "system")]
+    [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"system","content":"hi"}]}""", "user message")]
+    [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"tool","content":"hi"}]}""", "role")]
     [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":[{"type":"document","source":{}}]}]}""", "document")]
     [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"web_search_20250305","name":"web_search"}]}""", "web_search_20250305")]
     [InlineData("""{"model":"claude-sonnet-4-5","max_tokens":"ten","messages":[{"role":"user","content":"hi"}]}""", "max_tokens")]

@@ -13,6 +13,7 @@ namespace CodexApiServer.Tests.Support;
 /// <summary>What the mock answers to one POST /v1/messages.</summary>
 /// <param name="Status">Non-200 answers with an Anthropic error body.</param>
 /// <param name="HangAfter">After this many chunks, wait (until the client goes away).</param>
+/// <param name="Thinking">When set, a thinking block with these deltas (and a signature) comes before the text.</param>
 public sealed record MockReply(
     IReadOnlyList<string> Chunks,
     int Status = 200,
@@ -25,7 +26,8 @@ public sealed record MockReply(
     string? ToolName = null,
     string? ToolInputJson = null,
     string? ErrorMessage = null,
-    IReadOnlyList<MockToolUse>? ToolUses = null)
+    IReadOnlyList<MockToolUse>? ToolUses = null,
+    IReadOnlyList<string>? Thinking = null)
 {
     /// <summary>The tool_use blocks it streams after the text: <see cref="ToolUses"/>, or the one of <see cref="ToolName"/>.</summary>
     public IReadOnlyList<MockToolUse> AllToolUses =>
@@ -177,10 +179,16 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
                     },
                 },
             }, ct);
+            var textIndex = 0;
+            if (reply.Thinking is { } thinking)
+            {
+                await SendThinkingAsync(context, thinking, ct);
+                textIndex = 1;
+            }
             await SendAsync(context, "content_block_start", new JsonObject
             {
                 ["type"] = "content_block_start",
-                ["index"] = 0,
+                ["index"] = textIndex,
                 ["content_block"] = new JsonObject { ["type"] = "text", ["text"] = "" },
             }, ct);
             for (var i = 0; i < reply.Chunks.Count; i++)
@@ -196,7 +204,7 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
                 await SendAsync(context, "content_block_delta", new JsonObject
                 {
                     ["type"] = "content_block_delta",
-                    ["index"] = 0,
+                    ["index"] = textIndex,
                     ["delta"] = new JsonObject { ["type"] = "text_delta", ["text"] = reply.Chunks[i] },
                 }, ct);
             }
@@ -204,8 +212,8 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
             {
                 await Task.Delay(Timeout.Infinite, ct);
             }
-            await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 0 }, ct);
-            var index = 0;
+            await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = textIndex }, ct);
+            var index = textIndex;
             foreach (var use in reply.AllToolUses)
             {
                 index++;
@@ -313,6 +321,33 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
             : content?.GetValue<string>() ?? "";
         var reminder = text.IndexOf("<system-reminder>", StringComparison.Ordinal);
         return (reminder >= 0 ? text[..reminder] : text).TrimEnd('\n');
+    }
+
+    /// <summary>A thinking block at index 0, as a model with extended thinking streams it: its deltas, then its signature.</summary>
+    private static async Task SendThinkingAsync(HttpContext context, IReadOnlyList<string> thinking, CancellationToken ct)
+    {
+        await SendAsync(context, "content_block_start", new JsonObject
+        {
+            ["type"] = "content_block_start",
+            ["index"] = 0,
+            ["content_block"] = new JsonObject { ["type"] = "thinking", ["thinking"] = "", ["signature"] = "" },
+        }, ct);
+        foreach (var chunk in thinking)
+        {
+            await SendAsync(context, "content_block_delta", new JsonObject
+            {
+                ["type"] = "content_block_delta",
+                ["index"] = 0,
+                ["delta"] = new JsonObject { ["type"] = "thinking_delta", ["thinking"] = chunk },
+            }, ct);
+        }
+        await SendAsync(context, "content_block_delta", new JsonObject
+        {
+            ["type"] = "content_block_delta",
+            ["index"] = 0,
+            ["delta"] = new JsonObject { ["type"] = "signature_delta", ["signature"] = "mock-signature-" + Guid.NewGuid().ToString("N")[..8] },
+        }, ct);
+        await SendAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 0 }, ct);
     }
 
     private static async Task SendAsync(HttpContext context, string name, JsonObject data, CancellationToken ct)

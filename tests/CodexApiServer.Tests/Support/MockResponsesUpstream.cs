@@ -45,6 +45,9 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
     /// <summary>When set, picks each answer's chunks from its request (overrides <see cref="Chunks"/>).</summary>
     public Func<JsonNode, string[]>? Reply { get; set; }
 
+    /// <summary>When set and it gives chunks for a request, a reasoning item with that summary, streamed, comes before the answer.</summary>
+    public Func<JsonNode, string[]?>? Reasoning { get; set; }
+
     /// <summary>Set when the first delta of a stream has been written.</summary>
     public TaskCompletionSource<DateTimeOffset> FirstDeltaSent { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -113,12 +116,18 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         }
         var chunks = script?.Answer is { } answer ? new[] { answer } : Reply?.Invoke(body!) ?? Chunks;
         var text = string.Concat(chunks);
+        var reasoning = Reasoning?.Invoke(body!);
+        var messageIndex = reasoning is null ? 0 : 1;
         try
         {
             await SendAsync(response, "response.created", w => WriteResponse(w, id, "in_progress", null, false), aborted);
+            if (reasoning is not null)
+            {
+                await SendReasoningAsync(response, reasoning, aborted);
+            }
             await SendAsync(response, "response.output_item.added", w =>
             {
-                w.WriteNumber("output_index", 0);
+                w.WriteNumber("output_index", messageIndex);
                 w.WritePropertyName("item");
                 WriteMessage(w, "in_progress", null);
             }, aborted);
@@ -132,7 +141,7 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
                 await SendAsync(response, "response.output_text.delta", w =>
                 {
                     w.WriteString("item_id", "msg_1");
-                    w.WriteNumber("output_index", 0);
+                    w.WriteNumber("output_index", messageIndex);
                     w.WriteNumber("content_index", 0);
                     w.WriteString("delta", chunk);
                 }, aborted);
@@ -144,7 +153,7 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
             }
             await SendAsync(response, "response.output_item.done", w =>
             {
-                w.WriteNumber("output_index", 0);
+                w.WriteNumber("output_index", messageIndex);
                 w.WritePropertyName("item");
                 WriteMessage(w, "completed", text);
             }, aborted);
@@ -158,6 +167,64 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         {
             ClientAborted.TrySetResult(DateTimeOffset.UtcNow);
         }
+    }
+
+    /// <summary>A reasoning item at output index 0 with one summary part, streamed as the Responses API does.</summary>
+    private static async Task SendReasoningAsync(HttpResponse response, string[] summary, CancellationToken aborted)
+    {
+        const string ItemId = "rs_1";
+        var text = string.Concat(summary);
+        void Item(Utf8JsonWriter w, string? summaryText)
+        {
+            w.WriteNumber("output_index", 0);
+            w.WritePropertyName("item");
+            w.WriteStartObject();
+            w.WriteString("type", "reasoning");
+            w.WriteString("id", ItemId);
+            w.WritePropertyName("summary");
+            w.WriteStartArray();
+            if (summaryText is not null)
+            {
+                w.WriteStartObject();
+                w.WriteString("type", "summary_text");
+                w.WriteString("text", summaryText);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        void Part(Utf8JsonWriter w, string partText)
+        {
+            w.WriteString("item_id", ItemId);
+            w.WriteNumber("output_index", 0);
+            w.WriteNumber("summary_index", 0);
+            w.WritePropertyName("part");
+            w.WriteStartObject();
+            w.WriteString("type", "summary_text");
+            w.WriteString("text", partText);
+            w.WriteEndObject();
+        }
+        await SendAsync(response, "response.output_item.added", w => Item(w, null), aborted);
+        await SendAsync(response, "response.reasoning_summary_part.added", w => Part(w, ""), aborted);
+        foreach (var chunk in summary)
+        {
+            await SendAsync(response, "response.reasoning_summary_text.delta", w =>
+            {
+                w.WriteString("item_id", ItemId);
+                w.WriteNumber("output_index", 0);
+                w.WriteNumber("summary_index", 0);
+                w.WriteString("delta", chunk);
+            }, aborted);
+        }
+        await SendAsync(response, "response.reasoning_summary_text.done", w =>
+        {
+            w.WriteString("item_id", ItemId);
+            w.WriteNumber("output_index", 0);
+            w.WriteNumber("summary_index", 0);
+            w.WriteString("text", text);
+        }, aborted);
+        await SendAsync(response, "response.reasoning_summary_part.done", w => Part(w, text), aborted);
+        await SendAsync(response, "response.output_item.done", w => Item(w, text), aborted);
     }
 
     /// <summary>One model step of function calls, streamed as the Responses API does.</summary>

@@ -1,0 +1,209 @@
+using System.Text.Json.Nodes;
+using CodexApiServer.Hosting;
+using CodexApiServer.Tests.Support;
+using Xunit.Abstractions;
+
+namespace CodexApiServer.Tests.EndToEnd;
+
+/// <summary>
+/// The Anthropic Messages front door (issue 13) as real Anthropic clients use it, through our server
+/// and the real CLIs to the mock model servers: the official @anthropic-ai/sdk and the Vercel AI SDK's
+/// @ai-sdk/anthropic, each run by a tests/node/anthropic-*-check.mjs script. Here we also check what
+/// reached the mock upstream: every tool output as a tool result (in a request that declared the
+/// client's tools), the image, and nothing of a refused request.
+/// </summary>
+[Collection(EndToEndGroup.Name)]
+public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOutputHelper output) : IClassFixture<RealStackFixture>
+{
+    private static readonly string[] ToolNames = ["get_weather", "get_time"];
+
+    /// <summary>The text in a prompt that makes the mocks reason first (THINK_MARKER in the scripts).</summary>
+    private const string ThinkMarker = "[think first]";
+
+    /// <summary>What the mocks reason, in pieces: a Claude thinking block, a codex reasoning summary.</summary>
+    private static readonly string[] Thinking = ["Let me think", ": a greeting", " is due 🤔"];
+
+    /// <summary>The PNG of tests/node/anthropic.mjs, base64.</summary>
+    private const string Png = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR42mP4z8DAAMIM/4EAAB/uBfvxq7p3AAAAAElFTkSuQmCC";
+
+    /// <summary>
+    /// messages.create (with system blocks, sampling and a follow-up), messages.stream() with its text
+    /// events and finalMessage(), raw stream events, a tool-use loop plain and streamed (inputJson), an
+    /// image, thinking, countTokens, models.list/retrieve, NotFoundError and BadRequestError.
+    /// </summary>
+    [Theory(Timeout = 240_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task The_anthropic_sdk_creates_streams_and_runs_tools_over_messages(string model)
+    {
+        var before = Upstream.Count(stack, model);
+        MocksThinkWhenAsked();
+        string text;
+        try
+        {
+            text = await RunAsync("anthropic-sdk-check.mjs", model, checks: 12, stack.Server, [string.Concat(Thinking)]);
+        }
+        finally
+        {
+            ResetMocks();
+        }
+
+        AssertToolResultsReachedUpstream(model, before, text);
+        var images = Requests(model, before).Where(r => Strings(r).Any(s => s.Contains(Png, StringComparison.Ordinal))).ToList();
+        Assert.True(images.Count > 0, "no model request carried the image's bytes");
+    }
+
+    /// <summary>
+    /// AuthenticationError for a wrong key or none from outside (the master key works there, as Bearer
+    /// and as x-api-key), RateLimitError from a server with one turn slot and no queue while a slow turn runs.
+    /// </summary>
+    [Theory(Timeout = 120_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task The_anthropic_sdk_raises_its_error_classes_for_keys_and_limits(string model)
+    {
+        await using var limited = await stack.StartServerAsync(extraConfig: """{"maxConcurrentTurns": 1, "queueTimeoutSeconds": 0}""");
+        var masterKey = stack.Server.App.Services.GetRequiredService<ServerSettings>().Config.MasterKey!;
+        var before = Upstream.Count(stack, model);
+        try
+        {
+            ResetMocks();
+            stack.CodexUpstream.DeltaDelay = TimeSpan.FromMilliseconds(700);
+            stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude(RealStackFixture.Chunks) with { ChunkDelay = TimeSpan.FromMilliseconds(700) };
+
+            await RunAsync("anthropic-errors-check.mjs", model, checks: 4, stack.Server, [masterKey, limited.Client.BaseAddress!.ToString()]);
+        }
+        finally
+        {
+            ResetMocks();
+        }
+
+        // The slow turn reached the model; the refused ones did not.
+        var users = Enumerable.Range(before, Upstream.Count(stack, model) - before).SelectMany(i => Upstream.UserTexts(stack, model, i)).ToList();
+        Assert.Contains(users, u => u.Contains("slow", StringComparison.Ordinal));
+        Assert.DoesNotContain(users, u => u.Contains("overflow", StringComparison.Ordinal));
+    }
+
+    /// <summary>generateText and streamText (also with thinking), and executed tools over several steps with stopWhen.</summary>
+    [Theory(Timeout = 240_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task The_vercel_ai_sdk_anthropic_provider_generates_streams_and_runs_tools(string model)
+    {
+        var before = Upstream.Count(stack, model);
+        MocksThinkWhenAsked();
+        string text;
+        try
+        {
+            text = await RunAsync("anthropic-vercel-check.mjs", model, checks: 5, stack.Server, [string.Concat(Thinking)]);
+        }
+        finally
+        {
+            ResetMocks();
+        }
+
+        AssertToolResultsReachedUpstream(model, before, text);
+    }
+
+    /// <summary>Runs a script with the server's URL, the model, the mocks' answer and usage and <paramref name="more"/>; its output.</summary>
+    private async Task<string> RunAsync(string script, string model, int checks, RealStackServer server, string[] more)
+    {
+        var usage = RealStackFixture.UsageOf(model);
+        var path = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(RealClis.NodeModulesBin))!, script);
+        string[] args =
+        [
+            server.Client.BaseAddress!.ToString(), model, RealStackFixture.Text,
+            $"{usage.Prompt}", $"{usage.Completion}", $"{usage.Cached}", .. more,
+        ];
+        var (exitCode, text) = await NodeScript.RunAsync(path, args, TimeSpan.FromSeconds(220));
+
+        output.WriteLine(text);
+        NodeScript.AssertPassed(exitCode, text, script);
+        Assert.Contains($"{checks}/{checks} checks passed", text);
+        return text;
+    }
+
+    /// <summary>The mocks' usual answer, reasoning first (<see cref="Thinking"/>) when the prompt has <see cref="ThinkMarker"/>.</summary>
+    private void MocksThinkWhenAsked()
+    {
+        stack.ResetMocks();
+        stack.ClaudeUpstream.Reply = r => RealStackFixture.Claude(RealStackFixture.Chunks) with
+        {
+            Thinking = r.Body.Contains(ThinkMarker, StringComparison.Ordinal) ? Thinking : null,
+        };
+        stack.CodexUpstream.Reasoning = body => Strings(body).Any(s => s.Contains(ThinkMarker, StringComparison.Ordinal)) ? Thinking : null;
+    }
+
+    private void ResetMocks()
+    {
+        stack.CodexUpstream.Reasoning = null;
+        stack.ResetMocks();
+    }
+
+    /// <summary>Every tool run the script printed ("TOOL {json}") reached the mock upstream as a tool result, in a request that declared the client's tools.</summary>
+    private void AssertToolResultsReachedUpstream(string model, int before, string text)
+    {
+        var runs = text.Split('\n')
+            .Where(l => l.StartsWith("TOOL ", StringComparison.Ordinal))
+            .Select(l => JsonNode.Parse(l["TOOL ".Length..])!)
+            .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
+            .ToList();
+        Assert.NotEmpty(runs);
+        var results = ToolResultsSentUpstream(model, before);
+        foreach (var (name, arguments, toolOutput) in runs)
+        {
+            Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
+                $"the mock upstream never got the output \"{toolOutput}\" of {name} {arguments}; it got:\n{string.Join("\n", results.Select(r => r.Output))}");
+        }
+        foreach (var (declared, _) in results)
+        {
+            Assert.All(ToolNames, tool => Assert.Contains(declared, d => d.EndsWith(tool, StringComparison.Ordinal)));
+        }
+    }
+
+    /// <summary>The model requests made since request number <paramref name="from"/>.</summary>
+    private List<JsonNode> Requests(string model, int from) =>
+        model == RealStackFixture.CodexModel
+            ? stack.CodexUpstream.Requests.Skip(from).ToList()
+            : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
+
+    /// <summary>
+    /// Each tool result in the model requests since <paramref name="from"/>, with the tool names that
+    /// request declared: codex's function_call_output items, Claude's tool_result blocks.
+    /// </summary>
+    private List<(List<string> Declared, string Output)> ToolResultsSentUpstream(string model, int from)
+    {
+        var results = new List<(List<string>, string)>();
+        foreach (var request in Requests(model, from))
+        {
+            var declared = NamesIn(request["tools"]).ToList();
+            var outputs = model == RealStackFixture.CodexModel
+                ? (request["input"] as JsonArray ?? [])
+                    .Where(i => ((string?)i?["type"])?.EndsWith("_call_output", StringComparison.Ordinal) == true)
+                    .Select(i => i!["output"])
+                : (request["messages"] as JsonArray ?? [])
+                    .SelectMany(m => m?["content"] as JsonArray ?? [])
+                    .Where(b => (string?)b?["type"] == "tool_result")
+                    .Select(b => b!["content"]);
+            results.AddRange(outputs.Select(o => (declared, string.Concat(Strings(o)))));
+        }
+        return results;
+    }
+
+    /// <summary>The "name" of every object in a tools list, however a CLI nests them.</summary>
+    private static IEnumerable<string> NamesIn(JsonNode? node) => node switch
+    {
+        JsonArray array => array.SelectMany(NamesIn),
+        JsonObject obj => obj.SelectMany(p => p.Key == "name" && p.Value is JsonValue v && v.TryGetValue<string>(out var name) ? [name] : NamesIn(p.Value)),
+        _ => [],
+    };
+
+    /// <summary>Every string in a JSON node.</summary>
+    private static IEnumerable<string> Strings(JsonNode? node) => node switch
+    {
+        JsonValue value when value.TryGetValue<string>(out var s) => [s],
+        JsonArray array => array.SelectMany(Strings),
+        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
+        _ => [],
+    };
+}
