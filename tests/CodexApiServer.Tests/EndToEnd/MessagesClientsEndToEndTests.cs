@@ -49,7 +49,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
         }
 
         AssertToolResultsReachedUpstream(model, before, text);
-        var images = Requests(model, before).Where(r => Strings(r).Any(s => s.Contains(Png, StringComparison.Ordinal))).ToList();
+        var images = Upstream.RequestsSince(stack, model, before).Where(r => Upstream.Strings(r).Any(s => s.Contains(Png, StringComparison.Ordinal))).ToList();
         Assert.True(images.Count > 0, "no model request carried the image's bytes");
     }
 
@@ -131,7 +131,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
         {
             Thinking = r.Body.Contains(ThinkMarker, StringComparison.Ordinal) ? Thinking : null,
         };
-        stack.CodexUpstream.Reasoning = body => Strings(body).Any(s => s.Contains(ThinkMarker, StringComparison.Ordinal)) ? Thinking : null;
+        stack.CodexUpstream.Reasoning = body => Upstream.Strings(body).Any(s => s.Contains(ThinkMarker, StringComparison.Ordinal)) ? Thinking : null;
     }
 
     private void ResetMocks()
@@ -149,7 +149,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
             .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
             .ToList();
         Assert.NotEmpty(runs);
-        var results = ToolResultsSentUpstream(model, before);
+        var results = Upstream.ToolResultsSince(stack, model, before);
         foreach (var (name, arguments, toolOutput) in runs)
         {
             Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
@@ -162,48 +162,4 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
     }
 
     /// <summary>The model requests made since request number <paramref name="from"/>.</summary>
-    private List<JsonNode> Requests(string model, int from) =>
-        model == RealStackFixture.CodexModel
-            ? stack.CodexUpstream.Requests.Skip(from).ToList()
-            : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
-
-    /// <summary>
-    /// Each tool result in the model requests since <paramref name="from"/>, with the tool names that
-    /// request declared: codex's function_call_output items, Claude's tool_result blocks.
-    /// </summary>
-    private List<(List<string> Declared, string Output)> ToolResultsSentUpstream(string model, int from)
-    {
-        var results = new List<(List<string>, string)>();
-        foreach (var request in Requests(model, from))
-        {
-            var declared = NamesIn(request["tools"]).ToList();
-            var outputs = model == RealStackFixture.CodexModel
-                ? (request["input"] as JsonArray ?? [])
-                    .Where(i => ((string?)i?["type"])?.EndsWith("_call_output", StringComparison.Ordinal) == true)
-                    .Select(i => i!["output"])
-                : (request["messages"] as JsonArray ?? [])
-                    .SelectMany(m => m?["content"] as JsonArray ?? [])
-                    .Where(b => (string?)b?["type"] == "tool_result")
-                    .Select(b => b!["content"]);
-            results.AddRange(outputs.Select(o => (declared, string.Concat(Strings(o)))));
-        }
-        return results;
-    }
-
-    /// <summary>The "name" of every object in a tools list, however a CLI nests them.</summary>
-    private static IEnumerable<string> NamesIn(JsonNode? node) => node switch
-    {
-        JsonArray array => array.SelectMany(NamesIn),
-        JsonObject obj => obj.SelectMany(p => p.Key == "name" && p.Value is JsonValue v && v.TryGetValue<string>(out var name) ? [name] : NamesIn(p.Value)),
-        _ => [],
-    };
-
-    /// <summary>Every string in a JSON node.</summary>
-    private static IEnumerable<string> Strings(JsonNode? node) => node switch
-    {
-        JsonValue value when value.TryGetValue<string>(out var s) => [s],
-        JsonArray array => array.SelectMany(Strings),
-        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
-        _ => [],
-    };
 }

@@ -403,6 +403,52 @@ public static class Upstream
     public static List<string> UserTexts(RealStackFixture stack, string model, int index = -1) =>
         Turns(stack, model, index).Where(t => t.Role == "user" && t.Text.Length > 0 && !t.Text.StartsWith('<')).Select(t => t.Text).ToList();
 
+    /// <summary>The model requests (their JSON bodies) made since request number <paramref name="from"/>.</summary>
+    public static List<JsonNode> RequestsSince(RealStackFixture stack, string model, int from) =>
+        model == RealStackFixture.CodexModel
+            ? stack.CodexUpstream.Requests.Skip(from).ToList()
+            : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
+
+    /// <summary>
+    /// Each tool result in the model requests made since request number <paramref name="from"/>, with
+    /// the tool names that request declared: codex's function_call_output items, Claude's tool_result blocks.
+    /// </summary>
+    public static List<(List<string> Declared, string Output)> ToolResultsSince(RealStackFixture stack, string model, int from)
+    {
+        var results = new List<(List<string>, string)>();
+        foreach (var request in RequestsSince(stack, model, from))
+        {
+            var declared = NamesIn(request["tools"]).ToList();
+            var outputs = model == RealStackFixture.CodexModel
+                ? (request["input"] as JsonArray ?? [])
+                    .Where(i => ((string?)i?["type"])?.EndsWith("_call_output", StringComparison.Ordinal) == true)
+                    .Select(i => i!["output"])
+                : (request["messages"] as JsonArray ?? [])
+                    .SelectMany(m => m?["content"] as JsonArray ?? [])
+                    .Where(b => (string?)b?["type"] == "tool_result")
+                    .Select(b => b!["content"]);
+            results.AddRange(outputs.Select(o => (declared, string.Concat(Strings(o)))));
+        }
+        return results;
+    }
+
+    /// <summary>The "name" of every object in a tools list, however a CLI nests them.</summary>
+    private static IEnumerable<string> NamesIn(JsonNode? node) => node switch
+    {
+        JsonArray array => array.SelectMany(NamesIn),
+        JsonObject obj => obj.SelectMany(p => p.Key == "name" && p.Value is JsonValue v && v.TryGetValue<string>(out var name) ? [name] : NamesIn(p.Value)),
+        _ => [],
+    };
+
+    /// <summary>Every string in a JSON node: a tool result may be a string or a list of content parts.</summary>
+    public static IEnumerable<string> Strings(JsonNode? node) => node switch
+    {
+        JsonValue value when value.TryGetValue<string>(out var s) => [s],
+        JsonArray array => array.SelectMany(Strings),
+        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
+        _ => [],
+    };
+
     /// <summary>The newest user text of one codex request.</summary>
     public static string UserTextOf(JsonNode codexRequest) =>
         TextOf(codexRequest["input"]!.AsArray().Last(i => (string?)i!["role"] == "user")!["content"]);

@@ -57,7 +57,7 @@ public sealed class ToolClientsEndToEndTests(RealStackFixture stack, ITestOutput
         Assert.Contains($"{checks}/{checks} checks passed", text);
         var runs = ToolRunsOf(text);
         Assert.NotEmpty(runs);
-        var results = ToolResultsSentUpstream(model, before);
+        var results = Upstream.ToolResultsSince(stack, model, before);
         foreach (var (name, arguments, toolOutput) in runs)
         {
             Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
@@ -76,47 +76,4 @@ public sealed class ToolClientsEndToEndTests(RealStackFixture stack, ITestOutput
             .Select(l => JsonNode.Parse(l["TOOL ".Length..])!)
             .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
             .ToList();
-
-    /// <summary>
-    /// Each tool result in the model requests made since request number <paramref name="from"/>, with
-    /// the tool names that request declared: codex's function_call_output items, Claude's tool_result blocks.
-    /// </summary>
-    private List<(List<string> Declared, string Output)> ToolResultsSentUpstream(string model, int from)
-    {
-        var requests = model == RealStackFixture.CodexModel
-            ? stack.CodexUpstream.Requests.Skip(from).ToList()
-            : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
-        var results = new List<(List<string>, string)>();
-        foreach (var request in requests)
-        {
-            var declared = NamesIn(request["tools"]).ToList();
-            var outputs = model == RealStackFixture.CodexModel
-                ? (request["input"] as JsonArray ?? [])
-                    .Where(i => ((string?)i?["type"])?.EndsWith("_call_output", StringComparison.Ordinal) == true)
-                    .Select(i => i!["output"])
-                : (request["messages"] as JsonArray ?? [])
-                    .SelectMany(m => m?["content"] as JsonArray ?? [])
-                    .Where(b => (string?)b?["type"] == "tool_result")
-                    .Select(b => b!["content"]);
-            results.AddRange(outputs.Select(o => (declared, string.Concat(Strings(o)))));
-        }
-        return results;
-    }
-
-    /// <summary>The "name" of every object in a tools list, however a CLI nests them.</summary>
-    private static IEnumerable<string> NamesIn(JsonNode? node) => node switch
-    {
-        JsonArray array => array.SelectMany(NamesIn),
-        JsonObject obj => obj.SelectMany(p => p.Key == "name" && p.Value is JsonValue v && v.TryGetValue<string>(out var name) ? [name] : NamesIn(p.Value)),
-        _ => [],
-    };
-
-    /// <summary>Every string in a JSON node: a tool result may be a string or a list of content parts.</summary>
-    private static IEnumerable<string> Strings(JsonNode? node) => node switch
-    {
-        JsonValue value when value.TryGetValue<string>(out var s) => [s],
-        JsonArray array => array.SelectMany(Strings),
-        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
-        _ => [],
-    };
 }
