@@ -91,7 +91,7 @@ public static partial class ChatCompletionsApi
             : await driver.RunAsync(new TurnJob(route, request, replay, turn.Stream), encoder, context, context.RequestAborted, onEnded: OnEnded);
         if (outcome.Held is { } next)
         {
-            held.Hold(next);
+            held.Hold(next, info.ApiKeyId);
         }
         return outcome switch
         {

@@ -7,5 +7,4 @@ namespace CodexApiServer.Endpoints;
 /// follow-up brings (matched by call id in <see cref="HeldTurns"/>); then the same turn goes on.
 /// </summary>
 /// <param name="Calls">What the client was asked; answering it resumes the turn.</param>
-/// <param name="ApiKeyId">Who asked: only the same key may answer.</param>
-public sealed record HeldTurn(TurnRun Run, ToolCallsRequested Calls, RoutedModel Route, string? ApiKeyId);
+public sealed record HeldTurn(TurnRun Run, ToolCallsRequested Calls, RoutedModel Route);

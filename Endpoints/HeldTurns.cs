@@ -13,7 +13,7 @@ public sealed partial class HeldTurns(ServerSettings settings, ILogger<HeldTurns
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Entry> _byCallId = new(StringComparer.Ordinal);
 
-    private sealed record Entry(HeldTurn Turn, CancellationTokenSource Expiry);
+    private sealed record Entry(HeldTurn Turn, string? ApiKeyId, CancellationTokenSource Expiry);
 
     /// <summary>How many turns are held now.</summary>
     public int Count
@@ -27,9 +27,10 @@ public sealed partial class HeldTurns(ServerSettings settings, ILogger<HeldTurns
         }
     }
 
-    public void Hold(HeldTurn turn)
+    /// <param name="apiKeyId">Who asked: only the same key may answer.</param>
+    public void Hold(HeldTurn turn, string? apiKeyId)
     {
-        var entry = new Entry(turn, new CancellationTokenSource());
+        var entry = new Entry(turn, apiKeyId, new CancellationTokenSource());
         lock (_lock)
         {
             foreach (var call in turn.Calls.Calls)
@@ -50,7 +51,7 @@ public sealed partial class HeldTurns(ServerSettings settings, ILogger<HeldTurns
         lock (_lock)
         {
             var entry = results.Select(r => _byCallId.GetValueOrDefault(r.CallId)).FirstOrDefault(e => e is not null);
-            if (entry is null || entry.Turn.ApiKeyId != apiKeyId)
+            if (entry is null || entry.ApiKeyId != apiKeyId)
             {
                 return (null, null);
             }

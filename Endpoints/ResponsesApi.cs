@@ -116,7 +116,7 @@ public static partial class ResponsesApi
                 : await driver.RunAsync(new TurnJob(route, request, replay, stream), encoder, http, cancellationToken, onSlot, OnEnded);
             if (outcome.Held is { } next)
             {
-                held.Hold(next);
+                held.Hold(next, info.ApiKeyId);
             }
             return outcome;
         }

@@ -52,7 +52,7 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
                 (end, var calls) = await PumpAsync(run, encoder, stream);
                 if (calls is not null)
                 {
-                    held = new HeldTurn(run, calls, route, http is null ? null : RequestInfo.Of(http).ApiKeyId);
+                    held = new HeldTurn(run, calls, route);
                 }
             }
             if (end.Error is { } logged)

@@ -223,10 +223,10 @@ public sealed class ToolCallsTests
         var (_, body) = await server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Chat("""[{"role":"user","content":"Go"}]"""));
         Assert.Equal("tool_calls", body!["choices"]![0]!["finish_reason"]!.GetValue<string>());
 
-        var result = Assert.Single(await sawResults.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        var result = Assert.Single(await sawResults.Task.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.True(result.IsError);
         Assert.Contains("toolResultTimeoutSeconds", result.Output, StringComparison.Ordinal);
-        await fake.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the turn was ended: the provider frees its process or thread
+        await fake.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the turn was ended: the provider frees its process or thread
         Assert.Equal(0, server.App.Services.GetRequiredService<HeldTurns>().Count);
 
         // A late follow-up matches no held turn: a new session gets the whole history, calls and results as structured parts.
