@@ -1,12 +1,9 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
-using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
 using CodexApiServer.Tests.Support;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace CodexApiServer.Tests.Api;
 

@@ -1,10 +1,8 @@
 using System.Net;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Providers;
-using CodexApiServer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CodexApiServer.Tests.Api;
