@@ -85,7 +85,8 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
     /// Claude's login from `claude auth status --json` (2.1.331): authMethod "claude.ai" (a subscription
     /// login stored under HOME/.claude) or "oauth_token" (CLAUDE_CODE_OAUTH_TOKEN) is "oauth"; "api_key"
     /// (ANTHROPIC_API_KEY, which wins over a stored login) is "api_key"; "none" with loggedIn false.
-    /// Null when the output is not that JSON (another version): the exit code decides then.
+    /// Another method (a cloud provider's) as claude names it. Null when the output is not that JSON or
+    /// names no method (another version): the exit code decides then.
     /// </summary>
     public static string? ClaudeLogin(int exitCode, string stdout)
     {
@@ -95,7 +96,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
             var root = json.RootElement;
             var method = root.TryGetProperty("authMethod", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString() : null;
             var loggedIn = root.TryGetProperty("loggedIn", out var l) && l.ValueKind == System.Text.Json.JsonValueKind.True;
-            return !loggedIn || method is null or "none" ? "none"
+            return !loggedIn || method == "none" ? "none"
                 : method is "claude.ai" or "oauth_token" ? "oauth"
                 : method == "api_key" ? "api_key"
                 : method;

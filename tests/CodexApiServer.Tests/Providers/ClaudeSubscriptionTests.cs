@@ -87,6 +87,7 @@ public sealed class ClaudeSubscriptionTests
     [InlineData(0, """{"loggedIn":true,"authMethod":"oauth_token","apiProvider":"firstParty"}""", "oauth")]
     [InlineData(0, """{"loggedIn":true,"authMethod":"claude.ai","apiProvider":"firstParty","subscriptionType":"max"}""", "oauth")]
     [InlineData(0, "Logged in.", null)]
+    [InlineData(0, """{"loggedIn":true}""", null)]
     [InlineData(1, "Not logged in.", "none")]
     public void Claude_login_kind_from_auth_status(int exit, string stdout, string? expected) =>
         Assert.Equal(expected, CliProbe.ClaudeLogin(exit, stdout));
