@@ -56,9 +56,10 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger, Child
     }
 
     /// <summary>Runs a short command to its end and returns its exit code and stdout; ends it at the timeout.</summary>
-    public async Task<(int ExitCode, string Stdout)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<(int ExitCode, string Stdout)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        using var process = Start(file, args, redirectStdin: false);
+        using var process = Start(file, args, environment: environment, redirectStdin: false);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
         var stdout = process.StandardOutput.ReadToEndAsync(cts.Token);

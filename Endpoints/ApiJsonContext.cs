@@ -30,6 +30,7 @@ namespace CodexApiServer.Endpoints;
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(CliStatus))]
+[JsonSerializable(typeof(CliRefusal))]
 [JsonSerializable(typeof(TunnelStatus))]
 [JsonSerializable(typeof(TunnelStartRequest))]
 [JsonSerializable(typeof(StorageStatus))]

@@ -17,6 +17,8 @@ public static class ProviderErrors
             ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),
             ProviderErrorKind.ModelNotFound => new(404, error.Message, "invalid_request_error", "model_not_found", "model"),
             ProviderErrorKind.ContextLengthExceeded => new(400, error.Message, "invalid_request_error", "context_length_exceeded"),
+            ProviderErrorKind.SubscriptionRefused => new(400, $"The model API refused this request as third-party use of the subscription: {error.Message.TrimEnd('.', ' ')}.{hint}",
+                "invalid_request_error", "subscription_third_party_refused", NoRetry: true),
             ProviderErrorKind.Timeout or ProviderErrorKind.Stalled => new(504, error.Message, "server_error", "timeout"),
             _ => new(502, error.Message, "server_error", "server_error"),
         };

@@ -68,6 +68,14 @@ public sealed class ServerConfig
     /// <summary>"chat" (default: no agent tools, read-only sandbox) or "agent".</summary>
     public string Mode { get; set; } = "chat";
 
+    /// <summary>
+    /// What a Claude process is told of the request's instructions: "replace" (default) passes them as
+    /// --system-prompt instead of Claude Code's own (~0.3 KB upstream a turn in chat mode); "append" keeps
+    /// Claude Code's own system prompt and adds them with --append-system-prompt (several KB more a turn),
+    /// for subscriptions that refuse requests without it as third-party use. Applies to new processes.
+    /// </summary>
+    public string ClaudeSystemPrompt { get; set; } = "replace";
+
     /// <summary>Working directory the agents may write to in agent mode.</summary>
     public string? AgentWorkingDirectory { get; set; }
 
@@ -138,6 +146,10 @@ public sealed class ServerConfig
         if (Mode is not ("chat" or "agent"))
         {
             problems.Add($"mode \"{Mode}\" is unknown; use \"chat\" or \"agent\"");
+        }
+        if (ClaudeSystemPrompt is not ("replace" or "append"))
+        {
+            problems.Add($"claudeSystemPrompt \"{ClaudeSystemPrompt}\" is unknown; use \"replace\" (the request's instructions instead of Claude Code's system prompt) or \"append\" (added to it)");
         }
         if (Mode == "agent" && string.IsNullOrWhiteSpace(AgentWorkingDirectory))
         {

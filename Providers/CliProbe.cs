@@ -7,7 +7,8 @@ namespace CodexApiServer.Providers;
 /// Finds the CLIs and asks each for its version and login state, in the background, every few
 /// minutes. Readers get the cached answer at once: nothing on a request path waits on a child.
 /// </summary>
-public sealed partial class CliProbe(ServerSettings settings, ChildProcesses children, ILogger<CliProbe> logger) : BackgroundService
+/// <param name="claudeOptions">The environment claude runs with: its login is probed with the same one (an ANTHROPIC_API_KEY there counts).</param>
+public sealed partial class CliProbe(ServerSettings settings, ChildProcesses children, ILogger<CliProbe> logger, Claude.ClaudeProviderOptions? claudeOptions = null) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(20);
@@ -15,8 +16,16 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
     private volatile CliStatus _codex = new("codex", false, null, null, null, null, null, null);
     private volatile CliStatus _claude = new("claude", false, null, null, null, null, null, null);
 
-    public CliStatus Codex => _codex;
-    public CliStatus Claude => _claude;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CliRefusal> _refusals = new(StringComparer.Ordinal);
+
+    public CliStatus Codex => WithRefusal(_codex);
+    public CliStatus Claude => WithRefusal(_claude);
+
+    /// <summary>A provider reports a request its subscription refused as third-party use; /health and the dashboard show the last one.</summary>
+    public void RecordRefusal(string cli, string message) => _refusals[cli] = new CliRefusal(message, DateTimeOffset.UtcNow);
+
+    private CliStatus WithRefusal(CliStatus status) =>
+        _refusals.TryGetValue(status.Name, out var refusal) ? status with { LastRefusal = refusal } : status;
 
     /// <summary>The provider layer reports which Codex mode it runs (app-server or exec).</summary>
     public void SetCodexMode(string mode) => _codex = _codex with { Mode = mode };
@@ -30,7 +39,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         {
             await Task.WhenAll(
                 ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = s with { Mode = _codex.Mode }, stoppingToken),
-                ProbeAsync("claude", ClaudePath, ["auth", "status"], s => _claude = s, stoppingToken));
+                ProbeAsync("claude", ClaudePath, ["auth", "status", "--json"], s => _claude = s, stoppingToken, claudeOptions?.Environment, ClaudeLogin));
             try
             {
                 await Task.Delay(Interval, stoppingToken);
@@ -42,7 +51,8 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         }
     }
 
-    private async Task ProbeAsync(string name, string? path, string[] loginArgs, Action<CliStatus> publish, CancellationToken cancellationToken)
+    private async Task ProbeAsync(string name, string? path, string[] loginArgs, Action<CliStatus> publish, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string?>? environment = null, Func<int, string, string?>? loginKind = null)
     {
         var now = DateTimeOffset.UtcNow;
         if (path is null)
@@ -53,11 +63,13 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         publish(new CliStatus(name, true, path, null, null, null, null, null));
         try
         {
-            var (versionExit, versionOut) = await children.RunAsync(path, ["--version"], CommandTimeout, cancellationToken);
+            var (versionExit, versionOut) = await children.RunAsync(path, ["--version"], CommandTimeout, cancellationToken, environment);
             var version = versionExit == 0 ? versionOut.Trim().Split('\n')[0].Trim() : null;
-            var (loginExit, _) = await children.RunAsync(path, loginArgs, CommandTimeout, cancellationToken);
-            publish(new CliStatus(name, true, path, version, loginExit == 0, null,
-                loginExit == 0 ? null : $"not logged in; run on the server: {LoginHint(name)}", now));
+            var (loginExit, loginOut) = await children.RunAsync(path, loginArgs, CommandTimeout, cancellationToken, environment);
+            var login = loginKind?.Invoke(loginExit, loginOut);
+            var loggedIn = login is null ? loginExit == 0 : login != "none";
+            publish(new CliStatus(name, true, path, version, loggedIn, null,
+                loggedIn ? null : $"not logged in; run on the server: {LoginHint(name)}", now, login));
         }
         catch (OperationCanceledException)
         {
@@ -66,6 +78,32 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         {
             LogProbeFailed(logger, name, e.Message);
             publish(new CliStatus(name, true, path, null, null, null, e.Message, now));
+        }
+    }
+
+    /// <summary>
+    /// Claude's login from `claude auth status --json` (2.1.331): authMethod "claude.ai" (a subscription
+    /// login stored under HOME/.claude) or "oauth_token" (CLAUDE_CODE_OAUTH_TOKEN) is "oauth"; "api_key"
+    /// (ANTHROPIC_API_KEY, which wins over a stored login) is "api_key"; "none" with loggedIn false.
+    /// Another method (a cloud provider's) as claude names it. Null when the output is not that JSON or
+    /// names no method (another version): the exit code decides then.
+    /// </summary>
+    public static string? ClaudeLogin(int exitCode, string stdout)
+    {
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(stdout);
+            var root = json.RootElement;
+            var method = root.TryGetProperty("authMethod", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString() : null;
+            var loggedIn = root.TryGetProperty("loggedIn", out var l) && l.ValueKind == System.Text.Json.JsonValueKind.True;
+            return !loggedIn || method == "none" ? "none"
+                : method is "claude.ai" or "oauth_token" ? "oauth"
+                : method == "api_key" ? "api_key"
+                : method;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return exitCode == 0 ? null : "none";
         }
     }
 

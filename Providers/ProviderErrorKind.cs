@@ -38,4 +38,10 @@ public enum ProviderErrorKind
 
     /// <summary>The CLI sent nothing for too long (first-output or idle-stream timeout) and was stopped: a hung CLI is an error, not a short answer.</summary>
     Stalled,
+
+    /// <summary>
+    /// The subscription's model API refused the request as third-party use (it would draw from extra
+    /// usage, not the plan); retrying the same request gets the same answer.
+    /// </summary>
+    SubscriptionRefused,
 }

@@ -44,13 +44,17 @@ function row(cells) {
   return tr;
 }
 
-const cli = (c) => !c.found ? "not found" : `${c.version || "?"}${c.logged_in === false ? " (not logged in)" : ""}${c.mode ? ", " + c.mode : ""}`;
+const loginKinds = { oauth: "subscription login", api_key: "API key" };
+const cli = (c) => !c.found ? "not found" : `${c.version || "?"}${c.logged_in === false ? " (not logged in)" : loginKinds[c.login] ? ` (${loginKinds[c.login]})` : ""}${c.mode ? ", " + c.mode : ""}`;
+// The last request the subscription refused as third-party use: the operator has to act (README, "Using a subscription").
+const refusal = (c) => c.last_refusal ? [[`${c.name} refused`, `${new Date(c.last_refusal.at).toLocaleString()}: ${c.last_refusal.message}`]] : [];
 
 async function showDashboard() {
   const health = await api("GET", "/health");
   fill($("#health"), [
     ["Status", health.status], ["Version", health.version], ["Uptime", health.uptime_seconds + " s"],
     ["Codex", cli(health.providers.codex)], ["Claude Code", cli(health.providers.claude)],
+    ...refusal(health.providers.codex), ...refusal(health.providers.claude),
     ["Tunnel", health.tunnel.state + (health.tunnel.url ? " " + health.tunnel.url : "")],
     ["Storage", health.storage.state],
   ]);

@@ -48,12 +48,17 @@ public static class ClaudeArgs
     internal const string McpConfig = """{"mcpServers":{"client":{"type":"sdk","name":"client"}}}""";
 
     /// <summary>What a process for <paramref name="request"/> is started with; idle processes are pooled by it.</summary>
-    public static ClaudeSessionKey KeyOf(TurnRequest request, bool agentMode) => new(
+    /// <param name="appendPrompt">
+    /// claudeSystemPrompt "append": Claude Code keeps its own system prompt and the request's instructions
+    /// (if any) are appended to it; chat mode still turns the tools off.
+    /// </param>
+    public static ClaudeSessionKey KeyOf(TurnRequest request, bool agentMode, bool appendPrompt = false) => new(
         request.Model.CliModel,
-        SystemPrompt(request.Instructions, request.Messages) ?? (agentMode ? null : DefaultChatPrompt),
+        SystemPrompt(request.Instructions, request.Messages) ?? (agentMode || appendPrompt ? null : DefaultChatPrompt),
         MapEffort(request.ReasoningEffort),
         request.OutputSchema is { } schema ? schema.GetRawText() : null,
-        ToolDefinition.Digest(DeclaredTools(request)));
+        ToolDefinition.Digest(DeclaredTools(request)),
+        appendPrompt);
 
     /// <summary>
     /// The client tools a process for <paramref name="request"/> declares, or null. tool_choice none on a
@@ -121,9 +126,10 @@ public static class ClaudeArgs
         };
         if (key.SystemPrompt is not null)
         {
+            var flag = key.AppendPrompt ? "--append-system-prompt" : "--system-prompt";
             args.Add(PromptNeedsFile(key)
-                ? "--system-prompt-file=" + (systemPromptFile ?? throw new ArgumentNullException(nameof(systemPromptFile), "a prompt this long goes through a file"))
-                : "--system-prompt=" + key.SystemPrompt);
+                ? flag + "-file=" + (systemPromptFile ?? throw new ArgumentNullException(nameof(systemPromptFile), "a prompt this long goes through a file"))
+                : flag + "=" + key.SystemPrompt);
         }
         if (key.Effort is not null)
         {

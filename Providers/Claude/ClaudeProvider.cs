@@ -16,11 +16,13 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
     private readonly ServerSettings _settings;
     private readonly ILogger<ClaudeProvider> _logger;
     private readonly ClaudeSessions _sessions;
+    private readonly CliProbe _probe;
 
     public ClaudeProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger<ClaudeProvider> logger, ClaudeProviderOptions? options = null, MemoryBudget? budget = null)
     {
         _settings = settings;
         _logger = logger;
+        _probe = probe;
         _sessions = new ClaudeSessions(settings, probe, children, logger, options ?? new ClaudeProviderOptions(), budget);
         budget?.AddOwner(this);
     }
@@ -37,6 +39,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
     public int SpareCount => _sessions.SpareCount;
 
     private bool AgentMode => _settings.Config.Mode == "agent";
+
+    private bool AppendPrompt => _settings.Config.ClaudeSystemPrompt == "append";
 
     public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -146,14 +150,14 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         {
             return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name"));
         }
-        return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode), ClaudeArgs.DeclaredTools(request), request.SessionId);
+        return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode, AppendPrompt), ClaudeArgs.DeclaredTools(request), request.SessionId);
     }
 
     public IReadOnlyList<CliProcessEntry> CliProcesses() => _sessions.CliProcesses();
 
     public bool EndIdle(int pid) => _sessions.EndIdle(pid);
 
-    public bool NeedsNewProcess(TurnRequest request) => _sessions.NeedsNewProcess(request.SessionId, ClaudeArgs.KeyOf(request, AgentMode));
+    public bool NeedsNewProcess(TurnRequest request) => _sessions.NeedsNewProcess(request.SessionId, ClaudeArgs.KeyOf(request, AgentMode, AppendPrompt));
 
     private static async Task<ProviderError?> WriteAsync(ClaudeProcess process, byte[] line, CancellationToken cancellationToken)
     {
@@ -184,6 +188,12 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
     {
         // Its stderr goes to the operator's log only: it can hold paths, addresses or tokens a key holder should not see.
         LogTurnFailed(_logger, process.Pid, error.Kind, error.Message, process.StderrTail);
+        if (error.Kind == ProviderErrorKind.SubscriptionRefused)
+        {
+            // Shown on the dashboard: the operator, not only the caller, has to act on it.
+            _probe.RecordRefusal("claude", error.Message);
+            error = error with { Hint = $"{error.Hint} This server has claudeSystemPrompt \"{_settings.Config.ClaudeSystemPrompt}\"." };
+        }
         _sessions.Forget(process);
         return TurnEnded.Failed(error);
     }

@@ -226,6 +226,10 @@ public sealed class ClaudeTurnDecoder
         {
             return new ProviderError(ProviderErrorKind.NotAuthenticated, message, LoginHint);
         }
+        if (IsSubscriptionRefusal(line.ErrorStatus, message))
+        {
+            return new ProviderError(ProviderErrorKind.SubscriptionRefused, message, SubscriptionHint);
+        }
         return line.ErrorStatus switch
         {
             401 => new ProviderError(ProviderErrorKind.NotAuthenticated, message, LoginHint),
@@ -235,6 +239,21 @@ public sealed class ClaudeTurnDecoder
             _ => new ProviderError(ProviderErrorKind.Upstream, message),
         };
     }
+
+    /// <summary>What claudeSystemPrompt can do about a <see cref="ProviderErrorKind.SubscriptionRefused"/>; ClaudeProvider names the current setting.</summary>
+    public const string SubscriptionHint =
+        "Reports tie this to the system prompt a client sends: with claudeSystemPrompt \"append\" in config.json Claude Code keeps its own system prompt and the request's instructions are appended to it; \"replace\" (the default) sends only the request's instructions. See the README, \"Using a subscription\".";
+
+    /// <summary>
+    /// Anthropic's 400 for third-party use of a subscription, as users report it: "Third-party apps now
+    /// draw from your extra usage, not your plan limits. ..." (or "... from extra usage, not plan limits.
+    /// Ask your workspace admin ..."); claude 2.1.331 ends the turn with a result of is_error,
+    /// api_error_status 400 and "API Error: 400 " before the upstream's message.
+    /// </summary>
+    public static bool IsSubscriptionRefusal(int? status, string message) =>
+        status is 400 or 403 or null
+        && message.Contains("extra usage", StringComparison.OrdinalIgnoreCase)
+        && (message.Contains("third-party", StringComparison.OrdinalIgnoreCase) || message.Contains("third party", StringComparison.OrdinalIgnoreCase));
 
     private ProviderError CannotResume() =>
         new(ProviderErrorKind.SessionNotFound, $"Claude session {_sessionId} cannot be resumed");

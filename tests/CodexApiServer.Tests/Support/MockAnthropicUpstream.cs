@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using CodexApiServer.Tests.EndToEnd;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -80,6 +81,22 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
 
     public Func<RecordedRequest, MockReply> Reply { get; set; } = _ => MockReply.Text("Hello", " from", " the", " mock.");
 
+    /// <summary>
+    /// Anthropic's answer to third-party use of a subscription, worded as users report it
+    /// (anthropics/claude-code #45911, #45048 and peers' trackers): a 400 invalid_request_error.
+    /// </summary>
+    public const string ThirdPartyRefusal = "Third-party apps now draw from your extra usage, not your plan limits. Add more at claude.ai/settings/usage and keep going.";
+
+    /// <summary>
+    /// Answer <see cref="ThirdPartyRefusal"/> to every model request whose system prompt is not Claude
+    /// Code's own (reports tie the refusal to the system prompt a client sends); false: accept everything.
+    /// </summary>
+    public bool RefuseThirdParty { get; set; }
+
+    /// <summary>Whether a request's system prompt carries Claude Code's own agent prompt (its identity line, not the SDK's).</summary>
+    public static bool HasClaudeCodePrompt(JsonNode? body) =>
+        Upstream.Strings(body?["system"]).Any(t => t.Contains("You are Claude Code, Anthropic's official CLI", StringComparison.Ordinal));
+
     public TimeSpan Now => _clock.Elapsed;
 
     /// <summary>The environment the real claude runs with against this mock: a fresh HOME, nothing leaving loopback.</summary>
@@ -138,7 +155,9 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
             await context.Response.WriteAsync("""{"type":"error","error":{"type":"not_found_error","message":"not here"}}""");
             return;
         }
-        var reply = ScriptedReply(JsonNode.Parse(body)) ?? Reply(record);
+        var reply = RefuseThirdParty && !HasClaudeCodePrompt(JsonNode.Parse(body))
+            ? MockReply.Error(400, ThirdPartyRefusal)
+            : ScriptedReply(JsonNode.Parse(body)) ?? Reply(record);
         if (reply.Status != 200)
         {
             context.Response.StatusCode = reply.Status;
