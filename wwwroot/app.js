@@ -94,7 +94,7 @@ const settingFields = [
   ["tunnelAutoStart", "checkbox"], ["tunnelToken", "password"], ["tunnelCustomUrl", "text"],
   ["codexPath", "text"], ["claudePath", "text"], ["cloudflaredPath", "text"],
   ["maxConcurrentTurns", "number"], ["queueTimeoutSeconds", "number"], ["turnTimeoutSeconds", "number"],
-  ["firstOutputTimeoutSeconds", "number"], ["idleStreamTimeoutSeconds", "number"], ["toolResultTimeoutSeconds", "number"],
+  ["firstOutputTimeoutSeconds", "number"], ["idleStreamTimeoutSeconds", "number"], ["toolResultTimeoutSeconds", "number"], ["claudeSystemPrompt", "text"],
 ];
 
 async function showSettings() {
