@@ -18,7 +18,7 @@ public static class ProviderErrors
             ProviderErrorKind.ModelNotFound => new(404, error.Message, "invalid_request_error", "model_not_found", "model"),
             ProviderErrorKind.ContextLengthExceeded => new(400, error.Message, "invalid_request_error", "context_length_exceeded"),
             ProviderErrorKind.Timeout or ProviderErrorKind.Stalled => new(504, error.Message, "server_error", "timeout"),
-            _ => new(502, error.Message, "server_error", "server_error"),
+            _ => new(502, error.Message, "server_error", "server_error", NoRetry: error.AlreadyRetried),
         };
     }
 }

@@ -173,7 +173,35 @@ internal static class CodexProtocol
         {
             return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);
         }
-        var status = HttpStatus(info) is { } code ? $" (HTTP {code})" : "";
-        return new ProviderError(ProviderErrorKind.Upstream, $"the model upstream failed{status}: {message}");
+        // Codex gives up on a turn only after its own retries: the caller's retry at once would repeat them.
+        return new ProviderError(ProviderErrorKind.Upstream, $"{UpstreamAnswer(info)} and Codex's retries did not help: {message}") { AlreadyRetried = true };
+    }
+
+    /// <summary>What the upstream answered, as far as codex says: its HTTP status, or the class codex put it in.</summary>
+    public static string UpstreamAnswer(JsonElement info)
+    {
+        if (HttpStatus(info) is { } code)
+        {
+            return $"the model upstream answered {code}";
+        }
+        return (info.ValueKind == JsonValueKind.String ? info.GetString() : info.ValueKind == JsonValueKind.Object ? info.EnumerateObject().FirstOrDefault().Name : null) switch
+        {
+            // codex 0.169 reports every 5xx this way, without the number.
+            "internalServerError" => "the model upstream answered 5xx (a server error)",
+            "responseStreamDisconnected" => "the model upstream answered 5xx (a server error) or dropped the stream",
+            "serverOverloaded" => "the model upstream answered 503 (overloaded)",
+            "usageLimitExceeded" => "the model upstream answered 429 (usage limit)",
+            "responseTooManyFailedAttempts" => "the model upstream kept failing",
+            { } other => $"the model upstream failed ({other})",
+            null => "the model upstream failed",
+        };
+    }
+
+    /// <summary>A turn given up while codex still retries (<see cref="CodexTurnDecoder.MaxRetryNotices"/>): the upstream's words are in the details.</summary>
+    public static ProviderError GaveUp(JsonElement turnError)
+    {
+        var details = Str(turnError, "additionalDetails") is { Length: > 0 } d ? d : Str(turnError, "message") ?? "";
+        return new ProviderError(ProviderErrorKind.Upstream,
+            $"{UpstreamAnswer(Prop(turnError, "codexErrorInfo"))} and still failed after Codex retried: {ErrorText.WithoutAddresses(details)}") { AlreadyRetried = true };
     }
 }
