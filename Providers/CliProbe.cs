@@ -21,6 +21,9 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
     /// <summary>The provider layer reports which Codex mode it runs (app-server or exec).</summary>
     public void SetCodexMode(string mode) => _codex = _codex with { Mode = mode };
 
+    /// <summary>The Codex provider reports that chat threads keep Codex's own base instructions.</summary>
+    public void SetCodexInstructionsFallback(bool on) => _codex = _codex with { InstructionsFallback = on };
+
     public string? CodexPath => Locate(settings.Config.CodexPath, "codex");
     public string? ClaudePath => Locate(settings.Config.ClaudePath, "claude");
 
@@ -29,7 +32,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         while (!stoppingToken.IsCancellationRequested)
         {
             await Task.WhenAll(
-                ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = s with { Mode = _codex.Mode }, stoppingToken),
+                ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = s with { Mode = _codex.Mode, InstructionsFallback = _codex.InstructionsFallback }, stoppingToken),
                 ProbeAsync("claude", ClaudePath, ["auth", "status"], s => _claude = s, stoppingToken));
             try
             {

@@ -150,6 +150,15 @@ internal static class CodexProtocol
     public static ProviderError UnknownModel(string detail) =>
         new(ProviderErrorKind.ModelNotFound, "The model does not exist or you do not have access to it (Codex: " + ErrorText.WithoutAddresses(detail) + ")");
 
+    /// <summary>
+    /// Whether the upstream refused the base instructions: the ChatGPT Codex backend has at times accepted only
+    /// Codex's own (`400 {"detail":"Instructions are not valid"}`) and refuses none (`Instructions are required`).
+    /// </summary>
+    public static bool IsInstructionsRefused(ProviderError? error) => error is { Kind: ProviderErrorKind.InvalidRequest } e && IsInstructionsRefused(e.Message);
+
+    public static bool IsInstructionsRefused(string message) => message.Contains("Instructions are not valid", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Instructions are required", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>A provider error for a codex TurnError object.</summary>
     public static ProviderError Classify(JsonElement turnError)
     {
@@ -168,6 +177,11 @@ internal static class CodexProtocol
         if (kind == "contextWindowExceeded")
         {
             return new ProviderError(ProviderErrorKind.ContextLengthExceeded, "The input is longer than the model's context window: " + message);
+        }
+        if (IsInstructionsRefused(message))
+        {
+            // codex 0.169 passes this 400 on as "other", without its status.
+            return new ProviderError(ProviderErrorKind.InvalidRequest, "The model upstream refused the instructions (Codex's base instructions replaced by the caller's): " + message);
         }
         if (kind == "badRequest" || HttpStatus(info) == 400)
         {
@@ -192,8 +206,8 @@ internal static class CodexProtocol
             "serverOverloaded" => "the model upstream answered 503 (overloaded)",
             "usageLimitExceeded" => "the model upstream answered 429 (usage limit)",
             "responseTooManyFailedAttempts" => "the model upstream kept failing",
+            null or "other" => "the model upstream failed",
             { } other => $"the model upstream failed ({other})",
-            null => "the model upstream failed",
         };
     }
 

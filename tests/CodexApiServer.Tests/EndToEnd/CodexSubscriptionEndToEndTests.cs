@@ -36,4 +36,33 @@ public sealed class CodexSubscriptionEndToEndTests(ITestOutputHelper output)
         var error = ErrorAssert.IsOpenAIError(body, "server_error");
         Assert.Contains("upstream answered 5xx", (string)error["message"]!, StringComparison.Ordinal);
     }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Refused_instructions_fall_back_to_codex_base_instructions_and_health_shows_it()
+    {
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        mock.RequireCodexInstructions = true;
+        await using var server = await StartAsync(mock);
+
+        var (response, body) = await server.PostJsonAsync("/v1/chat/completions",
+            Wire.Chat(RealStackFixture.CodexModel, false, ("system", "Answer like a pirate."), ("user", "hi")));
+        output.WriteLine($"HTTP {(int)response.StatusCode}: {body.ToJsonString()}");
+
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal(string.Concat(mock.Chunks), (string?)body["choices"]![0]!["message"]!["content"]);
+        var answered = mock.Requests[^1];
+        Assert.StartsWith(MockResponsesUpstream.CodexPromptOpening, MockResponsesUpstream.BasePrompt(answered), StringComparison.Ordinal);
+        // The caller's instructions still reach the model, as developer instructions.
+        Assert.Contains("Answer like a pirate.", answered["input"]!.ToJsonString(), StringComparison.Ordinal);
+
+        var health = JsonNode.Parse(await server.Client.GetStringAsync("/health"))!;
+        output.WriteLine(health["providers"]!["codex"]!.ToJsonString());
+        Assert.True((bool?)health["providers"]!["codex"]!["instructions_fallback"]);
+
+        // Remembered: the next conversation goes to Codex's own instructions at once.
+        var before = mock.Requests.Count;
+        var (again, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.CodexModel, false, ("user", "hi again")));
+        Assert.Equal(200, (int)again.StatusCode);
+        Assert.Equal(1, mock.Requests.Count - before);
+    }
 }
