@@ -5,4 +5,7 @@ public sealed record CliStatus(string Name, bool Found, string? Path, string? Ve
 {
     /// <summary>Codex: true once the upstream refused our base instructions, so chat threads keep Codex's own (issue 14).</summary>
     public bool? InstructionsFallback { get; init; }
+
+    /// <summary>How the CLI is logged in, in words ("logged in with ChatGPT", "API key provider", "not logged in"); null until known.</summary>
+    public string? Login { get; init; }
 }

@@ -159,6 +159,21 @@ internal static class CodexProtocol
     public static bool IsInstructionsRefused(string message) => message.Contains("Instructions are not valid", StringComparison.OrdinalIgnoreCase)
         || message.Contains("Instructions are required", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>The login state in an account/read answer, in words, and whether codex can answer with it.</summary>
+    public static (string Login, bool LoggedIn) ReadAccount(JsonElement result)
+    {
+        var account = Prop(result, "account");
+        return Str(account, "type") switch
+        {
+            "chatgpt" => (Str(account, "planType") is { } plan ? $"logged in with ChatGPT ({plan})" : "logged in with ChatGPT", true),
+            "apiKey" => ("logged in with an OpenAI API key", true),
+            { } other => ($"logged in ({other})", true),
+            // No account, and the model provider needs none from OpenAI: it has its own key (`env_key`).
+            null when Prop(result, "requiresOpenaiAuth").ValueKind == JsonValueKind.False => ("API key provider", true),
+            null => ("not logged in", false),
+        };
+    }
+
     /// <summary>A provider error for a codex TurnError object.</summary>
     public static ProviderError Classify(JsonElement turnError)
     {

@@ -29,6 +29,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     /// only: after a restart the first refused request finds out again (and is still answered).
     /// </summary>
     private volatile string? _instructionsFallbackVersion;
+
+    /// <summary>The app-server start whose account has been read (login state for /health).</summary>
+    private int _accountReadGeneration;
     private volatile bool _disposed;
     private int _disposeCount;
 
@@ -197,6 +200,11 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             return;
         }
 
+        if (Interlocked.Exchange(ref _accountReadGeneration, server.Generation) != server.Generation)
+        {
+            _ = ReadAccountAsync(server);
+        }
+
         CodexThread? session = null;
         for (var attempt = 0; session is null; attempt++)
         {
@@ -249,6 +257,20 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             {
                 session.Lock.Release();
             }
+        }
+    }
+
+    private async Task ReadAccountAsync(CodexAppServer server)
+    {
+        try
+        {
+            var result = await server.Rpc.RequestAsync("account/read", _ => { }, _options.RequestTimeout, CancellationToken.None);
+            var (login, loggedIn) = CodexProtocol.ReadAccount(result);
+            _probe.SetCodexLogin(login, loggedIn);
+        }
+        catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or ObjectDisposedException)
+        {
+            LogAccountReadFailed(_logger, e.Message);
         }
     }
 
@@ -318,6 +340,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The model upstream refused our instructions as Codex base instructions ({Version}): chat threads keep Codex's own base instructions and get the caller's as developer instructions")]
     private static partial void LogInstructionsFallback(ILogger logger, string version);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reading codex's account (login state) failed: {Reason}")]
+    private static partial void LogAccountReadFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex runs in {Mode} mode")]
     private static partial void LogMode(ILogger logger, string mode);

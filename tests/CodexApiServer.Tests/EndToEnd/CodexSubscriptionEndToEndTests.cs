@@ -65,4 +65,30 @@ public sealed class CodexSubscriptionEndToEndTests(ITestOutputHelper output)
         Assert.Equal(200, (int)again.StatusCode);
         Assert.Equal(1, mock.Requests.Count - before);
     }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Health_says_api_key_provider_for_a_model_provider_with_its_own_key()
+    {
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        // The mock's config.toml: a model provider with its own key (env_key), which `codex login status` calls not logged in.
+        await using var server = await StartAsync(mock);
+        var (response, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.CodexModel, false, ("user", "hi")));
+        Assert.Equal(200, (int)response.StatusCode);
+
+        JsonNode codex = new JsonObject();
+        for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(20); await Task.Delay(100))
+        {
+            // The background probe's `codex login status` may answer after the provider's account/read: it must not win.
+            codex = JsonNode.Parse(await server.Client.GetStringAsync("/health"))!["providers"]!["codex"]!;
+            if ((string?)codex["login"] is not null && codex["checked_at"] is not null && (string?)codex["version"] is not null)
+            {
+                break;
+            }
+        }
+        output.WriteLine(codex.ToJsonString());
+        Assert.Equal("API key provider", (string?)codex["login"]);
+        Assert.True((bool?)codex["logged_in"]);
+        // The hint only when something is wrong.
+        Assert.Null((string?)codex["error"]);
+    }
 }
