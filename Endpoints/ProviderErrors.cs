@@ -20,7 +20,7 @@ public static class ProviderErrors
             ProviderErrorKind.SubscriptionRefused => new(400, $"The model API refused this request as third-party use of the subscription: {error.Message.TrimEnd('.', ' ')}.{hint}",
                 "invalid_request_error", "subscription_third_party_refused", NoRetry: true),
             ProviderErrorKind.Timeout or ProviderErrorKind.Stalled => new(504, error.Message, "server_error", "timeout"),
-            _ => new(502, error.Message, "server_error", "server_error"),
+            _ => new(502, error.Message, "server_error", "server_error", NoRetry: error.AlreadyRetried),
         };
     }
 }

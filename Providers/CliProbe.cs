@@ -30,6 +30,32 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
     /// <summary>The provider layer reports which Codex mode it runs (app-server or exec).</summary>
     public void SetCodexMode(string mode) => _codex = _codex with { Mode = mode };
 
+    /// <summary>The Codex provider reports that chat threads keep Codex's own base instructions.</summary>
+    public void SetCodexInstructionsFallback(bool on) => _codex = _codex with { InstructionsFallback = on };
+
+    /// <summary>
+    /// The Codex provider reports codex's own answer (app-server `account/read`): `codex login status` fails for a
+    /// model provider with its own API key (`env_key`), which is logged in as far as answering goes.
+    /// </summary>
+    public void SetCodexLogin(string login, bool loggedIn)
+    {
+        _codexAccount = new CodexAccount(login, loggedIn);
+        _codex = KeepCodexAccount(_codex);
+    }
+
+    private volatile CodexAccount? _codexAccount;
+
+    private sealed record CodexAccount(string Login, bool LoggedIn);
+
+    /// <summary>A new probe result, with what the provider reported kept: the account codex read outranks `codex login status`.</summary>
+    private CliStatus KeepCodexAccount(CliStatus probed)
+    {
+        var kept = probed with { Mode = _codex.Mode, InstructionsFallback = _codex.InstructionsFallback };
+        return _codexAccount is not { } account || !probed.Found
+            ? kept
+            : kept with { Login = account.Login, LoggedIn = account.LoggedIn, Error = account.LoggedIn ? null : $"not logged in; run on the server: {LoginHint("codex")}" };
+    }
+
     public string? CodexPath => Locate(settings.Config.CodexPath, "codex");
     public string? ClaudePath => Locate(settings.Config.ClaudePath, "claude");
 
@@ -38,7 +64,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         while (!stoppingToken.IsCancellationRequested)
         {
             await Task.WhenAll(
-                ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = s with { Mode = _codex.Mode }, stoppingToken),
+                ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = KeepCodexAccount(s), stoppingToken),
                 ProbeAsync("claude", ClaudePath, ["auth", "status", "--json"], s => _claude = s, stoppingToken, claudeOptions?.Environment, ClaudeLogin));
             try
             {

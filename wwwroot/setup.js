@@ -25,7 +25,7 @@ async function showClis() {
     const tr = document.createElement("tr");
     tr.dataset.cli = name;
     const todo = !cli.found ? `Install: ${install[name]}` : cli.logged_in === false ? `Log in on this machine: ${login[name]}` : cli.logged_in ? "Ready" : "Checking…";
-    for (const text of [name === "codex" ? "Codex CLI" : "Claude Code", cli.found ? cli.version || "yes" : "no", cli.logged_in === null ? "?" : cli.logged_in ? ({ oauth: "yes (subscription)", api_key: "yes (API key)" }[cli.login] || "yes") : "no", todo]) {
+    for (const text of [name === "codex" ? "Codex CLI" : "Claude Code", cli.found ? cli.version || "yes" : "no", ({ oauth: "yes (subscription)", api_key: "yes (API key)" }[cli.login] || cli.login || (cli.logged_in === null ? "?" : cli.logged_in ? "yes" : "no")), todo]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);

@@ -15,6 +15,14 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
 {
     private static readonly TimeSpan InterruptDrain = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Set instead of failing the turn when the upstream refused our base instructions and <see cref="MayFallBack"/>:
+    /// the provider runs the request again on a thread with Codex's own.
+    /// </summary>
+    public bool InstructionsRefused { get; private set; }
+
+    public bool MayFallBack { get; init; }
+
     /// <returns>False when the lock is handed on to a task that waits for an interrupted turn to wind down.</returns>
     public async Task<bool> RunAsync(TurnRequest request, ChannelWriter<TurnEvent> events, Action? afterFirstOutput, CancellationToken cancellationToken)
     {
@@ -124,6 +132,12 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                 if (update.Error is { } error)
                 {
                     LogTurnError(logger, thread.ThreadId, error, update.WillRetry);
+                }
+                if (MayFallBack && update.Outcome == CodexTurnOutcome.Ended
+                    && update.Events.OfType<TurnEnded>().Any(e => CodexProtocol.IsInstructionsRefused(e.Error)))
+                {
+                    InstructionsRefused = true;
+                    return true;
                 }
                 foreach (var e in update.Events)
                 {

@@ -150,6 +150,30 @@ internal static class CodexProtocol
     public static ProviderError UnknownModel(string detail) =>
         new(ProviderErrorKind.ModelNotFound, "The model does not exist or you do not have access to it (Codex: " + ErrorText.WithoutAddresses(detail) + ")");
 
+    /// <summary>
+    /// Whether the upstream refused the base instructions: the ChatGPT Codex backend has at times accepted only
+    /// Codex's own (`400 {"detail":"Instructions are not valid"}`) and refuses none (`Instructions are required`).
+    /// </summary>
+    public static bool IsInstructionsRefused(ProviderError? error) => error is { Kind: ProviderErrorKind.InvalidRequest } e && IsInstructionsRefused(e.Message);
+
+    public static bool IsInstructionsRefused(string message) => message.Contains("Instructions are not valid", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Instructions are required", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The login state in an account/read answer, in words, and whether codex can answer with it.</summary>
+    public static (string Login, bool LoggedIn) ReadAccount(JsonElement result)
+    {
+        var account = Prop(result, "account");
+        return Str(account, "type") switch
+        {
+            "chatgpt" => (Str(account, "planType") is { } plan ? $"logged in with ChatGPT ({plan})" : "logged in with ChatGPT", true),
+            "apiKey" => ("logged in with an OpenAI API key", true),
+            { } other => ($"logged in ({other})", true),
+            // No account, and the model provider needs none from OpenAI: it has its own key (`env_key`).
+            null when Prop(result, "requiresOpenaiAuth").ValueKind == JsonValueKind.False => ("API key provider", true),
+            null => ("not logged in", false),
+        };
+    }
+
     /// <summary>A provider error for a codex TurnError object.</summary>
     public static ProviderError Classify(JsonElement turnError)
     {
@@ -169,11 +193,44 @@ internal static class CodexProtocol
         {
             return new ProviderError(ProviderErrorKind.ContextLengthExceeded, "The input is longer than the model's context window: " + message);
         }
+        if (IsInstructionsRefused(message))
+        {
+            // codex 0.169 passes this 400 on as "other", without its status.
+            return new ProviderError(ProviderErrorKind.InvalidRequest, "The model upstream refused the instructions (Codex's base instructions replaced by the caller's): " + message);
+        }
         if (kind == "badRequest" || HttpStatus(info) == 400)
         {
             return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);
         }
-        var status = HttpStatus(info) is { } code ? $" (HTTP {code})" : "";
-        return new ProviderError(ProviderErrorKind.Upstream, $"the model upstream failed{status}: {message}");
+        // Codex gives up on a turn only after its own retries: the caller's retry at once would repeat them.
+        return new ProviderError(ProviderErrorKind.Upstream, $"{UpstreamAnswer(info)} and Codex's retries did not help: {message}") { AlreadyRetried = true };
+    }
+
+    /// <summary>What the upstream answered, as far as codex says: its HTTP status, or the class codex put it in.</summary>
+    public static string UpstreamAnswer(JsonElement info)
+    {
+        if (HttpStatus(info) is { } code)
+        {
+            return $"the model upstream answered {code}";
+        }
+        return (info.ValueKind == JsonValueKind.String ? info.GetString() : info.ValueKind == JsonValueKind.Object ? info.EnumerateObject().FirstOrDefault().Name : null) switch
+        {
+            // codex 0.169 reports every 5xx this way, without the number.
+            "internalServerError" => "the model upstream answered 5xx (a server error)",
+            "responseStreamDisconnected" => "the model upstream answered 5xx (a server error) or dropped the stream",
+            "serverOverloaded" => "the model upstream answered 503 (overloaded)",
+            "usageLimitExceeded" => "the model upstream answered 429 (usage limit)",
+            "responseTooManyFailedAttempts" => "the model upstream kept failing",
+            null or "other" => "the model upstream failed",
+            { } other => $"the model upstream failed ({other})",
+        };
+    }
+
+    /// <summary>A turn given up while codex still retries (<see cref="CodexTurnDecoder.MaxRetryNotices"/>): the upstream's words are in the details.</summary>
+    public static ProviderError GaveUp(JsonElement turnError)
+    {
+        var details = Str(turnError, "additionalDetails") is { Length: > 0 } d ? d : Str(turnError, "message") ?? "";
+        return new ProviderError(ProviderErrorKind.Upstream,
+            $"{UpstreamAnswer(Prop(turnError, "codexErrorInfo"))} and still failed after Codex retried: {ErrorText.WithoutAddresses(details)}") { AlreadyRetried = true };
     }
 }

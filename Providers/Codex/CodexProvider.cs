@@ -23,6 +23,15 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     private readonly CodexThreadTable _threads;
     private readonly CodexExec _exec;
     private volatile string? _mode;
+
+    /// <summary>
+    /// The codex version whose upstream refused our base instructions, so threads keep Codex's own. Kept in memory
+    /// only: after a restart the first refused request finds out again (and is still answered).
+    /// </summary>
+    private volatile string? _instructionsFallbackVersion;
+
+    /// <summary>The app-server start whose account has been read (login state for /health).</summary>
+    private int _accountReadGeneration;
     private volatile bool _disposed;
     private int _disposeCount;
 
@@ -177,6 +186,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             return;
         }
 
+        // A fallback found for another codex version may not be needed by this one.
+        _threads.CodexBaseInstructions = _instructionsFallbackVersion is { } fallbackFor && fallbackFor == (_probe.Codex.Version ?? "");
+
         CodexAppServer server;
         try
         {
@@ -186,6 +198,11 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         {
             events.TryWrite(TurnEnded.Failed(NotInstalled($"cannot run {path}: {e.Message}")));
             return;
+        }
+
+        if (Interlocked.Exchange(ref _accountReadGeneration, server.Generation) != server.Generation)
+        {
+            _ = ReadAccountAsync(server);
         }
 
         CodexThread? session = null;
@@ -219,8 +236,20 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             // A new conversation took the spare thread (or started one): the next one gets a spare, started once
             // this turn has its first output so the two do not compete for the CPU while the caller waits.
             var refill = request.SessionId is null ? () => _threads.RefillSpare(server, request) : (Action?)null;
-            releaseLock = await new CodexAppServerTurn(server, session, _logger, _options.RequestTimeout, _appServer.EndHung)
-                .RunAsync(request, events, refill, cancellationToken);
+            var turn = new CodexAppServerTurn(server, session, _logger, _options.RequestTimeout, _appServer.EndHung)
+            {
+                MayFallBack = request.SessionId is null && !_threads.CodexBaseInstructions && !CodexThreadSettings.IsAgentMode(_settings.Config),
+            };
+            releaseLock = await turn.RunAsync(request, events, refill, cancellationToken);
+            if (turn.InstructionsRefused)
+            {
+                UseCodexBaseInstructions();
+                session.Lock.Release();
+                releaseLock = false;
+                await _threads.EndAsync(session.ThreadId);
+                await RunTurnAsync(request, events, cancellationToken);
+                return;
+            }
         }
         finally
         {
@@ -229,6 +258,32 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
                 session.Lock.Release();
             }
         }
+    }
+
+    private async Task ReadAccountAsync(CodexAppServer server)
+    {
+        try
+        {
+            var result = await server.Rpc.RequestAsync("account/read", _ => { }, _options.RequestTimeout, CancellationToken.None);
+            var (login, loggedIn) = CodexProtocol.ReadAccount(result);
+            _probe.SetCodexLogin(login, loggedIn);
+        }
+        catch (Exception e) when (e is IOException or JsonRpcException or TimeoutException or ObjectDisposedException)
+        {
+            LogAccountReadFailed(_logger, e.Message);
+        }
+    }
+
+    private void UseCodexBaseInstructions()
+    {
+        var version = _probe.Codex.Version ?? "";
+        if (_instructionsFallbackVersion != version)
+        {
+            _instructionsFallbackVersion = version;
+            LogInstructionsFallback(_logger, version.Length > 0 ? version : "unknown version");
+        }
+        _threads.CodexBaseInstructions = true;
+        _probe.SetCodexInstructionsFallback(true);
     }
 
     private async Task<string> DetectModeAsync(string path, CancellationToken cancellationToken)
@@ -282,6 +337,12 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         await _appServer.DisposeAsync();
         _threads.Clear();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The model upstream refused our instructions as Codex base instructions ({Version}): chat threads keep Codex's own base instructions and get the caller's as developer instructions")]
+    private static partial void LogInstructionsFallback(ILogger logger, string version);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reading codex's account (login state) failed: {Reason}")]
+    private static partial void LogAccountReadFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex runs in {Mode} mode")]
     private static partial void LogMode(ILogger logger, string mode);

@@ -15,9 +15,9 @@ internal static class CodexThreadSettings
     public static bool IsAgentMode(ServerConfig config) => config.Mode == "agent";
 
     /// <summary>thread/start: a new thread, kept on disk so it outlives a restart of the app-server (thread/resume).</summary>
-    public static void WriteThreadStart(Utf8JsonWriter w, ServerConfig config, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers)
+    public static void WriteThreadStart(Utf8JsonWriter w, ServerConfig config, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers, bool codexBaseInstructions = false)
     {
-        WriteThreadSettings(w, config, request, scratch, mcpServers);
+        WriteThreadSettings(w, config, request, scratch, mcpServers, codexBaseInstructions);
         w.WriteBoolean("ephemeral", false);
         WriteDynamicTools(w, DeclaredTools(request));
     }
@@ -67,14 +67,18 @@ internal static class CodexThreadSettings
     }
 
     /// <summary>thread/resume: a thread of an earlier process, with this request's settings.</summary>
-    public static void WriteThreadResume(Utf8JsonWriter w, ServerConfig config, string threadId, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers)
+    public static void WriteThreadResume(Utf8JsonWriter w, ServerConfig config, string threadId, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers, bool codexBaseInstructions = false)
     {
         w.WriteString("threadId", threadId);
-        WriteThreadSettings(w, config, request, scratch, mcpServers);
+        WriteThreadSettings(w, config, request, scratch, mcpServers, codexBaseInstructions);
         w.WriteBoolean("excludeTurns", true);
     }
 
-    public static void WriteThreadSettings(Utf8JsonWriter w, ServerConfig config, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers)
+    /// <param name="codexBaseInstructions">
+    /// The upstream refused our base instructions (the ChatGPT backend has accepted only Codex's own at times):
+    /// Codex keeps its own, and the caller's go as developer instructions.
+    /// </param>
+    public static void WriteThreadSettings(Utf8JsonWriter w, ServerConfig config, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers, bool codexBaseInstructions = false)
     {
         w.WriteString("model", request.Model.CliModel);
         w.WriteString("approvalPolicy", "never");
@@ -91,8 +95,18 @@ internal static class CodexThreadSettings
         }
         w.WriteString("cwd", scratch);
         w.WriteString("sandbox", "read-only");
-        // Our caller's instructions replace the coding-agent prompt: plain chat need not pay for it.
-        w.WriteString("baseInstructions", string.IsNullOrEmpty(request.Instructions) ? DefaultBaseInstructions : request.Instructions);
+        if (codexBaseInstructions)
+        {
+            if (!string.IsNullOrEmpty(request.Instructions))
+            {
+                w.WriteString("developerInstructions", request.Instructions);
+            }
+        }
+        else
+        {
+            // Our caller's instructions replace the coding-agent prompt: plain chat need not pay for it.
+            w.WriteString("baseInstructions", string.IsNullOrEmpty(request.Instructions) ? DefaultBaseInstructions : request.Instructions);
+        }
         WriteChatConfig(w, mcpServers);
     }
 

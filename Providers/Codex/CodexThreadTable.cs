@@ -26,6 +26,9 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
 
     private bool AgentMode => CodexThreadSettings.IsAgentMode(settings.Config);
 
+    /// <summary>New threads keep Codex's own base instructions (the upstream refused ours); the provider sets it.</summary>
+    public volatile bool CodexBaseInstructions;
+
     /// <summary>The thread for a request: a new one (a spare if there is one), a loaded one, or one resumed from disk.</summary>
     public async Task<(CodexThread? Thread, ProviderError? Error)> ResolveAsync(CodexAppServer server, TurnRequest request, CancellationToken cancellationToken)
     {
@@ -79,7 +82,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
         {
             var mcpServers = await McpServersToDisableAsync(server, scratch, cancellationToken);
             var config = settings.Config;
-            await server.Rpc.RequestAsync("thread/resume", w => CodexThreadSettings.WriteThreadResume(w, config, request.SessionId, request, scratch, mcpServers),
+            await server.Rpc.RequestAsync("thread/resume", w => CodexThreadSettings.WriteThreadResume(w, config, request.SessionId, request, scratch, mcpServers, CodexBaseInstructions),
                 options.RequestTimeout, cancellationToken);
         }
         catch (JsonRpcException e)
@@ -110,7 +113,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
         {
             var mcpServers = await McpServersToDisableAsync(server, scratch, cancellationToken);
             var config = settings.Config;
-            var result = await server.Rpc.RequestAsync("thread/start", w => CodexThreadSettings.WriteThreadStart(w, config, request, scratch, mcpServers),
+            var result = await server.Rpc.RequestAsync("thread/start", w => CodexThreadSettings.WriteThreadStart(w, config, request, scratch, mcpServers, CodexBaseInstructions),
                 options.RequestTimeout, cancellationToken);
             var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
@@ -124,7 +127,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
     }
 
     private SpareKey SpareKeyOf(TurnRequest request) =>
-        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? settings.Config.AgentWorkingDirectory : null, CodexThreadSettings.ToolsDigest(request));
+        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? settings.Config.AgentWorkingDirectory : null, CodexThreadSettings.ToolsDigest(request), CodexBaseInstructions);
 
     private CodexThread? TakeSpare(CodexAppServer server, TurnRequest request)
     {
@@ -284,7 +287,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
     }
 
     /// <param name="Tools">The digest of the client tools the thread declares: conversations with other tools never share a spare.</param>
-    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir, string? Tools);
+    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir, string? Tools, bool CodexBaseInstructions);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex thread {ThreadId} could not be resumed: {Reason}")]
     private static partial void LogResumeFailed(ILogger logger, string threadId, string reason);

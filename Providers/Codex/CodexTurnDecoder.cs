@@ -9,7 +9,15 @@ namespace CodexApiServer.Providers.Codex;
 /// </summary>
 internal sealed class CodexTurnDecoder(string threadId, string turnId)
 {
+    /// <summary>
+    /// Retry notices after which the turn is given up: codex's own budget (5 stream retries of 5 requests each,
+    /// ~25 s on a 5xx, measured with codex 0.169) cannot be set for its built-in `openai` provider (0.169 refuses
+    /// `model_providers.openai`). By its first notice (~3 s in) it has already retried the request itself.
+    /// </summary>
+    public const int MaxRetryNotices = 1;
+
     private readonly HashSet<string> _itemsWithDeltas = new(StringComparer.Ordinal);
+    private int _retryNotices;
 
     public CodexTurnUpdate Decode(JsonElement notification)
     {
@@ -55,9 +63,15 @@ internal sealed class CodexTurnDecoder(string threadId, string turnId)
                     var message = CodexProtocol.Str(turnError, "message") ?? "";
                     var willRetry = p.TryGetProperty("willRetry", out var wr) && wr.ValueKind == JsonValueKind.True;
                     // Codex would retry a refused credential for ~7 s; the answer will not change.
-                    return CodexProtocol.IsUnauthorized(turnError)
-                        ? new CodexTurnUpdate([CliActivity.Instance, TurnEnded.Failed(CodexProtocol.Classify(turnError))], CodexTurnOutcome.Refused, message, willRetry)
-                        : new CodexTurnUpdate([CliActivity.Instance], CodexTurnOutcome.Running, message, willRetry);
+                    if (CodexProtocol.IsUnauthorized(turnError))
+                    {
+                        return new CodexTurnUpdate([CliActivity.Instance, TurnEnded.Failed(CodexProtocol.Classify(turnError))], CodexTurnOutcome.Refused, message, willRetry);
+                    }
+                    if (willRetry && ++_retryNotices >= MaxRetryNotices)
+                    {
+                        return new CodexTurnUpdate([CliActivity.Instance, TurnEnded.Failed(CodexProtocol.GaveUp(turnError))], CodexTurnOutcome.Refused, message, willRetry);
+                    }
+                    return new CodexTurnUpdate([CliActivity.Instance], CodexTurnOutcome.Running, message, willRetry);
                 }
             case "turn/completed":
                 {

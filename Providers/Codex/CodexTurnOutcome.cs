@@ -9,6 +9,9 @@ internal enum CodexTurnOutcome
     /// <summary>Codex ended the turn (turn/completed); the thread is free.</summary>
     Ended,
 
-    /// <summary>The credential was refused: the turn failed, but codex keeps retrying until it is interrupted.</summary>
+    /// <summary>
+    /// The credential was refused, or the upstream failed past our retry budget: the turn failed, but codex
+    /// keeps retrying until it is interrupted.
+    /// </summary>
     Refused,
 }

@@ -126,11 +126,16 @@ public sealed class CodexTurnDecoderTests
     }
 
     [Fact]
-    public void An_error_codex_retries_is_activity_and_goes_to_the_log()
+    public void An_error_codex_retries_gives_the_turn_up_with_what_the_upstream_answered()
     {
+        // By its first retry notice codex has retried the request itself (issue 14): the caller hears now, not ~25 s later.
         var update = Decode("error", """{"threadId":"thread-1","turnId":"turn-1","error":{"message":"unexpected status 500 Internal Server Error","codexErrorInfo":{"responseTooManyFailedAttempts":{"httpStatusCode":500}},"additionalDetails":null},"willRetry":true}""");
-        Assert.Equal([CliActivity.Instance], update.Events);
-        Assert.Equal(CodexTurnOutcome.Running, update.Outcome);
+        Assert.Equal(CliActivity.Instance, update.Events[0]);
+        Assert.Equal(CodexTurnOutcome.Refused, update.Outcome);
+        var failed = TurnEvents.Failure(update.Events[^1]);
+        Assert.Equal(ProviderErrorKind.Upstream, failed.Kind);
+        Assert.Contains("upstream answered 500", failed.Message);
+        Assert.True(failed.AlreadyRetried);
         Assert.Equal("unexpected status 500 Internal Server Error", update.Error);
         Assert.True(update.WillRetry);
     }

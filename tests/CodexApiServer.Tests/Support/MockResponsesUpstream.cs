@@ -34,6 +34,15 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
     /// <summary>The body of that error answer; null sends an OpenAI error saying "mock says STATUS".</summary>
     public string? FailBody { get; set; }
 
+    /// <summary>
+    /// As the ChatGPT Codex backend has at times: a request whose base prompt is not Codex's own gets
+    /// 400 {"detail":"Instructions are not valid"}. Codex 0.169 sends its base prompt as the first developer
+    /// message of `input` (older versions as `instructions`); its own opens with <see cref="CodexPromptOpening"/>.
+    /// </summary>
+    public bool RequireCodexInstructions { get; set; }
+
+    public const string CodexPromptOpening = "You are a coding agent running in the Codex CLI";
+
     /// <summary>Pause before each delta.</summary>
     public TimeSpan DeltaDelay { get; set; } = TimeSpan.Zero;
 
@@ -87,6 +96,17 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         return new Dictionary<string, string?> { ["CODEX_HOME"] = home, ["MOCK_KEY"] = "x" };
     }
 
+    /// <summary>The request's base prompt: `instructions`, else the text of the first developer message.</summary>
+    public static string BasePrompt(JsonNode request)
+    {
+        if (request["instructions"]?.GetValue<string>() is { Length: > 0 } instructions)
+        {
+            return instructions;
+        }
+        var first = request["input"]?.AsArray().FirstOrDefault(i => (string?)i?["role"] == "developer");
+        return first?["content"]?.AsArray().Select(c => (string?)c?["text"]).FirstOrDefault(t => t is not null) ?? "";
+    }
+
     public void ResetFirstDelta() => FirstDeltaSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void ResetClientAborted() => ClientAborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -96,6 +116,13 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         var body = await JsonNode.ParseAsync(context.Request.Body);
         _requests.Enqueue(body!);
         var response = context.Response;
+        if (RequireCodexInstructions && !BasePrompt(body!).StartsWith(CodexPromptOpening, StringComparison.Ordinal))
+        {
+            response.StatusCode = 400;
+            response.ContentType = "application/json";
+            await response.WriteAsync("{\"detail\":\"Instructions are not valid\"}");
+            return;
+        }
         if (FailWithStatus is { } status)
         {
             response.StatusCode = status;
