@@ -38,4 +38,7 @@ public enum ProviderErrorKind
 
     /// <summary>The CLI sent nothing for too long (first-output or idle-stream timeout) and was stopped: a hung CLI is an error, not a short answer.</summary>
     Stalled,
+
+    /// <summary>A usage window of the CLI's subscription is exhausted; retry after <see cref="ProviderError.RetryAfter"/> (its reset).</summary>
+    UsageLimit,
 }
