@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
 using CodexApiServer.Security;
 using CodexApiServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -83,7 +84,7 @@ public static class AdminApi
         return ConfigResult(next, restart, settings);
     }
 
-    private static JsonHttpResult<AdminStats> Stats(long? since, UsageLog usage, ApiKeyStore keys, TimeProvider time)
+    private static JsonHttpResult<AdminStats> Stats(long? since, UsageLog usage, ApiKeyStore keys, TimeProvider time, UsageWindows windows)
     {
         var from = since ?? time.GetUtcNow().AddDays(-1).ToUnixTimeSeconds();
         var byModel = usage.TotalsByModel(null, from * 1000);
@@ -97,7 +98,8 @@ public static class AdminApi
             byModel.Sum(m => m.OutputTokens),
             byModel,
             byKey,
-            usage.TotalsByHour(from * 1000)), ApiJsonContext.Wire.AdminStats);
+            usage.TotalsByHour(from * 1000),
+            windows.Status()), ApiJsonContext.Wire.AdminStats);
     }
 
     private static JsonHttpResult<AdminLogs> Logs(int? limit, long? after, LogBuffer logs) =>

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
+using CodexApiServer.Providers;
 using CodexApiServer.Storage;
 
 namespace CodexApiServer.Endpoints;
@@ -15,7 +16,8 @@ public sealed record AdminStats(
     long OutputTokens,
     IReadOnlyList<UsageTotals> ByModel,
     IReadOnlyList<KeyTotals> ByKey,
-    IReadOnlyList<HourTotals> ByHour);
+    IReadOnlyList<HourTotals> ByHour,
+    UsageWindowsStatus UsageWindows);
 
 public sealed record AdminLogs(string Object, IReadOnlyList<LogEntry> Data);
 

@@ -14,6 +14,7 @@ namespace CodexApiServer.Endpoints;
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(UsageWindowsStatus))]
 [JsonSerializable(typeof(HealthSummary))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ModelObject))]

@@ -21,7 +21,7 @@ public static class HealthApi
     }
 
     // Reads cached state only (the CLI probe and the tunnel report in the background) and /proc for the CLIs' memory.
-    private static Results<JsonHttpResult<HealthResponse>, JsonHttpResult<HealthSummary>> GetHealth(HttpContext context, CliProbe probe, TunnelManager tunnel, Database database, MemoryBudget memory)
+    private static Results<JsonHttpResult<HealthResponse>, JsonHttpResult<HealthSummary>> GetHealth(HttpContext context, CliProbe probe, TunnelManager tunnel, Database database, MemoryBudget memory, UsageWindows usage)
     {
         var storage = database.Status();
         var caller = Caller.Of(context);
@@ -36,7 +36,8 @@ public static class HealthApi
             new HealthProviders(probe.Codex, probe.Claude),
             tunnel.Status,
             storage,
-            memory.Status());
+            memory.Status(),
+            usage.Status());
         return TypedResults.Json(body, ApiJsonContext.Wire.HealthResponse);
     }
 }

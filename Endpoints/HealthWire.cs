@@ -11,7 +11,8 @@ public sealed record HealthResponse(
     HealthProviders Providers,
     TunnelStatus Tunnel,
     StorageStatus Storage,
-    MemoryStatus Memory);
+    MemoryStatus Memory,
+    UsageWindowsStatus UsageWindows);
 
 /// <summary>What an anonymous caller from outside sees: no paths, versions of CLIs or tunnel details.</summary>
 public sealed record HealthSummary(string Status, string Version, long UptimeSeconds);

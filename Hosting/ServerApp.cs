@@ -119,6 +119,7 @@ public static class ServerApp
     {
         services.AddSingleton<ChildProcesses>();
         services.AddSingleton<MemoryBudget>();
+        services.AddSingleton<UsageWindows>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<CliProbe>();
         services.AddHostedService(sp => sp.GetRequiredService<CliProbe>());

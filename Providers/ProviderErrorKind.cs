@@ -44,4 +44,7 @@ public enum ProviderErrorKind
     /// usage, not the plan); retrying the same request gets the same answer.
     /// </summary>
     SubscriptionRefused,
+
+    /// <summary>A usage window of the CLI's subscription is exhausted; retry after <see cref="ProviderError.RetryAfter"/> (its reset).</summary>
+    UsageLimit,
 }

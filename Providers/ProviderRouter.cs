@@ -16,9 +16,11 @@ public sealed class ProviderRouter
     private readonly StreamingOptions _streaming;
     private readonly ServerSettings _settings;
     private readonly MemoryBudget _budget;
+    private readonly UsageWindows? _usage;
 
-    public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming, MemoryBudget budget)
+    public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming, MemoryBudget budget, UsageWindows? usage = null)
     {
+        _usage = usage;
         _budget = budget;
         // The last registration of a kind wins, so a test (or a later AddX) can replace a provider.
         _providers = [];
@@ -71,6 +73,14 @@ public sealed class ProviderRouter
         if (notInstalled || !_providers.TryGetValue(entry.Provider, out var provider))
         {
             return (null, new ProviderError(ProviderErrorKind.NotInstalled, $"The {cli} CLI is not installed on the server; install it there with:", CliProbe.InstallHint(cli)));
+        }
+        // An exhausted usage window answers at once: a turn would only wait for the CLI's own retries and fail.
+        if (_usage?.Exhausted(entry.Provider) is { } window)
+        {
+            var retry = _usage.Until(window);
+            var resets = DateTimeOffset.FromUnixTimeSeconds(window.ResetsAt!.Value).ToString("u", System.Globalization.CultureInfo.InvariantCulture);
+            return (null, new ProviderError(ProviderErrorKind.UsageLimit,
+                $"The {window.Window} usage window of the {cli} subscription is used up ({window.UsedPercent:0} %); it resets at {resets}.", RetryAfter: retry));
         }
         return (new RoutedModel(entry, provider), null);
     }

@@ -49,6 +49,10 @@ const cli = (c) => !c.found ? "not found" : `${c.version || "?"}${c.logged_in ==
 // The last request the subscription refused as third-party use: the operator has to act (README, "Using a subscription").
 const refusal = (c) => c.last_refusal ? [[`${c.name} refused`, `${new Date(c.last_refusal.at).toLocaleString()}: ${c.last_refusal.message}`]] : [];
 
+// "5h 100 % (resets 14:05), weekly 40 %": what each usage window of a subscription last reported.
+const windows = (list) => list.length === 0 ? "not reported yet" : list.map((w) =>
+  `${w.window} ${Math.round(w.used_percent)} %${w.exhausted ? " (exhausted)" : ""}${w.resets_at ? " (resets " + new Date(w.resets_at * 1000).toLocaleString() + ")" : ""}`).join(", ");
+
 async function showDashboard() {
   const health = await api("GET", "/health");
   fill($("#health"), [
@@ -57,6 +61,7 @@ async function showDashboard() {
     ...refusal(health.providers.codex), ...refusal(health.providers.claude),
     ["Tunnel", health.tunnel.state + (health.tunnel.url ? " " + health.tunnel.url : "")],
     ["Storage", health.storage.state],
+    ["Codex usage", windows(health.usage_windows.codex)], ["Claude usage", windows(health.usage_windows.claude)],
   ]);
   const stats = await api("GET", "/admin/stats");
   fill($("#totals"), [["Requests", stats.requests], ["Errors", stats.errors], ["Input tokens", stats.input_tokens], ["Output tokens", stats.output_tokens]]);

@@ -16,9 +16,11 @@ internal sealed partial class CodexAppServer
 {
     private readonly ILogger _logger;
     private readonly StderrTail _stderr = new();
+    private readonly UsageWindows? _usage;
 
-    private CodexAppServer(Process process, int generation, ILogger logger, int maxLineBytes, Action<CodexAppServer> onExited)
+    private CodexAppServer(Process process, int generation, ILogger logger, int maxLineBytes, Action<CodexAppServer> onExited, UsageWindows? usage = null)
     {
+        _usage = usage;
         _logger = logger;
         Process = process;
         Pid = process.Id;
@@ -46,7 +48,7 @@ internal sealed partial class CodexAppServer
         int generation, Action<CodexAppServer> onExited, CancellationToken cancellationToken)
     {
         var process = children.Start(path, ["app-server"], cwd, options.Environment);
-        var server = new CodexAppServer(process, generation, logger, options.MaxLineBytes, onExited);
+        var server = new CodexAppServer(process, generation, logger, options.MaxLineBytes, onExited, options.UsageWindows);
         try
         {
             await server.Rpc.RequestAsync("initialize", WriteInitialize, options.RequestTimeout, cancellationToken);
@@ -152,6 +154,11 @@ internal sealed partial class CodexAppServer
 
     private void OnNotification(JsonElement message)
     {
+        if (CodexProtocol.Str(message, "method") == "account/rateLimits/updated")
+        {
+            _usage?.ReportCodex(CodexProtocol.Prop(message, "params"));
+            return;
+        }
         var threadId = CodexProtocol.Str(CodexProtocol.Prop(message, "params"), "threadId");
         if (threadId is not null && Subscriptions.TryGetValue(threadId, out var channel))
         {

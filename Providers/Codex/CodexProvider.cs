@@ -36,13 +36,14 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     private int _disposeCount;
 
     public CodexProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ModelCatalog catalog,
-        ILogger<CodexProvider> logger, CodexProviderOptions? options = null, MemoryBudget? budget = null)
+        ILogger<CodexProvider> logger, CodexProviderOptions? options = null, MemoryBudget? budget = null, UsageWindows? usage = null)
     {
         _settings = settings;
         _probe = probe;
         _children = children;
         _logger = logger;
         _options = options ?? new CodexProviderOptions();
+        _options.UsageWindows ??= usage;
         // The table and the supervisor know each other: the table's lambda runs only once both are set.
         _threads = new CodexThreadTable(settings, _options, logger, () => _appServer!.Current, () => _disposed);
         _appServer = new CodexAppServerSupervisor(settings, children, catalog, _options, logger, budget,

@@ -2,6 +2,9 @@ namespace CodexApiServer.Providers.Codex;
 
 public sealed class CodexProviderOptions
 {
+    /// <summary>Where codex's `account/rateLimits/updated` reports go.</summary>
+    public UsageWindows? UsageWindows { get; set; }
+
     /// <summary>Extra environment for the codex child (tests point it at a mock model server); null keeps ours.</summary>
     public IReadOnlyDictionary<string, string?>? Environment { get; init; }
 

@@ -63,6 +63,7 @@ public sealed class RealStackFixture : IAsyncLifetime
         CodexUpstream.DeltaDelay = TimeSpan.Zero;
         CodexUpstream.FailWithStatus = null;
         CodexUpstream.FailBody = null;
+        CodexUpstream.ResponseHeaders = null;
         CodexUpstream.ResetClientAborted();
         ClaudeUpstream.Reply = _ => Claude(Chunks);
     }

@@ -31,6 +31,9 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
     /// <summary>When set, POST /v1/responses answers with this HTTP status and an error body.</summary>
     public int? FailWithStatus { get; set; }
 
+    /// <summary>Extra response headers, e.g. the ChatGPT backend's `x-codex-primary-used-percent` family that codex turns into `account/rateLimits/updated`.</summary>
+    public IReadOnlyDictionary<string, string>? ResponseHeaders { get; set; }
+
     /// <summary>The body of that error answer; null sends an OpenAI error saying "mock says STATUS".</summary>
     public string? FailBody { get; set; }
 
@@ -116,6 +119,10 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
         var body = await JsonNode.ParseAsync(context.Request.Body);
         _requests.Enqueue(body!);
         var response = context.Response;
+        foreach (var (name, value) in ResponseHeaders ?? new Dictionary<string, string>())
+        {
+            response.Headers[name] = value;
+        }
         if (RequireCodexInstructions && !BasePrompt(body!).StartsWith(CodexPromptOpening, StringComparison.Ordinal))
         {
             response.StatusCode = 400;
