@@ -245,14 +245,12 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
     /// </summary>
     private (List<List<string>> Declared, List<string> Results) ToolStepsSentUpstream(string model, int from)
     {
-        var requests = model == RealStackFixture.CodexModel
-            ? stack.CodexUpstream.Requests.Skip(from).ToList()
-            : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
+        var requests = Upstream.RequestsSince(stack, model, from);
         var declared = requests.Select(r => (r["tools"] as JsonArray ?? []).Select(t => (string?)t?["name"]).OfType<string>().ToList()).ToList();
         var results = requests.SelectMany(r => model == RealStackFixture.CodexModel
                 ? (r["input"] as JsonArray ?? []).Where(i => (string?)i?["type"] == "function_call_output").Select(i => i!["output"])
                 : (r["messages"] as JsonArray ?? []).SelectMany(m => m?["content"] as JsonArray ?? []).Where(b => (string?)b?["type"] == "tool_result").Select(b => b!["content"]))
-            .Select(o => string.Concat(Strings(o)))
+            .Select(o => string.Concat(JsonStrings.In(o)))
             .ToList();
         return (declared, results);
     }
@@ -269,17 +267,9 @@ public sealed class ClaudeCodeClientEndToEndTests(RealStackFixture stack, ITestO
             : stack.ClaudeUpstream.MessageRequests[^1].Json["messages"]!.AsArray();
         return items.Select(i => ((string)i!["role"]!, i["content"] is JsonArray parts
                 ? string.Concat(parts.Where(p => p?["text"] is JsonValue).Select(p => (string)p!["text"]!))
-                : string.Concat(Strings(i["content"]))))
+                : string.Concat(JsonStrings.In(i["content"]))))
             .ToList();
     }
-
-    private static IEnumerable<string> Strings(JsonNode? node) => node switch
-    {
-        JsonValue value when value.TryGetValue<string>(out var s) => [s],
-        JsonArray array => array.SelectMany(Strings),
-        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
-        _ => [],
-    };
 
     private sealed record UsageLine(string Endpoint, string? Model, string? Provider, int Status);
 

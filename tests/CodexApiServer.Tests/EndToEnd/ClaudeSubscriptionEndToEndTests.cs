@@ -68,7 +68,7 @@ public sealed class ClaudeSubscriptionEndToEndTests(RealStackFixture stack, ITes
             Assert.Equal(RealStackFixture.Text, (string?)body["choices"]![0]!["message"]!["content"]);
             var sent = stack.ClaudeUpstream.MessageRequests[before].Json;
             Assert.True(MockAnthropicUpstream.HasClaudeCodePrompt(sent));
-            var system = Upstream.Strings(sent["system"]).ToList();
+            var system = JsonStrings.In(sent["system"]).ToList();
             Assert.Contains(system, t => t.Contains("Answer like a pirate.", StringComparison.Ordinal));
             // Chat mode still sends no tools.
             Assert.Empty(sent["tools"] as JsonArray ?? []);

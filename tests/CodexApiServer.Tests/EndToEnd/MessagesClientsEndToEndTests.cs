@@ -49,7 +49,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
         }
 
         AssertToolResultsReachedUpstream(model, before, text);
-        var images = Upstream.RequestsSince(stack, model, before).Where(r => Upstream.Strings(r).Any(s => s.Contains(Png, StringComparison.Ordinal))).ToList();
+        var images = Upstream.RequestsSince(stack, model, before).Where(r => JsonStrings.In(r).Any(s => s.Contains(Png, StringComparison.Ordinal))).ToList();
         Assert.True(images.Count > 0, "no model request carried the image's bytes");
     }
 
@@ -131,7 +131,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
         {
             Thinking = r.Body.Contains(ThinkMarker, StringComparison.Ordinal) ? Thinking : null,
         };
-        stack.CodexUpstream.Reasoning = body => Upstream.Strings(body).Any(s => s.Contains(ThinkMarker, StringComparison.Ordinal)) ? Thinking : null;
+        stack.CodexUpstream.Reasoning = body => JsonStrings.In(body).Any(s => s.Contains(ThinkMarker, StringComparison.Ordinal)) ? Thinking : null;
     }
 
     private void ResetMocks()

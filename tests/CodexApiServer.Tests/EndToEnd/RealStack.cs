@@ -428,7 +428,7 @@ public static class Upstream
                     .SelectMany(m => m?["content"] as JsonArray ?? [])
                     .Where(b => (string?)b?["type"] == "tool_result")
                     .Select(b => b!["content"]);
-            results.AddRange(outputs.Select(o => (declared, string.Concat(Strings(o)))));
+            results.AddRange(outputs.Select(o => (declared, string.Concat(JsonStrings.In(o)))));
         }
         return results;
     }
@@ -441,14 +441,6 @@ public static class Upstream
         _ => [],
     };
 
-    /// <summary>Every string in a JSON node: a tool result may be a string or a list of content parts.</summary>
-    public static IEnumerable<string> Strings(JsonNode? node) => node switch
-    {
-        JsonValue value when value.TryGetValue<string>(out var s) => [s],
-        JsonArray array => array.SelectMany(Strings),
-        JsonObject obj => obj.SelectMany(p => Strings(p.Value)),
-        _ => [],
-    };
 
     /// <summary>The newest user text of one codex request.</summary>
     public static string UserTextOf(JsonNode codexRequest) =>

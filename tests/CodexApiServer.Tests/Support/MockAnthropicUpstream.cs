@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
-using CodexApiServer.Tests.EndToEnd;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -95,7 +94,7 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
 
     /// <summary>Whether a request's system prompt carries Claude Code's own agent prompt (its identity line, not the SDK's).</summary>
     public static bool HasClaudeCodePrompt(JsonNode? body) =>
-        Upstream.Strings(body?["system"]).Any(t => t.Contains("You are Claude Code, Anthropic's official CLI", StringComparison.Ordinal));
+        JsonStrings.In(body?["system"]).Any(t => t.Contains("You are Claude Code, Anthropic's official CLI", StringComparison.Ordinal));
 
     public TimeSpan Now => _clock.Elapsed;
 
