@@ -69,7 +69,7 @@ public sealed class ToolsEndToEndTests(RealStackFixture stack) : IClassFixture<R
         Assert.Equal("stop", (string?)final["choices"]![0]!["finish_reason"]);
         Assert.Equal("TOOL RESULTS: sunny in Paris, 21C", (string?)final["choices"]![0]!["message"]!["content"]);
         Assert.Equal(upstreamBefore + 1, Upstream.Count(stack, model)); // one more model request: the same turn went on
-        Assert.Subset(pids.ToHashSet(), server.ProviderProcessTree().ToHashSet()); // on the same process
+        Assert.Subset(server.ProviderProcessTree().ToHashSet(), pids.ToHashSet()); // on the same process (a new spare may have joined)
         Assert.Equal(0, server.App.Services.GetRequiredService<HeldTurns>().Count);
     }
 
