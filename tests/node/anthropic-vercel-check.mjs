@@ -5,10 +5,11 @@
 //   <expected thinking>: what the mock reasons when the prompt says THINK_MARKER, or "" if it does not.
 // Prints "ok <check>" / "FAIL <check>: ..." per check, "TOOL {json}" per tool run. Exits non-zero if any check fails.
 import assert from 'node:assert/strict';
-import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
+import { generateText, stepCountIs, streamText } from 'ai';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { check, runChecks } from './checks.mjs';
-import { ToolRuns, assertFinal, scenario, time, tools, weather } from './tools.mjs';
+import { assertSteps, toolSet } from './vercel-tools.mjs';
+import { ToolRuns, assertFinal, scenario, time, weather } from './tools.mjs';
 import { parseArgs, requestTimeoutMs } from './anthropic.mjs';
 
 const { base, model: modelId, expected, usage, rest: [expectedThinking] } = parseArgs('anthropic-vercel-check.mjs', ['expected thinking']);
@@ -75,23 +76,6 @@ check('streamText with thinking enabled', async () => {
     assert.equal(reasoningText, expectedThinking);
   }
 });
-
-const toolSet = (runs) => Object.fromEntries(tools.map((t) => [t.name, tool({
-  description: t.description,
-  inputSchema: jsonSchema(t.parameters),
-  execute: async (input) => runs.run(t.name, input),
-})]));
-
-function assertSteps(steps, s) {
-  assert.equal(steps.length, s.rounds.length + 1, `a step per round, then the answer: ${JSON.stringify(steps.map((st) => st.finishReason))}`);
-  for (const [i, round] of s.rounds.entries()) {
-    assert.equal(steps[i].finishReason, 'tool-calls', `step ${i}`);
-    assert.deepEqual(steps[i].toolCalls.map((c) => [c.toolName, c.input]), round.map((c) => [c.name, c.args]), `step ${i} calls`);
-    assert.deepEqual(steps[i].toolResults.map((r) => r.toolCallId).sort(), steps[i].toolCalls.map((c) => c.toolCallId).sort(), `step ${i} results`);
-  }
-  assert.equal(steps.at(-1).finishReason, 'stop');
-  assert.equal(steps.at(-1).toolCalls.length, 0);
-}
 
 check('generateText with tools, several steps', async () => {
   const s = scenario([weather('Madrid'), time('Sydney', '24h')], [time('Quito', '12h')]);

@@ -5,19 +5,14 @@
 // Usage: node tools-vercel-check.mjs <base url> <model>
 // Prints "ok <check>" / "FAIL <check>: ..." per check, "TOOL {json}" per tool run. Exits non-zero if any check fails.
 import assert from 'node:assert/strict';
-import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
+import { generateText, stepCountIs, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { check, runChecks } from './checks.mjs';
-import { ToolRuns, assertFinal, parseArgs, requestTimeoutMs, scenario, time, tools, weather } from './tools.mjs';
+import { assertSteps, toolSet } from './vercel-tools.mjs';
+import { ToolRuns, assertFinal, parseArgs, requestTimeoutMs, scenario, time, weather } from './tools.mjs';
 
 const { baseURL, model: modelId } = parseArgs('tools-vercel-check.mjs');
 const openai = createOpenAI({ baseURL, apiKey: 'x' });
-
-const toolSet = (runs) => Object.fromEntries(tools.map((t) => [t.name, tool({
-  description: t.description,
-  inputSchema: jsonSchema(t.parameters),
-  execute: async (input) => runs.run(t.name, input),
-})]));
 
 // No retries: a server error must fail the check, not be papered over. At most 5 steps.
 const common = (s, runs) => ({
@@ -27,17 +22,6 @@ const common = (s, runs) => ({
   maxRetries: 0,
   abortSignal: AbortSignal.timeout(4 * requestTimeoutMs),
 });
-
-function assertSteps(steps, s) {
-  assert.equal(steps.length, s.rounds.length + 1, `a step per round, then the answer: ${JSON.stringify(steps.map((st) => st.finishReason))}`);
-  for (const [i, round] of s.rounds.entries()) {
-    assert.equal(steps[i].finishReason, 'tool-calls', `step ${i}`);
-    assert.deepEqual(steps[i].toolCalls.map((c) => [c.toolName, c.input]), round.map((c) => [c.name, c.args]), `step ${i} calls`);
-    assert.deepEqual(steps[i].toolResults.map((r) => r.toolCallId).sort(), steps[i].toolCalls.map((c) => c.toolCallId).sort(), `step ${i} results`);
-  }
-  assert.equal(steps.at(-1).finishReason, 'stop');
-  assert.equal(steps.at(-1).toolCalls.length, 0);
-}
 
 const models = [
   ['responses', openai.responses(modelId)],
