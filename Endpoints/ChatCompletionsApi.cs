@@ -104,7 +104,7 @@ public static partial class ChatCompletionsApi
     private static void Store(ResponseStore store, ChatCompletion completion, ChatTurn turn, RequestInfo info, RoutedModel route, string? sessionId)
     {
         var messages = turn.Instructions is null ? turn.Conversation : [new TurnMessage("system", [new TextPart(turn.Instructions)]), .. turn.Conversation];
-        var input = messages.SelectMany(TurnInput.ToItems).Select(item => item with { Id = TurnInput.NewId(TurnInput.ItemPrefix(item.Type)) }).ToList();
+        var input = TurnInput.StoredItems(messages);
         store.Save(new StoredResponse(completion.Id, "chat.completion", completion.Created, "completed", turn.Model, info.Provider ?? route.Model.Provider.ToString(),
             info.ApiKeyId, null, sessionId,
             JsonSerializer.Serialize(input, ApiJsonContext.Wire.ListInputItem),

@@ -66,7 +66,7 @@ public static partial class MessagesApi
             }
             store.Save(new StoredResponse(id, "message", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), "completed", turn.Model, info.Provider ?? "",
                 info.ApiKeyId, null, end.SessionId,
-                JsonSerializer.Serialize(turn.Conversation.SelectMany(TurnInput.ToItems).Select(item => item with { Id = TurnInput.NewId(TurnInput.ItemPrefix(item.Type)) }).ToList(), ApiJsonContext.Wire.ListInputItem),
+                JsonSerializer.Serialize(TurnInput.StoredItems(turn.Conversation), ApiJsonContext.Wire.ListInputItem),
                 JsonSerializer.Serialize(message, ApiJsonContext.Wire.AnthropicMessage)));
         }
         var outcome = resumed is not null

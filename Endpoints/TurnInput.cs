@@ -393,6 +393,10 @@ public static class TurnInput
         }
     }
 
+    /// <summary>A stateless API's conversation as stored items, each with a fresh id (no response id to derive them from).</summary>
+    public static List<InputItem> StoredItems(IEnumerable<TurnMessage> messages) =>
+        [.. messages.SelectMany(ToItems).Select(item => item with { Id = NewId(ItemPrefix(item.Type)) })];
+
     /// <summary>The id prefix of a stored item of <paramref name="type"/>.</summary>
     public static string ItemPrefix(string type) => type switch
     {
