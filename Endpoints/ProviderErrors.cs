@@ -14,8 +14,8 @@ public static class ProviderErrors
             ProviderErrorKind.NotAuthenticated => new(503, error.Hint is null ? error.Message : $"{error.Message.TrimEnd('.', ' ')}. Run on the server: {error.Hint}",
                 "server_error", "provider_not_authenticated", NoRetry: true),
             ProviderErrorKind.Busy => new(429, error.Message, "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter ?? TimeSpan.FromSeconds(2)),
-            ProviderErrorKind.UsageLimit => new(429, error.Message, "rate_limit_exceeded", error.Hint == "insufficient_quota" ? "insufficient_quota" : "rate_limit_exceeded",
-                RetryAfter: error.RetryAfter, NoRetry: error.RetryAfter is null),
+            ProviderErrorKind.UsageLimit => new(429, WithHint(error), "rate_limit_exceeded", "rate_limit_exceeded", RetryAfter: error.RetryAfter, NoRetry: error.RetryAfter is null),
+            ProviderErrorKind.QuotaExhausted => new(429, WithHint(error), "insufficient_quota", "insufficient_quota", NoRetry: true),
             ProviderErrorKind.InvalidRequest => new(400, error.Message, "invalid_request_error", "invalid_value"),
             ProviderErrorKind.ModelNotFound => new(404, error.Message, "invalid_request_error", "model_not_found", "model"),
             ProviderErrorKind.ContextLengthExceeded => new(400, error.Message, "invalid_request_error", "context_length_exceeded"),
@@ -25,4 +25,6 @@ public static class ProviderErrors
             _ => new(502, error.Message, "server_error", "server_error", NoRetry: error.AlreadyRetried),
         };
     }
+
+    private static string WithHint(ProviderError error) => error.Hint is null ? error.Message : $"{error.Message.TrimEnd('.', ' ')}. {error.Hint}";
 }

@@ -47,4 +47,7 @@ public enum ProviderErrorKind
 
     /// <summary>A usage window of the CLI's subscription is exhausted; retry after <see cref="ProviderError.RetryAfter"/> (its reset).</summary>
     UsageLimit,
+
+    /// <summary>The account behind the CLI is out of credit or quota (no reset to wait for): it needs billing, not time.</summary>
+    QuotaExhausted,
 }

@@ -41,6 +41,10 @@ public sealed class UsageWindows(TimeProvider time)
             .Select(w => w.Value).OrderByDescending(w => w.ResetsAt).FirstOrDefault();
     }
 
+    /// <summary>A usage-limit <paramref name="error"/> without a reset gets that of <paramref name="kind"/>'s exhausted window.</summary>
+    public ProviderError WithReset(ProviderKind kind, ProviderError error) =>
+        error is { Kind: ProviderErrorKind.UsageLimit, RetryAfter: null } && Exhausted(kind) is { } window ? error with { RetryAfter = Until(window) } : error;
+
     /// <summary>How long until <paramref name="window"/> resets.</summary>
     public TimeSpan Until(UsageWindow window) =>
         TimeSpan.FromSeconds(Math.Max(1, (window.ResetsAt ?? 0) - time.GetUtcNow().ToUnixTimeSeconds()));
@@ -53,6 +57,20 @@ public sealed class UsageWindows(TimeProvider time)
         { } m => m + "m",
         null => fallback,
     };
+
+    /// <summary>Reads Claude Code's `rate_limit_event`: every window it names, and the one it says refused the request.</summary>
+    public void ReportClaude(Claude.ClaudeRateLimit limit)
+    {
+        foreach (var w in limit.Windows)
+        {
+            Report(ProviderKind.Claude, Claude.ClaudeRateLimit.Name(w.Name), w.Utilization * 100, Claude.ClaudeRateLimit.Minutes(w.Name), w.ResetsAt,
+                limit.Rejected && limit.RateLimitType == w.Name);
+        }
+        if (limit.Rejected && limit.RateLimitType is { } type && !limit.Windows.Any(w => w.Name == type))
+        {
+            Report(ProviderKind.Claude, Claude.ClaudeRateLimit.Name(type), 100, Claude.ClaudeRateLimit.Minutes(type), limit.ResetsAt, exhausted: true);
+        }
+    }
 
     /// <summary>Reads codex's `account/rateLimits/updated` params: `rateLimits.primary`/`secondary` {usedPercent, windowDurationMins, resetsAt}.</summary>
     public void ReportCodex(JsonElement parameters)

@@ -35,4 +35,6 @@ public sealed record ClaudeLine(ClaudeLineKind Kind)
 
     /// <summary>The JSON-RPC id as raw JSON, or null for a notification.</summary>
     public string? RpcId { get; init; }
+
+    public ClaudeRateLimit? RateLimit { get; init; }
 }

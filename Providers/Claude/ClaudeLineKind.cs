@@ -30,4 +30,7 @@ public enum ClaudeLineKind
 
     /// <summary>Any other control request claude asks of us (RequestId, Subtype): answered with an error.</summary>
     ControlRequest,
+
+    /// <summary>A rate_limit_event: the subscription's usage windows (<see cref="ClaudeLine.RateLimit"/>).</summary>
+    RateLimit,
 }

@@ -56,6 +56,8 @@ public static class ClaudeProtocol
                 return ParseAssistant(root);
             case "control_request":
                 return ParseControlRequest(root);
+            case "rate_limit_event":
+                return ParseRateLimit(root);
             default:
                 return new ClaudeLine(ClaudeLineKind.Other);
         }
@@ -154,6 +156,27 @@ public static class ClaudeProtocol
         return new ClaudeLine(ClaudeLineKind.McpRequest) { RequestId = requestId, Server = server, Method = method, RpcId = rpcId };
     }
 
+    /// <summary>`{"type":"rate_limit_event","rate_limit_info":{"status","resetsAt","rateLimitType","unifiedWindows":{"five_hour":{"utilization","resetsAt"},..}}}`.</summary>
+    private static ClaudeLine ParseRateLimit(JsonElement root)
+    {
+        if (!root.TryGetProperty("rate_limit_info", out var info) || info.ValueKind != JsonValueKind.Object || Str(info, "status") is not { } status)
+        {
+            return new ClaudeLine(ClaudeLineKind.Other);
+        }
+        var windows = new List<ClaudeRateLimitWindow>();
+        if (info.TryGetProperty("unifiedWindows", out var unified) && unified.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var window in unified.EnumerateObject())
+            {
+                if (window.Value.ValueKind == JsonValueKind.Object && window.Value.TryGetProperty("utilization", out var u) && u.TryGetDouble(out var utilization))
+                {
+                    windows.Add(new ClaudeRateLimitWindow(window.Name, utilization, LongOrNull(window.Value, "resetsAt")));
+                }
+            }
+        }
+        return new ClaudeLine(ClaudeLineKind.RateLimit) { RateLimit = new ClaudeRateLimit(status, Str(info, "rateLimitType"), LongOrNull(info, "resetsAt"), windows) };
+    }
+
     private static ClaudeLine ParseResult(JsonElement root)
     {
         TokenUsage? usage = null;
@@ -194,6 +217,9 @@ public static class ClaudeProtocol
 
     private static long Long(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
+
+    private static long? LongOrNull(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : null;
 
     private static int? Int(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : null;

@@ -17,10 +17,12 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
     private readonly ILogger<ClaudeProvider> _logger;
     private readonly ClaudeSessions _sessions;
     private readonly CliProbe _probe;
+    private readonly UsageWindows? _usage;
 
-    public ClaudeProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger<ClaudeProvider> logger, ClaudeProviderOptions? options = null, MemoryBudget? budget = null)
+    public ClaudeProvider(ServerSettings settings, CliProbe probe, ChildProcesses children, ILogger<ClaudeProvider> logger, ClaudeProviderOptions? options = null, MemoryBudget? budget = null, UsageWindows? usage = null)
     {
         _settings = settings;
+        _usage = usage;
         _logger = logger;
         _probe = probe;
         _sessions = new ClaudeSessions(settings, probe, children, logger, options ?? new ClaudeProviderOptions(), budget);
@@ -79,6 +81,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 {
                     refilled = true;
                     _sessions.RefillSpares(process.Key, process.Tools);
+                }
+                if (line.RateLimit is { } limit)
+                {
+                    _usage?.ReportClaude(limit);
                 }
                 foreach (var ev in decoder.Decode(line))
                 {

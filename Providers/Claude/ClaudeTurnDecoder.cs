@@ -38,6 +38,7 @@ public sealed class ClaudeTurnDecoder
     private readonly StringBuilder? _heldText;
     private bool _sawModelOutput;
     private bool _textSent;
+    private ClaudeRateLimit? _rateLimit;
 
     /// <param name="sessionId">The Claude session the turn runs in, reported with <see cref="TurnEnded"/>.</param>
     /// <param name="firstTurnOfResume">
@@ -103,6 +104,9 @@ public sealed class ClaudeTurnDecoder
             case ClaudeLineKind.StreamEvent when line.Usage is { } started:
                 // An upstream response began: its prompt size, before any output (the result's usage comes at the end).
                 return [CliActivity.Instance, new UsageReport(started)];
+            case ClaudeLineKind.RateLimit:
+                _rateLimit = line.RateLimit;
+                return Activity;
             case ClaudeLineKind.ToolCallRequest:
                 _waiting.Add(line);
                 AnswerWaiting(final: false);
@@ -230,8 +234,17 @@ public sealed class ClaudeTurnDecoder
         {
             return new ProviderError(ProviderErrorKind.SubscriptionRefused, message, SubscriptionHint);
         }
+        if (IsOutOfCredit(message))
+        {
+            return new ProviderError(ProviderErrorKind.QuotaExhausted, message, "Add credit to the Anthropic account Claude Code uses, or log it in with a subscription (claude, then /login).");
+        }
         return line.ErrorStatus switch
         {
+            // A subscription window refused the turn (claude wrote its rate_limit_event first); else a plain
+            // API rate limit, which claude already retried.
+            429 when _rateLimit is { Rejected: true, ResetsAt: { } resets } =>
+                new ProviderError(ProviderErrorKind.UsageLimit, message, RetryAfter: TimeSpan.FromSeconds(Math.Max(1, resets - DateTimeOffset.UtcNow.ToUnixTimeSeconds()))),
+            429 => new ProviderError(ProviderErrorKind.UsageLimit, message),
             401 => new ProviderError(ProviderErrorKind.NotAuthenticated, message, LoginHint),
             // Anthropic's "prompt is too long: N tokens > M maximum", which Claude Code rewords as "Prompt is too long · ...".
             400 or 413 when message.Contains("prompt is too long", StringComparison.OrdinalIgnoreCase) => new ProviderError(ProviderErrorKind.ContextLengthExceeded, message),
@@ -254,6 +267,9 @@ public sealed class ClaudeTurnDecoder
         status is 400 or 403 or null
         && message.Contains("extra usage", StringComparison.OrdinalIgnoreCase)
         && (message.Contains("third-party", StringComparison.OrdinalIgnoreCase) || message.Contains("third party", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Anthropic's 400 for an API key whose account has no credit left: "Your credit balance is too low to access the Anthropic API. ...".</summary>
+    public static bool IsOutOfCredit(string message) => message.Contains("credit balance is too low", StringComparison.OrdinalIgnoreCase);
 
     private ProviderError CannotResume() =>
         new(ProviderErrorKind.SessionNotFound, $"Claude session {_sessionId} cannot be resumed");

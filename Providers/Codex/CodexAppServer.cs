@@ -18,6 +18,9 @@ internal sealed partial class CodexAppServer
     private readonly StderrTail _stderr = new();
     private readonly UsageWindows? _usage;
 
+    /// <summary>A usage-limit failure with its window's reset, when the rate-limit report that came with it said.</summary>
+    public ProviderError WithReset(ProviderError error) => _usage?.WithReset(ProviderKind.Codex, error) ?? error;
+
     private CodexAppServer(Process process, int generation, ILogger logger, int maxLineBytes, Action<CodexAppServer> onExited, UsageWindows? usage = null)
     {
         _usage = usage;

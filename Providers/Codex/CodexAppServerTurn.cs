@@ -147,7 +147,7 @@ internal sealed partial class CodexAppServerTurn(CodexAppServer server, CodexThr
                     }
                     else
                     {
-                        events.TryWrite(e);
+                        events.TryWrite(e is TurnEnded { Error: { } failure } ended ? ended with { Error = server.WithReset(failure) } : e);
                     }
                 }
                 switch (update.Outcome)

@@ -198,6 +198,14 @@ internal static class CodexProtocol
             // codex 0.169 passes this 400 on as "other", without its status.
             return new ProviderError(ProviderErrorKind.InvalidRequest, "The model upstream refused the instructions (Codex's base instructions replaced by the caller's): " + message);
         }
+        if (kind == "usageLimitExceeded")
+        {
+            // codex 0.169 puts both of the upstream's 429s here: a used-up window ("You've hit your usage
+            // limit ... try again at ...") and an account out of quota ("Quota exceeded. Check your plan and billing details.").
+            return message.Contains("Quota exceeded", StringComparison.OrdinalIgnoreCase)
+                ? new ProviderError(ProviderErrorKind.QuotaExhausted, "The account Codex uses is out of quota: " + message, "Check the plan and billing of that account (codex login status shows which it is).")
+                : new ProviderError(ProviderErrorKind.UsageLimit, "A usage window of the Codex subscription is used up: " + message);
+        }
         if (kind == "badRequest" || HttpStatus(info) == 400)
         {
             return new ProviderError(ProviderErrorKind.InvalidRequest, "Codex refused the request: " + message);

@@ -66,15 +66,17 @@ public sealed class RealStackFixture : IAsyncLifetime
         CodexUpstream.ResponseHeaders = null;
         CodexUpstream.ResetClientAborted();
         ClaudeUpstream.Reply = _ => Claude(Chunks);
+        ClaudeUpstream.ResponseHeaders = null;
     }
 
     public static MockReply Claude(IReadOnlyList<string> chunks) => new(chunks, InputTokens: 21, OutputTokens: 9, CacheReadTokens: 4);
 
     /// <summary>A server whose models route to the real CLIs; <paramref name="dataDir"/> reuses an earlier server's data (a restart).</summary>
-    public Task<RealStackServer> StartServerAsync(string? dataDir = null, string? extraConfig = null, int warmSpares = 1) =>
+    /// <param name="claudeEnvironment">Instead of <see cref="ClaudeEnvironment"/>, e.g. a subscription login.</param>
+    public Task<RealStackServer> StartServerAsync(string? dataDir = null, string? extraConfig = null, int warmSpares = 1, IReadOnlyDictionary<string, string?>? claudeEnvironment = null) =>
         RealStackServer.StartAsync(dataDir, extraConfig,
             new CodexProviderOptions { Environment = CodexEnvironment },
-            new ClaudeProviderOptions { Environment = ClaudeEnvironment, WarmSpares = warmSpares });
+            new ClaudeProviderOptions { Environment = claudeEnvironment ?? ClaudeEnvironment, WarmSpares = warmSpares });
 
     public async Task DisposeAsync()
     {

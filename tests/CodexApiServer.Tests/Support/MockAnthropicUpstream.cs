@@ -78,6 +78,9 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
     /// <summary>Only the model calls (streaming /v1/messages), in arrival order.</summary>
     public RecordedRequest[] MessageRequests => Requests.Where(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal) && !r.Path.Contains("count_tokens", StringComparison.Ordinal)).ToArray();
 
+    /// <summary>Headers on every /v1/messages answer, e.g. a subscription's `anthropic-ratelimit-unified-*`.</summary>
+    public IReadOnlyDictionary<string, string>? ResponseHeaders { get; set; }
+
     public Func<RecordedRequest, MockReply> Reply { get; set; } = _ => MockReply.Text("Hello", " from", " the", " mock.");
 
     /// <summary>
@@ -157,11 +160,15 @@ public sealed class MockAnthropicUpstream : IAsyncDisposable
         var reply = RefuseThirdParty && !HasClaudeCodePrompt(JsonNode.Parse(body))
             ? MockReply.Error(400, ThirdPartyRefusal)
             : ScriptedReply(JsonNode.Parse(body)) ?? Reply(record);
+        foreach (var (name, value) in ResponseHeaders ?? new Dictionary<string, string>())
+        {
+            context.Response.Headers[name] = value;
+        }
         if (reply.Status != 200)
         {
             context.Response.StatusCode = reply.Status;
             context.Response.ContentType = "application/json";
-            var type = reply.Status == 401 ? "authentication_error" : reply.Status >= 500 ? "api_error" : "invalid_request_error";
+            var type = reply.Status switch { 401 => "authentication_error", 429 => "rate_limit_error", >= 500 => "api_error", _ => "invalid_request_error" };
             await context.Response.WriteAsync(new JsonObject
             {
                 ["type"] = "error",
