@@ -12,7 +12,7 @@ public static class HealthApi
 {
     private static readonly long StartedAt = Stopwatch.GetTimestamp();
 
-    private static long Uptime => (long)Stopwatch.GetElapsedTime(StartedAt).TotalSeconds;
+    internal static long Uptime => (long)Stopwatch.GetElapsedTime(StartedAt).TotalSeconds;
 
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {

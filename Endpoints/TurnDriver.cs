@@ -49,7 +49,7 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
             TurnEnded end;
             using (run.BindCaller(cancellationToken))
             {
-                (end, var calls) = await PumpAsync(run, encoder, stream);
+                (end, var calls) = await PumpAsync(run, encoder, stream, http is null ? null : RequestInfo.Of(http));
                 if (calls is not null)
                 {
                     held = new HeldTurn(run, calls, route);
@@ -115,7 +115,7 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
     /// Passes the turn's events to the encoder until its end, which it returns; or until the model calls
     /// the client's tools, which ends this answer (ToolCalls) while the turn is held.
     /// </summary>
-    private async Task<(TurnEnded End, ToolCallsRequested? Calls)> PumpAsync(TurnRun run, ITurnEncoder encoder, SseResponse? stream)
+    private async Task<(TurnEnded End, ToolCallsRequested? Calls)> PumpAsync(TurnRun run, ITurnEncoder encoder, SseResponse? stream, RequestInfo? info)
     {
         var wait = stream is null ? Timeout.InfiniteTimeSpan : streaming.KeepAliveInterval;
         while (true)
@@ -139,6 +139,10 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
             else if (e is null)
             {
                 await stream!.KeepAliveAsync();
+            }
+            if (e is TextDelta or ReasoningDelta or ToolCallsRequested)
+            {
+                info?.MarkFirstOutput();
             }
             switch (e)
             {

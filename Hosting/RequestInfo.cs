@@ -16,6 +16,14 @@ public sealed class RequestInfo
     public long CachedTokens { get; set; }
     public long ReasoningTokens { get; set; }
 
+    /// <summary>When the request arrived (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>).</summary>
+    public long StartedAt { get; set; }
+
+    /// <summary>Seconds from arrival to the model's first output (text, reasoning or a tool call), once there was any.</summary>
+    public double? FirstOutputSeconds { get; private set; }
+
+    public void MarkFirstOutput() => FirstOutputSeconds ??= System.Diagnostics.Stopwatch.GetElapsedTime(StartedAt).TotalSeconds;
+
     public static RequestInfo Of(HttpContext context)
     {
         if (context.Items[typeof(RequestInfo)] is not RequestInfo info)

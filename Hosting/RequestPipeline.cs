@@ -14,6 +14,7 @@ public static partial class RequestPipeline
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CodexApiServer.Requests");
         var usage = app.Services.GetRequiredService<UsageLog>();
+        var metrics = app.Services.GetRequiredService<ServerMetrics>();
 
         app.Use(async (context, next) =>
         {
@@ -28,6 +29,7 @@ public static partial class RequestPipeline
                 return Task.CompletedTask;
             });
             var started = Stopwatch.GetTimestamp();
+            RequestInfo.Of(context).StartedAt = started;
             try
             {
                 await next(context);
@@ -38,12 +40,14 @@ public static partial class RequestPipeline
                 var info = RequestInfo.Of(context);
                 var status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
                 LogRequest(logger, requestId, context.Request.Method, context.Request.Path, status, elapsed, info.Model ?? "-", info.ApiKeyId ?? "-");
+                var pattern = context.GetEndpoint() is RouteEndpoint route ? route.RoutePattern.RawText : null;
+                metrics.Request(context.Request.Method, pattern, status, info, elapsed / 1000.0);
                 if (context.Request.Path.StartsWithSegments("/v1"))
                 {
                     try
                     {
                         usage.Write(new UsageRow(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), requestId, info.ApiKeyId,
-                            context.Request.Method + " " + (context.GetEndpoint() is RouteEndpoint route ? route.RoutePattern.RawText : context.Request.Path.Value),
+                            context.Request.Method + " " + (pattern ?? context.Request.Path.Value),
                             info.Model, info.Provider, status, info.InputTokens, info.OutputTokens, info.CachedTokens, info.ReasoningTokens, elapsed));
                     }
                     catch (Exception e)

@@ -69,6 +69,7 @@ public static class ServerApp
         app.MapAdminApi();
         app.MapAdminTunnelApi();
         app.MapAdminPages();
+        app.MapMetricsApi();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
@@ -101,6 +102,7 @@ public static class ServerApp
     private static IServiceCollection AddOpenAIApi(this IServiceCollection services)
     {
         services.AddSingleton<StreamingOptions>();
+        services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<TurnDriver>();
         services.AddSingleton<HeldTurns>();

@@ -17,6 +17,7 @@ public sealed class ProviderRouter
     private readonly ServerSettings _settings;
     private readonly MemoryBudget _budget;
     private readonly UsageWindows? _usage;
+    private readonly int _permitLimit;
 
     public ProviderRouter(IEnumerable<ITurnProvider> providers, ModelCatalog catalog, CliProbe probe, ServerSettings settings, StreamingOptions streaming, MemoryBudget budget, UsageWindows? usage = null)
     {
@@ -32,11 +33,12 @@ public sealed class ProviderRouter
         _probe = probe;
         _streaming = streaming;
         _settings = settings;
+        _permitLimit = settings.Config.MaxConcurrentTurns; // a restart changes it
         foreach (var kind in Enum.GetValues<ProviderKind>())
         {
             _limiters[kind] = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
             {
-                PermitLimit = settings.Config.MaxConcurrentTurns, // a restart changes it
+                PermitLimit = _permitLimit,
                 QueueLimit = streaming.MaxQueueLength,
                 QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             });
@@ -52,6 +54,9 @@ public sealed class ProviderRouter
 
     /// <summary>Requests waiting in the queue for a turn slot of <paramref name="kind"/> (tests wait on it).</summary>
     public long QueuedTurns(ProviderKind kind) => _limiters[kind].GetStatistics()?.CurrentQueuedCount ?? 0;
+
+    /// <summary>Turn slots of <paramref name="kind"/> in use: running turns, and held ones waiting for tool results.</summary>
+    public long RunningTurns(ProviderKind kind) => _permitLimit - (_limiters[kind].GetStatistics()?.CurrentAvailablePermits ?? _permitLimit);
 
     /// <summary>The model of a request that names none.</summary>
     public string DefaultModel => _settings.Config.DefaultModel;

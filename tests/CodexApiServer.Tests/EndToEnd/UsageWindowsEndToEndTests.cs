@@ -213,6 +213,10 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
             Assert.Equal(before, stack.ClaudeUpstream.MessageRequests.Length);
             var stats = JsonNode.Parse(await server.Client.GetStringAsync("/admin/stats"))!;
             Assert.Contains(stats["usage_windows"]!["claude"]!.AsArray(), w => (string?)w!["window"] == "5h" && (bool)w["exhausted"]!);
+            var metrics = await server.Client.GetStringAsync("/metrics");
+            Assert.Contains("codex_api_server_usage_window_exhausted{cli=\"claude\",window=\"5h\"} 1\n", metrics, StringComparison.Ordinal);
+            Assert.Contains("codex_api_server_usage_window_used_ratio{cli=\"claude\",window=\"weekly\"} 0.2\n", metrics, StringComparison.Ordinal);
+            Assert.Contains($"codex_api_server_usage_window_resets_at_seconds{{cli=\"claude\",window=\"5h\"}} {resetsAt}\n", metrics, StringComparison.Ordinal);
 
             stack.ResetMocks();
             await Task.Delay(TimeSpan.FromSeconds(Math.Max(0, resetsAt - DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1)));
