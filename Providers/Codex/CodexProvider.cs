@@ -239,7 +239,8 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             var refill = request.SessionId is null ? () => _threads.RefillSpare(server, request) : (Action?)null;
             var turn = new CodexAppServerTurn(server, session, _logger, _options.RequestTimeout, _appServer.EndHung)
             {
-                MayFallBack = request.SessionId is null && !_threads.CodexBaseInstructions && !CodexThreadSettings.IsAgentMode(_settings.Config),
+                // A live conversation may hold a thread started before the fallback; a replay of it cannot loop, as its new thread is a new conversation.
+                MayFallBack = (request.SessionId is not null || !_threads.CodexBaseInstructions) && !CodexThreadSettings.IsAgentMode(_settings.Config),
             };
             releaseLock = await turn.RunAsync(request, events, refill, cancellationToken);
             if (turn.InstructionsRefused)
@@ -248,7 +249,17 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
                 session.Lock.Release();
                 releaseLock = false;
                 await _threads.EndAsync(session.ThreadId);
-                await RunTurnAsync(request, events, cancellationToken);
+                if (request.SessionId is null)
+                {
+                    await RunTurnAsync(request, events, cancellationToken);
+                }
+                else
+                {
+                    // A conversation begun before the upstream refused our instructions: its thread keeps them for
+                    // life, so the history goes again into a new thread that has Codex's own (TurnRun replays it).
+                    events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.SessionNotFound,
+                        $"thread {session.ThreadId} has instructions the model upstream now refuses")));
+                }
                 return;
             }
         }

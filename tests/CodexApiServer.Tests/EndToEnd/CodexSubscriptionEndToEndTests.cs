@@ -64,6 +64,39 @@ public sealed class CodexSubscriptionEndToEndTests(ITestOutputHelper output)
         var (again, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.CodexModel, false, ("user", "hi again")));
         Assert.Equal(200, (int)again.StatusCode);
         Assert.Equal(1, mock.Requests.Count - before);
+
+        // Logged once, as a warning, for both conversations.
+        var logs = JsonNode.Parse(await server.Client.GetStringAsync("/admin/logs?limit=2000"))!["data"]!.AsArray()
+            .Select(l => (string?)l!["message"]).Where(m => m?.Contains("refused our instructions", StringComparison.Ordinal) == true).ToList();
+        Assert.Single(logs);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_conversation_begun_before_the_upstream_refused_our_instructions_goes_on_with_its_history_in_a_fallback_thread()
+    {
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        await using var server = await StartAsync(mock);
+        var first = Wire.Chat(RealStackFixture.CodexModel, false, ("system", "Answer like a pirate."), ("user", "my name is Ada"));
+        var (response, body) = await server.PostJsonAsync("/v1/chat/completions", first);
+        Assert.Equal(200, (int)response.StatusCode);
+
+        // The backend changes its mind between two turns of the conversation.
+        mock.RequireCodexInstructions = true;
+        var history = first["messages"]!.AsArray().DeepClone().AsArray();
+        history.Add(new JsonObject { ["role"] = "assistant", ["content"] = (string?)body["choices"]![0]!["message"]!["content"] });
+        history.Add(new JsonObject { ["role"] = "user", ["content"] = "what is my name?" });
+        var (again, answer) = await server.PostJsonAsync("/v1/chat/completions", new JsonObject { ["model"] = RealStackFixture.CodexModel, ["messages"] = history });
+        output.WriteLine($"HTTP {(int)again.StatusCode}: {answer.ToJsonString()}");
+
+        Assert.Equal(200, (int)again.StatusCode);
+        Assert.Equal(string.Concat(mock.Chunks), (string?)answer["choices"]![0]!["message"]!["content"]);
+        var answered = mock.Requests[^1];
+        Assert.StartsWith(MockResponsesUpstream.CodexPromptOpening, MockResponsesUpstream.BasePrompt(answered), StringComparison.Ordinal);
+        var input = answered["input"]!.ToJsonString();
+        Assert.Contains("my name is Ada", input, StringComparison.Ordinal);
+        Assert.Contains("what is my name?", input, StringComparison.Ordinal);
+        Assert.Contains("Answer like a pirate.", input, StringComparison.Ordinal);
+        Assert.True((bool?)JsonNode.Parse(await server.Client.GetStringAsync("/health"))!["providers"]!["codex"]!["instructions_fallback"]);
     }
 
     [Fact(Timeout = 60_000)]
