@@ -50,6 +50,33 @@ var codexEnv = codexMock.CodexEnvironment();
 var claudeHome = TempDir.Create("claude-home");
 var claudeEnv = claudeMock.ClaudeEnvironment(claudeHome);
 var results = new List<string[]>();
+var repoRoot = Path.GetFullPath(Path.Combine(bin, "..", "..", "..", ".."));
+// [6]-[9] run the server as a child process: `--bin PATH` (default out/codex-api-server, from `dotnet publish -c Release -o out`).
+var binArg = Array.IndexOf(args, "--bin") is var binAt and >= 0 && binAt + 1 < args.Length ? Path.GetFullPath(args[binAt + 1]) : null;
+ServerChild.Binary = binArg ?? (File.Exists(Path.Combine(repoRoot, "out", "codex-api-server")) ? Path.Combine(repoRoot, "out", "codex-api-server") : null);
+var context = new BenchContext(repoRoot, codex, claude, codexMock, claudeMock, codexEnv, claudeEnv, runsArg, results);
+
+if (only is >= 6 and <= 9)
+{
+    try
+    {
+        await (only switch
+        {
+            6 => PeerBench.RunAsync(context),
+            7 => LoadBench.RunAsync(context, args),
+            8 => MemoryBench.RunAsync(context),
+            _ => KillBench.RunAsync(context),
+        });
+    }
+    finally
+    {
+        Children.EndAll();
+        TempDir.Delete(claudeHome);
+    }
+    Console.WriteLine($"\nSummary ({started:yyyy-MM-dd HH:mm}, load average before {loadBefore}, after {File.ReadAllText("/proc/loadavg").Trim()}; server: {ServerChild.Describe()})");
+    PrintTable(["measure", "cli", "our server", "compared with", "result", "target", "met"], results);
+    return;
+}
 
 try
 {
