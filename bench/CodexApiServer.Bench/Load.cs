@@ -46,7 +46,7 @@ public static class LoadBench
         for (var i = 0; i < 12; i++)
         {
             var prestarted = ClaudePrestarted.Start(fakeClaude, BenchContext.ClaudeModel, noEnv);
-            await Task.Delay(300);
+            await Task.Delay(1000); // loaded, as a server's spare would be
             var (first, _) = await prestarted.TurnAsync($"direct {i}");
             if (i >= 2)
             {
@@ -121,6 +121,7 @@ public static class LoadBench
         // 1,000 sequential new conversations: the server's RSS after the first 200 and at the end.
         long at200 = 0;
         var seqErrors = 0;
+        var trend = new List<string>();
         var seqClock = Stopwatch.StartNew();
         for (var i = 1; i <= sequential; i++)
         {
@@ -136,12 +137,17 @@ public static class LoadBench
             {
                 at200 = Tree.RssKb(server.Pid);
             }
+            if (i % Math.Max(1, sequential / 5) == 0)
+            {
+                trend.Add($"{i}: {Tree.RssKb(server.Pid) / 1024.0:0.0}");
+            }
         }
         var seqMs = seqClock.Elapsed.TotalMilliseconds;
         await Task.Delay(1000);
         var atEnd = Tree.RssKb(server.Pid);
         var growth = (double)atEnd / Math.Max(1, at200);
         Console.WriteLine($"  {sequential} sequential codex chats in {seqMs / 1000:0.0} s ({seqMs / sequential:0.0} ms each), {seqErrors} errors; server RSS after {leakCheckAt}: {BenchContext.Mb(at200)}, after {sequential}: {BenchContext.Mb(atEnd)} ({growth:0.00}x)");
+        Console.WriteLine($"    server RSS (MB) along the way: {string.Join(", ", trend)}; tree RSS at the end {BenchContext.Mb(Tree.TreeRssKb(server.Pid))}");
         b.Results.Add([$"7 {sequential} sequential chats (fake)", "codex", $"{BenchContext.Mb(atEnd)} after {sequential}", $"{BenchContext.Mb(at200)} after {leakCheckAt}", $"{growth:0.00}x, {seqErrors} errors", "≤ 1.10x, 0 errors", BenchContext.Pass(growth <= 1.10 && seqErrors == 0)]);
         Tests.Support.TempDir.Delete(wrappers);
         Console.WriteLine($"  [7] took {clock.Elapsed.TotalSeconds:0} s");

@@ -60,6 +60,7 @@ public static class PeerBench
                 {
                     var first = new List<double>();
                     var total = new List<double>();
+                    var upstreamBefore = b.ClaudeMock.MessageRequests.Length + b.CodexMock.Requests.Count;
                     for (var i = 0; i < runs; i++)
                     {
                         var prompt = $"Say hello ({side}, {spacing} ms, {i}).";
@@ -73,6 +74,10 @@ public static class PeerBench
                         first.Add(f);
                         total.Add(t);
                         await Task.Delay(spacing);
+                    }
+                    if (b.ClaudeMock.MessageRequests.Length + b.CodexMock.Requests.Count - upstreamBefore < runs)
+                    {
+                        throw new InvalidOperationException($"{side}: fewer model calls reached the mocks than requests were answered");
                     }
                     figures[(side, spacing)] = (first, total);
                     Console.WriteLine($"  {spacing,4} ms apart, {side,-11}: TTFT median {Chat.Median(first),7:0.0} ms [{first.Min():0}..{first.Max():0}], total median {Chat.Median(total),7:0.0} ms");
