@@ -33,6 +33,7 @@ public static class PeerBench
         var port = Chat.FreePort();
         var peerDir = Tests.Support.TempDir.Create("peer");
         var peer = Children.Start("node", [proxy, port.ToString()], peerDir, peerEnv, stdin: false);
+        _ = peer.StandardOutput.ReadToEndAsync(); // it logs to stdout too: drained, so it never blocks on a full pipe
         using var peerHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(120) };
         try
         {
