@@ -15,7 +15,8 @@ using CodexApiServer.Tests.Support;
 var runsArg = Array.IndexOf(args, "--runs") is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : (int?)null;
 // `--dump DIR` writes the upstream request bodies of [3] and the last turn of each [4] run there.
 var dumpDir = Array.IndexOf(args, "--dump") is var dumpAt and >= 0 && dumpAt + 1 < args.Length ? Directory.CreateDirectory(args[dumpAt + 1]).FullName : null;
-// `--only N` runs measure N alone (a trial of one measure); `--tool-time MS` sets [5]'s tool time.
+// `--only N` runs measure N alone (a trial of one measure; [6]-[9] run only this way, see README.md);
+// `--tool-time MS` sets [5]'s tool time.
 var only = Array.IndexOf(args, "--only") is var onlyAt and >= 0 && onlyAt + 1 < args.Length ? int.Parse(args[onlyAt + 1]) : (int?)null;
 var toolTime = TimeSpan.FromMilliseconds(Array.IndexOf(args, "--tool-time") is var ttAt and >= 0 && ttAt + 1 < args.Length ? int.Parse(args[ttAt + 1]) : 1000);
 const int Warmups = 2;
