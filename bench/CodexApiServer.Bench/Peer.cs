@@ -82,6 +82,7 @@ public static class PeerBench
                     }
                     figures[(side, spacing)] = (first, total);
                     Console.WriteLine($"  {spacing,4} ms apart, {side,-11}: TTFT median {Chat.Median(first),7:0.0} ms [{first.Min():0}..{first.Max():0}], total median {Chat.Median(total),7:0.0} ms");
+                    Console.WriteLine($"      TTFT in call order (ms): {string.Join(" ", first.Select(f => f.ToString("0")))}");
                 }
             }
 
