@@ -71,6 +71,7 @@ if (only is >= 6 and <= 9)
     }
     finally
     {
+        ServerChild.EndAll();
         Children.EndAll();
         TempDir.Delete(claudeHome);
     }

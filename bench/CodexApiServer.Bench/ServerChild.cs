@@ -50,6 +50,30 @@ public sealed partial class ServerChild : IAsyncDisposable
         process.BeginErrorReadLine();
     }
 
+    private static readonly List<Process> Started = [];
+
+    /// <summary>Ends every server this bench started that is still running (a measure that threw leaves its server behind).</summary>
+    public static void EndAll()
+    {
+        lock (Started)
+        {
+            foreach (var p in Started)
+            {
+                try
+                {
+                    if (!p.HasExited)
+                    {
+                        p.Kill(entireProcessTree: true);
+                    }
+                }
+                catch (Exception)
+                {
+                }
+            }
+            Started.Clear();
+        }
+    }
+
     /// <summary>The binary in use, set once by Program from `--bin`.</summary>
     public static string? Binary { get; set; }
 
@@ -112,6 +136,10 @@ public sealed partial class ServerChild : IAsyncDisposable
             }
         }
         var child = new ServerChild(Process.Start(info)!, dir);
+        lock (Started)
+        {
+            Started.Add(child._process);
+        }
         var address = await child._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
         child.Http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
         {
