@@ -114,43 +114,8 @@ public sealed class BenchServer : IAsyncDisposable
     /// <summary>POST /v1/chat/completions of <paramref name="request"/> (stream:true); times the first content chunk and [DONE].</summary>
     public async Task<(double FirstMs, double TotalMs, string Text)> ChatStreamAsync(JsonObject request)
     {
-        var body = request.ToJsonString();
-        var clock = Stopwatch.StartNew();
-        using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"chat completion failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-        }
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        double first = -1;
-        var answer = new StringBuilder();
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (!line.StartsWith("data: ", StringComparison.Ordinal))
-            {
-                continue;
-            }
-            var data = line[6..];
-            if (data == "[DONE]")
-            {
-                return (first, clock.Elapsed.TotalMilliseconds, answer.ToString());
-            }
-            var chunk = JsonNode.Parse(data)!;
-            if (chunk["error"] is { } error)
-            {
-                throw new InvalidOperationException("stream error: " + error.ToJsonString());
-            }
-            if (chunk["choices"]?.AsArray() is [{ } choice, ..] && (string?)choice["delta"]?["content"] is { Length: > 0 } content)
-            {
-                if (first < 0)
-                {
-                    first = clock.Elapsed.TotalMilliseconds;
-                }
-                answer.Append(content);
-            }
-        }
-        throw new IOException("the stream ended without [DONE]");
+        var (first, total, text, _) = await Chat.StreamAsync(_http, request);
+        return (first, total, text);
     }
 
     public async ValueTask DisposeAsync()

@@ -208,7 +208,11 @@ public sealed class ClaudeToolPrestarted
 public static class FreshCli
 {
     /// <summary>`codex exec --json ... -` with the prompt on stdin: time until the agent_message item.</summary>
-    public static async Task<double> CodexExecAsync(string codex, string model, string prompt, IReadOnlyDictionary<string, string?> env)
+    public static async Task<double> CodexExecAsync(string codex, string model, string prompt, IReadOnlyDictionary<string, string?> env) =>
+        (await CodexExecTimedAsync(codex, model, prompt, env)).FirstMs;
+
+    /// <summary>`codex exec --json ... -`: time until the agent_message item (its first text), and until turn.completed.</summary>
+    public static async Task<(double FirstMs, double TotalMs)> CodexExecTimedAsync(string codex, string model, string prompt, IReadOnlyDictionary<string, string?> env)
     {
         var cwd = Tests.Support.TempDir.Create("codex-exec");
         var clock = Stopwatch.StartNew();
@@ -218,14 +222,19 @@ public static class FreshCli
             await p.StandardInput.WriteAsync(prompt);
             p.StandardInput.Close();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            double first = -1;
             while (await p.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
             {
-                if (line.Contains("\"item.completed\"", StringComparison.Ordinal) && line.Contains("\"agent_message\"", StringComparison.Ordinal))
+                if (first < 0 && line.Contains("\"item.completed\"", StringComparison.Ordinal) && line.Contains("\"agent_message\"", StringComparison.Ordinal))
                 {
-                    return clock.Elapsed.TotalMilliseconds;
+                    first = clock.Elapsed.TotalMilliseconds;
+                }
+                else if (line.Contains("\"turn.completed\"", StringComparison.Ordinal) && first >= 0)
+                {
+                    return (first, clock.Elapsed.TotalMilliseconds);
                 }
             }
-            throw new IOException("codex exec ended without an agent_message");
+            throw new IOException("codex exec ended without an agent_message and turn.completed");
         }
         finally
         {

@@ -15,7 +15,8 @@ using CodexApiServer.Tests.Support;
 var runsArg = Array.IndexOf(args, "--runs") is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : (int?)null;
 // `--dump DIR` writes the upstream request bodies of [3] and the last turn of each [4] run there.
 var dumpDir = Array.IndexOf(args, "--dump") is var dumpAt and >= 0 && dumpAt + 1 < args.Length ? Directory.CreateDirectory(args[dumpAt + 1]).FullName : null;
-// `--only N` runs measure N alone (a trial of one measure); `--tool-time MS` sets [5]'s tool time.
+// `--only N` runs measure N alone (a trial of one measure; [6]-[9] run only this way, see README.md);
+// `--tool-time MS` sets [5]'s tool time.
 var only = Array.IndexOf(args, "--only") is var onlyAt and >= 0 && onlyAt + 1 < args.Length ? int.Parse(args[onlyAt + 1]) : (int?)null;
 var toolTime = TimeSpan.FromMilliseconds(Array.IndexOf(args, "--tool-time") is var ttAt and >= 0 && ttAt + 1 < args.Length ? int.Parse(args[ttAt + 1]) : 1000);
 const int Warmups = 2;
@@ -50,6 +51,34 @@ var codexEnv = codexMock.CodexEnvironment();
 var claudeHome = TempDir.Create("claude-home");
 var claudeEnv = claudeMock.ClaudeEnvironment(claudeHome);
 var results = new List<string[]>();
+var repoRoot = Path.GetFullPath(Path.Combine(bin, "..", "..", "..", ".."));
+// [6]-[9] run the server as a child process: `--bin PATH` (default out/codex-api-server, from `dotnet publish -c Release -o out`).
+var binArg = Array.IndexOf(args, "--bin") is var binAt and >= 0 && binAt + 1 < args.Length ? Path.GetFullPath(args[binAt + 1]) : null;
+ServerChild.Binary = binArg ?? (File.Exists(Path.Combine(repoRoot, "out", "codex-api-server")) ? Path.Combine(repoRoot, "out", "codex-api-server") : null);
+var context = new BenchContext(repoRoot, codex, claude, codexMock, claudeMock, codexEnv, claudeEnv, runsArg, results);
+
+if (only is >= 6 and <= 9)
+{
+    try
+    {
+        await (only switch
+        {
+            6 => PeerBench.RunAsync(context),
+            7 => LoadBench.RunAsync(context, args),
+            8 => MemoryBench.RunAsync(context),
+            _ => KillBench.RunAsync(context),
+        });
+    }
+    finally
+    {
+        ServerChild.EndAll();
+        Children.EndAll();
+        TempDir.Delete(claudeHome);
+    }
+    Console.WriteLine($"\nSummary ({started:yyyy-MM-dd HH:mm}, load average before {loadBefore}, after {File.ReadAllText("/proc/loadavg").Trim()}; server: {ServerChild.Describe()})");
+    PrintTable(["measure", "cli", "our server", "compared with", "result", "target", "met"], results);
+    return;
+}
 
 try
 {
