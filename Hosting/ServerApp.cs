@@ -73,6 +73,8 @@ public static class ServerApp
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
+        // Started once listening, so /health answers while the CLIs load.
+        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<WarmStart>().Start(app.Lifetime.ApplicationStopping));
         return app;
     }
 
@@ -129,6 +131,7 @@ public static class ServerApp
         services.AddSingleton<ITurnProvider>(sp => sp.GetRequiredService<CodexProvider>());
         services.AddSingleton<ClaudeProvider>();
         services.AddSingleton<ITurnProvider>(sp => sp.GetRequiredService<ClaudeProvider>());
+        services.AddSingleton<WarmStart>();
         return services;
     }
 }

@@ -65,6 +65,18 @@ public sealed class ServerConfig
     /// </summary>
     public int? MemoryBudgetMb { get; set; }
 
+    /// <summary>
+    /// Most warm spare Claude processes per (model, instructions, tools): how many are kept follows the
+    /// recent rate of new conversations for that key, up to this; 0 keeps none.
+    /// </summary>
+    public int MaxSparesPerModel { get; set; } = 2;
+
+    /// <summary>
+    /// Once listening, start the codex app-server and a spare Claude process for the Claude model used
+    /// most in the last day, so the first request does not wait for a CLI to start.
+    /// </summary>
+    public bool WarmOnStart { get; set; } = true;
+
     /// <summary>"chat" (default: no agent tools, read-only sandbox) or "agent".</summary>
     public string Mode { get; set; } = "chat";
 
@@ -142,6 +154,10 @@ public sealed class ServerConfig
         if (MemoryBudgetMb is < 64 or > 16 * 1024 * 1024)
         {
             problems.Add("memoryBudgetMb must be between 64 and 16777216 (MB); leave it out for a third of this machine's memory");
+        }
+        if (MaxSparesPerModel is < 0 or > 16)
+        {
+            problems.Add("maxSparesPerModel must be between 0 and 16");
         }
         if (Mode is not ("chat" or "agent"))
         {

@@ -35,6 +35,21 @@ public sealed class UsageLog(Database database)
     public long? OldestTokenUseSince(string apiKeyId, long sinceMs) =>
         Scalar("SELECT min(created_at) FROM usage_logs WHERE api_key_id = $key AND created_at > $since AND input_tokens + output_tokens > 0", apiKeyId, sinceMs) is long t ? t : null;
 
+    /// <summary>The model of <paramref name="provider"/> answered most often since a time (unix ms), or null.</summary>
+    public string? MostUsedModel(string provider, long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT model FROM usage_logs
+            WHERE created_at > $since AND provider = $provider AND model IS NOT NULL AND status < 400
+            GROUP BY model ORDER BY count(*) DESC, max(created_at) DESC LIMIT 1
+            """;
+        command.Parameters.AddWithValue("$since", sinceMs);
+        command.Parameters.AddWithValue("$provider", provider);
+        return command.ExecuteScalar() as string;
+    }
+
     private object? Scalar(string sql, string apiKeyId, long sinceMs)
     {
         using var connection = database.Open();

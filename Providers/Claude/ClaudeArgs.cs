@@ -26,6 +26,20 @@ public static class ClaudeArgs
     ];
 
     /// <summary>
+    /// Chat mode's environment on top of the server's: no requests upstream the caller did not make.
+    /// Claude Code 2.1.331 names each new conversation with an extra model request ("You are naming a
+    /// session", querySource generate_session_title) unless the account's feature flags say otherwise,
+    /// and sends telemetry and update checks; CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC turns all of them off
+    /// (its "essential traffic" mode). An agent keeps the operator's environment as it is.
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string?> ChatEnvironment(IReadOnlyDictionary<string, string?>? extra)
+    {
+        var environment = extra is null ? new Dictionary<string, string?>(StringComparer.Ordinal) : new Dictionary<string, string?>(extra, StringComparer.Ordinal);
+        environment["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1";
+        return environment;
+    }
+
+    /// <summary>
     /// Longest prompt or schema passed as one argv string: one is capped (128 KiB on Linux, less on
     /// Windows), so a longer prompt goes through a file and a longer schema through stdin.
     /// </summary>

@@ -53,7 +53,6 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
             yield break;
         }
         var finished = false;
-        var refilled = false;
         var decoder = new ClaudeTurnDecoder(process!.SessionId, process.Resumed && process.TurnsDone == 0, structured: request.OutputSchema is not null);
         try
         {
@@ -72,15 +71,6 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                     finished = true;
                     yield return Fail(process, decoder.EndedEarly());
                     yield break;
-                }
-                // The first output is out: a replacement spare's start (~0.5 s of CPU) no longer competes
-                // with this turn's time to first token. A turn with client tools refills when it ends
-                // instead: its next step starts as soon as the client answers, and a spare still loading
-                // then slows it (bench [5] measured +8 ms at a 1 s tool time).
-                if (!refilled && request.Tools is not { Count: > 0 } && line.Kind is ClaudeLineKind.TextDelta or ClaudeLineKind.ThinkingDelta)
-                {
-                    refilled = true;
-                    _sessions.RefillSpares(process.Key, process.Tools);
                 }
                 if (line.RateLimit is { } limit)
                 {
@@ -133,12 +123,20 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 LogCancelled(_logger, process.Pid);
                 _sessions.Forget(process);
             }
-            if (!refilled)
+            if (request.SessionId is not null)
             {
+                // A spare ended for room or one that died is replaced once a conversation's turn is over.
                 _sessions.RefillSpares(process.Key, process.Tools);
             }
         }
     }
+
+    /// <summary>
+    /// Starts a spare for new conversations on <paramref name="cliModel"/> without instructions, tools or
+    /// schema (warm at start). False when claude is not installed.
+    /// </summary>
+    public bool Warm(string cliModel) => ModelName.IsValid(cliModel) && _sessions.Warm(new ClaudeSessionKey(
+        cliModel, AgentMode || AppendPrompt ? null : ClaudeArgs.DefaultChatPrompt, Effort: null, Schema: null, Tools: null, AppendPrompt));
 
     public ValueTask EndSessionAsync(string sessionId)
     {

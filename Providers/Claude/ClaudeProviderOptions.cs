@@ -6,9 +6,6 @@ public sealed class ClaudeProviderOptions
     /// <summary>Extra environment for every claude child (tests point it at a mock upstream).</summary>
     public IReadOnlyDictionary<string, string?>? Environment { get; init; }
 
-    /// <summary>Started, idle processes kept per (model, instructions, effort, schema) that was used.</summary>
-    public int WarmSpares { get; init; } = 1;
-
     /// <summary>Idle live sessions and spares are ended after this long without a turn.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 }

@@ -9,9 +9,15 @@ internal sealed partial class ClaudeSessions
     private const int MaxSpareKeys = 8;
 
     /// <summary>
-    /// Tops up the spares for <paramref name="key"/> in the background. A tool set is part of the key, so
-    /// spares are per tool set too, bounded as all spares are: kept while their key was used within the
-    /// idle timeout (Reap).
+    /// How long a new conversation counts toward its key's demand: the count decays by e every
+    /// minute, so a burst of three asks for three spares (up to the maximum) and a steady trickle for one.
+    /// </summary>
+    private static readonly TimeSpan DemandWindow = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Tops up the spares for <paramref name="key"/> in the background, to as many as its recent demand
+    /// asks for (<see cref="SparesWanted"/>). A tool set is part of the key, so spares are per tool set too,
+    /// bounded as all spares are: kept while their key was used within the idle timeout (Reap).
     /// </summary>
     public void RefillSpares(ClaudeSessionKey key, IReadOnlyList<ToolDefinition> tools)
     {
@@ -19,6 +25,70 @@ internal sealed partial class ClaudeSessions
         {
             EnsureSpares(path, key, tools);
         }
+    }
+
+    /// <summary>
+    /// Starts one spare for <paramref name="key"/> before any request for it (warm at start: the usage
+    /// log says it is the one used most), as free memory allows. False when claude is not installed.
+    /// </summary>
+    public bool Warm(ClaudeSessionKey key)
+    {
+        if (_probe.ClaudePath is not { } path)
+        {
+            return false;
+        }
+        lock (_lock)
+        {
+            _keysUsed[key] = DateTimeOffset.UtcNow;
+            DemandOf(key).Known = true;
+        }
+        EnsureSpares(path, key, []);
+        return true;
+    }
+
+    /// <summary>A new conversation on <paramref name="key"/>: its demand goes up by one. Caller holds the lock.</summary>
+    private void CountNewConversation(ClaudeSessionKey key)
+    {
+        var demand = DemandOf(key);
+        var now = Environment.TickCount64;
+        demand.Recent = demand.RecentAt(now) + 1;
+        demand.At = now;
+        demand.Conversations++;
+    }
+
+    /// <summary>Caller holds the lock.</summary>
+    private Demand DemandOf(ClaudeSessionKey key) => _demand.TryGetValue(key, out var d) ? d : _demand[key] = new Demand();
+
+    /// <summary>
+    /// Spares to keep for <paramref name="key"/>: none for a key seen once (a one-off system prompt
+    /// leaves no process behind), else its recent new conversations, at least one, at most
+    /// maxSparesPerModel. Caller holds the lock.
+    /// </summary>
+    private int SparesWanted(ClaudeSessionKey key)
+    {
+        var max = _settings.Config.MaxSparesPerModel;
+        if (max <= 0 || !_demand.TryGetValue(key, out var demand) || (demand.Conversations < 2 && !demand.Known))
+        {
+            return 0;
+        }
+        return Math.Clamp((int)Math.Round(demand.RecentAt(Environment.TickCount64)), 1, max);
+    }
+
+    /// <summary>New conversations on one key: a count that decays over <see cref="DemandWindow"/>.</summary>
+    private sealed class Demand
+    {
+        public double Recent { get; set; }
+
+        /// <summary>When <see cref="Recent"/> was set (Environment.TickCount64).</summary>
+        public long At { get; set; }
+
+        /// <summary>New conversations since the key was last idle for the idle timeout.</summary>
+        public int Conversations { get; set; }
+
+        /// <summary>Warmed at start from the usage log: wanted before its second conversation here.</summary>
+        public bool Known { get; set; }
+
+        public double RecentAt(long now) => Recent * Math.Exp(-(now - At) / DemandWindow.TotalMilliseconds);
     }
 
     /// <summary>Caller holds the lock.</summary>
@@ -44,10 +114,6 @@ internal sealed partial class ClaudeSessions
 
     private void EnsureSpares(string path, ClaudeSessionKey key, IReadOnlyList<ToolDefinition> tools)
     {
-        if (_options.WarmSpares <= 0)
-        {
-            return;
-        }
         _ = Task.Run(() =>
         {
             try
@@ -111,7 +177,7 @@ internal sealed partial class ClaudeSessions
             }
             var list = _spares.TryGetValue(key, out var l) ? l : _spares[key] = [];
             list.RemoveAll(p => p.HasExited);
-            return list.Count < _options.WarmSpares;
+            return list.Count < SparesWanted(key);
         }
     }
 
@@ -136,7 +202,7 @@ internal sealed partial class ClaudeSessions
                 scratch = cwd = ScratchDirectory.Create(_settings.DataDir, $"claude-{sessionId}");
             }
         }
-        var child = _children.Start(path, args, cwd, _options.Environment);
+        var child = _children.Start(path, args, cwd, agentMode ? _options.Environment : ClaudeArgs.ChatEnvironment(_options.Environment));
         var process = new ClaudeProcess(child, _children, _logger, key, sessionId, scratch, owner, resume, tools) { CliPath = path };
         if (ClaudeArgs.SchemaForStdin(key) is { } schema)
         {

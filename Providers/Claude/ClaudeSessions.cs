@@ -21,6 +21,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     private readonly Dictionary<string, ClaudeProcess> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
     private readonly Dictionary<ClaudeSessionKey, DateTimeOffset> _keysUsed = [];
+    private readonly Dictionary<ClaudeSessionKey, Demand> _demand = [];
     private readonly HashSet<string> _endedSessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, object> _scratchOwners = new(StringComparer.Ordinal);
     private readonly Queue<string> _endedOrder = new();
@@ -123,11 +124,15 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                         return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"));
                     }
                 }
-                else if (TakeSpare(key) is { } spare)
+                else
                 {
-                    // Listed as a session at once: the memory budget must see it all the time.
-                    process = spare;
-                    _sessions[spare.SessionId] = spare;
+                    CountNewConversation(key);
+                    if (TakeSpare(key) is { } spare)
+                    {
+                        // Listed as a session at once: the memory budget must see it all the time.
+                        process = spare;
+                        _sessions[spare.SessionId] = spare;
+                    }
                 }
             }
             if (stale is not null)
@@ -145,7 +150,13 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 // The router reserved room for it; now it is listed and counts for itself.
                 _budget?.Started("claude");
             }
-            // The pool is refilled once this turn has its first output (ClaudeProvider.RunAsync), not now.
+            if (sessionId is null)
+            {
+                // Refilled now, not once this turn has its first output: a spare's start (~0.5 s of CPU) does
+                // compete with this turn, but back-to-back new conversations measured faster this way
+                // (README, Warm spares); a key seen once is not refilled at all (SparesWanted).
+                EnsureSpares(path, key, process.Tools);
+            }
             return (process, null);
         }
         catch (ObjectDisposedException)
@@ -311,6 +322,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 if (now - used > _options.IdleTimeout)
                 {
                     _keysUsed.Remove(key);
+                    _demand.Remove(key);
                 }
             }
             // Spares go by their key's last use; a refill that lands after its key was reaped has no

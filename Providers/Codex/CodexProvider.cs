@@ -22,6 +22,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     private readonly CodexAppServerSupervisor _appServer;
     private readonly CodexThreadTable _threads;
     private readonly CodexExec _exec;
+    private readonly MemoryBudget? _budget;
     private volatile string? _mode;
 
     /// <summary>
@@ -49,6 +50,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         _appServer = new CodexAppServerSupervisor(settings, children, catalog, _options, logger, budget,
             _threads.RemoveStaleScratchDirs, () => _disposed);
         _exec = new CodexExec(settings, children, _options, logger);
+        _budget = budget;
         budget?.AddOwner(this);
         settings.Changed += OnConfigChanged;
     }
@@ -270,6 +272,29 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
                 session.Lock.Release();
             }
         }
+    }
+
+    /// <summary>
+    /// Starts the app-server ahead of the first turn (warm at start), when codex is installed, runs in
+    /// app-server mode and fits in free memory. False when nothing was started.
+    /// </summary>
+    public async Task<bool> WarmAsync(CancellationToken cancellationToken)
+    {
+        if (_probe.CodexPath is not { } path || await DetectModeAsync(path, cancellationToken) != CodexMode.AppServer)
+        {
+            return false;
+        }
+        using var room = _budget?.TryReserve("codex");
+        if (_budget is not null && room is null)
+        {
+            return false;
+        }
+        var server = await _appServer.GetAsync(path, cancellationToken);
+        if (Interlocked.Exchange(ref _accountReadGeneration, server.Generation) != server.Generation)
+        {
+            _ = ReadAccountAsync(server);
+        }
+        return true;
     }
 
     private async Task ReadAccountAsync(CodexAppServer server)

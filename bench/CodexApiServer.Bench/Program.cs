@@ -84,7 +84,7 @@ try
 {
     await using var server = await BenchServer.StartAsync(codex, claude,
         new CodexProviderOptions { Environment = codexEnv },
-        new ClaudeProviderOptions { Environment = claudeEnv, WarmSpares = 1 });
+        new ClaudeProviderOptions { Environment = claudeEnv });
 
     if (only is null or >= 1 and <= 4)
     {

@@ -41,11 +41,17 @@ public sealed class HungCliTests
 
         public void DefaultSilenceLimits() => SilenceLimits(new ServerConfig().FirstOutputTimeoutSeconds, new ServerConfig().IdleStreamTimeoutSeconds);
 
-        /// <summary>A first request, so the CLI is started (codex's app-server, a claude spare) before the one a test times.</summary>
+        /// <summary>
+        /// First requests, so the CLI is started (codex's app-server, a claude spare) before the one a test
+        /// times. Claude keeps spares for a key seen more than once, so it gets two new conversations.
+        /// </summary>
         public async Task WarmUpAsync(string model)
         {
-            var (warm, body) = await Server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Body("chat", model, "warm up", stream: false));
-            Assert.True(warm.StatusCode == HttpStatusCode.OK, body?.ToJsonString());
+            for (var i = 0; i < (model == Claude ? 2 : 1); i++)
+            {
+                var (warm, body) = await Server.SendJsonAsync(HttpMethod.Post, "/v1/chat/completions", Body("chat", model, "warm up", stream: false));
+                Assert.True(warm.StatusCode == HttpStatusCode.OK, body?.ToJsonString());
+            }
             if (model == Claude)
             {
                 Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => ClaudeProvider.SpareCount >= 1, TimeSpan.FromSeconds(10)), "no claude spare");
@@ -64,7 +70,7 @@ public sealed class HungCliTests
         var logs = new CapturingLoggerProvider();
         var server = await TestServer.StartAsync(config.ToJsonString(), logging: logs, configureServices: services =>
         {
-            services.AddSingleton(new ClaudeProviderOptions { WarmSpares = 1, Environment = new Dictionary<string, string?> { ["FAKE_CLAUDE_LOG"] = TempDir.Create("fake-claude-log") } });
+            services.AddSingleton(new ClaudeProviderOptions { Environment = new Dictionary<string, string?> { ["FAKE_CLAUDE_LOG"] = TempDir.Create("fake-claude-log") } });
             services.AddSingleton(new CodexProviderOptions { Environment = new Dictionary<string, string?> { ["FAKE_CODEX_LOG"] = codexLog, ["FAKE_CODEX_MODE"] = codexMode } });
             services.AddSingleton(new StreamingOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(300) });
         });
@@ -134,8 +140,8 @@ public sealed class HungCliTests
         // The hung turn is freed: claude's process ended, codex's turn interrupted.
         if (model == Claude)
         {
-            // The spare that took the turn: the warm-up's process keeps its own session.
-            var pid = stack.ClaudeProvider.StartedPids[1];
+            // The first spare, which took the turn: the warm-ups' two processes keep their own sessions.
+            var pid = stack.ClaudeProvider.StartedPids[2];
             Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(pid), TimeSpan.FromSeconds(5)), $"claude {pid} still runs");
         }
         else

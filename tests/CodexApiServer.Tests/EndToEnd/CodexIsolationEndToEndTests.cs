@@ -42,7 +42,7 @@ public sealed class CodexIsolationEndToEndTests(ITestOutputHelper output)
             env = { MCP_STARTED = "{{started}}" }
             """);
         var codex = new CodexProviderOptions { Environment = environment };
-        var claude = new ClaudeProviderOptions { WarmSpares = 0 };
+        var claude = new ClaudeProviderOptions();
 
         await using (var server = await RealStackServer.StartAsync(null, null, codex, claude))
         {

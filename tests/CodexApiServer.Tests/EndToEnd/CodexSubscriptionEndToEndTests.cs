@@ -15,7 +15,7 @@ namespace CodexApiServer.Tests.EndToEnd;
 public sealed class CodexSubscriptionEndToEndTests(ITestOutputHelper output)
 {
     private static Task<RealStackServer> StartAsync(MockResponsesUpstream mock) =>
-        RealStackServer.StartAsync(null, null, new CodexProviderOptions { Environment = mock.CodexEnvironment() }, new ClaudeProviderOptions { WarmSpares = 0 });
+        RealStackServer.StartAsync(null, """{"maxSparesPerModel":0}""", new CodexProviderOptions { Environment = mock.CodexEnvironment() }, new ClaudeProviderOptions());
 
     [Fact(Timeout = 60_000)]
     public async Task Upstream_5xx_on_every_try_arrives_within_10_seconds_with_no_retry_and_the_status()

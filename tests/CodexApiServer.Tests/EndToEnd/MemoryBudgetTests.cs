@@ -91,25 +91,28 @@ public sealed class MemoryBudgetTests(RealStackFixture stack, ITestOutputHelper 
     public async Task To_make_room_a_spare_ends_first_then_the_least_recently_used_idle_session()
     {
         stack.ResetMocks();
-        // Room for two claude processes, not three.
-        await using var server = await stack.StartServerAsync(extraConfig: """{"memoryBudgetMb": 450}""");
+        // Room for three claude processes (~200-240 MB each), not four.
+        await using var server = await stack.StartServerAsync(extraConfig: """{"memoryBudgetMb": 720}""");
+        // Two conversations as A: a key seen twice keeps a spare; the budget has room for one.
         Assert.Equal(HttpStatusCode.OK, (await Chat(server, "A")).StatusCode);
-        var afterA = await Processes.ListedAsync(server.Client, list => list.Count == 2);
-        var a = afterA.Single(p => p.Role == "session").Pid;
+        Assert.Equal(HttpStatusCode.OK, (await Chat(server, "A", "Hello again, A.")).StatusCode);
+        var afterA = await Processes.ListedAsync(server.Client, list => list.Count == 3);
+        var a = server.Claude.StartedPids[0];
+        var a2 = server.Claude.StartedPids[1];
         var spare = afterA.Single(p => p.Role == "spare").Pid;
 
         Assert.Equal(HttpStatusCode.OK, (await Chat(server, "B")).StatusCode);
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(spare), TimeSpan.FromSeconds(5)), "the spare was not the first to go");
-        Assert.True(ClaudeTestHarness.IsAlive(a), "an idle session ended while a spare could go");
-        var b = (await Processes.ListedAsync(server.Client, list => list.Count == 2)).Single(p => p.Pid != a).Pid;
+        Assert.True(ClaudeTestHarness.IsAlive(a) && ClaudeTestHarness.IsAlive(a2), "an idle session ended while a spare could go");
+        var b = (await Processes.ListedAsync(server.Client, list => list.Count == 3)).Single(p => p.Pid != a && p.Pid != a2).Pid;
 
         Assert.Equal(HttpStatusCode.OK, (await Chat(server, "C")).StatusCode);
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(a), TimeSpan.FromSeconds(5)), "the least recently used session did not go");
-        Assert.True(ClaudeTestHarness.IsAlive(b), "the more recently used session ended");
+        Assert.True(ClaudeTestHarness.IsAlive(a2) && ClaudeTestHarness.IsAlive(b), "a more recently used session ended");
     }
 
-    private static async Task<HttpResponseMessage> Chat(RealStackServer server, string name) =>
-        (await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, stream: false, ("system", $"You are {name}."), ("user", $"Hello, {name}.")))).Response;
+    private static async Task<HttpResponseMessage> Chat(RealStackServer server, string name, string? text = null) =>
+        (await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, stream: false, ("system", $"You are {name}."), ("user", text ?? $"Hello, {name}.")))).Response;
 
     /// <summary>The largest sum of VmRSS over every live process the server's providers started (with their descendants).</summary>
     private static async Task<(long Peak, int Samples)> SampleAsync(RealStackServer server, CancellationToken cancellationToken)

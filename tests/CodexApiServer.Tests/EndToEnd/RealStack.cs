@@ -73,10 +73,14 @@ public sealed class RealStackFixture : IAsyncLifetime
 
     /// <summary>A server whose models route to the real CLIs; <paramref name="dataDir"/> reuses an earlier server's data (a restart).</summary>
     /// <param name="claudeEnvironment">Instead of <see cref="ClaudeEnvironment"/>, e.g. a subscription login.</param>
-    public Task<RealStackServer> StartServerAsync(string? dataDir = null, string? extraConfig = null, int warmSpares = 1, IReadOnlyDictionary<string, string?>? claudeEnvironment = null) =>
-        RealStackServer.StartAsync(dataDir, extraConfig,
+    public Task<RealStackServer> StartServerAsync(string? dataDir = null, string? extraConfig = null, int maxSpares = 2, IReadOnlyDictionary<string, string?>? claudeEnvironment = null)
+    {
+        var config = extraConfig is null ? new JsonObject() : JsonNode.Parse(extraConfig)!.AsObject();
+        config["maxSparesPerModel"] ??= maxSpares;
+        return RealStackServer.StartAsync(dataDir, config.ToJsonString(),
             new CodexProviderOptions { Environment = CodexEnvironment },
-            new ClaudeProviderOptions { Environment = claudeEnvironment ?? ClaudeEnvironment, WarmSpares = warmSpares });
+            new ClaudeProviderOptions { Environment = claudeEnvironment ?? ClaudeEnvironment });
+    }
 
     public async Task DisposeAsync()
     {
@@ -113,7 +117,8 @@ public sealed class RealStackServer : IAsyncDisposable
     public static async Task<RealStackServer> StartAsync(string? dataDir, string? extraConfig, CodexProviderOptions codex, ClaudeProviderOptions claude)
     {
         dataDir ??= TempDir.Create("e2e-server");
-        var config = new JsonObject { ["codexPath"] = RealClis.Codex, ["claudePath"] = RealClis.Claude };
+        // Warm at start is tested on its own: elsewhere the first request starts what it needs, as before.
+        var config = new JsonObject { ["codexPath"] = RealClis.Codex, ["claudePath"] = RealClis.Claude, ["warmOnStart"] = false };
         if (extraConfig is not null)
         {
             foreach (var (key, value) in JsonNode.Parse(extraConfig)!.AsObject())

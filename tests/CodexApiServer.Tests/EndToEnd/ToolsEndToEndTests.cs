@@ -123,7 +123,7 @@ public sealed class ToolsEndToEndTests(RealStackFixture stack) : IClassFixture<R
     public async Task A_client_that_never_comes_back_has_its_turn_ended_at_the_timeout_and_nothing_left_running(string model)
     {
         stack.ResetMocks();
-        await using var server = await stack.StartServerAsync(extraConfig: """{"toolResultTimeoutSeconds":2}""", warmSpares: 0);
+        await using var server = await stack.StartServerAsync(extraConfig: """{"toolResultTimeoutSeconds":2}""", maxSpares: 0);
         var user = new JsonObject { ["role"] = "user", ["content"] = "Weather? " + ToolScript.Marker("get_weather", """{"city":"Rome"}""") };
 
         var (_, body) = await server.PostJsonAsync("/v1/chat/completions", Chat(model, [user]));

@@ -13,7 +13,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Streams_text_deltas_usage_and_completion_with_chat_mode_argv()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
 
         Assert.Equal(Expected, result.Text);
@@ -37,11 +37,16 @@ public sealed class ClaudeProviderFakeTests
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task The_replacement_spare_is_not_started_while_a_turn_waits_for_its_first_token()
+    public async Task A_key_seen_once_keeps_no_spare_and_a_second_conversation_refills_at_once()
     {
-        // Starting a spare costs ~0.5 s of CPU: during a turn's wait for its first token it would
-        // slow exactly what the pool is there to speed up.
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 1);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 2);
+        var once = await h.RunAsync(ClaudeTestHarness.Request("hi"));
+        Assert.NotNull(once.Completed);
+        // A one-off system prompt must leave no process behind but its own conversation's.
+        await Task.Delay(1000);
+        Assert.Equal(0, h.Provider.SpareCount);
+        Assert.Single(h.Provider.StartedPids);
+
         using var cts = new CancellationTokenSource();
         // hang-first sends message_start and content_block_start, then nothing: the second of
         // them through the provider means the turn is waiting for its first token.
@@ -55,18 +60,21 @@ public sealed class ClaudeProviderFakeTests
             }
         }, cts.Token);
 
+        // The key's second new conversation in a few seconds: its spares (two, the maximum) start while it
+        // still waits for its first token, not after (measured faster back to back; README).
         await beforeFirstToken.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Single(h.Provider.StartedPids);
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 2, TimeSpan.FromSeconds(5)), $"{h.Provider.SpareCount} spares before the first token");
 
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => turn);
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)), "no spare after the turn");
+        Assert.Equal(2, h.Provider.SpareCount);
+        Assert.Equal(4, h.Provider.StartedPids.Count);
     }
 
     [Fact]
     public async Task Scratch_directory_is_per_session_and_removed_when_the_session_ends()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         var id = result.Completed!.SessionId!;
         var scratch = Path.Combine(h.DataDir, "scratch", $"claude-{id}");
@@ -84,7 +92,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Second_turn_on_a_session_reuses_its_process()
     {
-        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("turn", maxSpares: 0);
         var first = await h.RunAsync(ClaudeTestHarness.Request("one"));
         var second = await h.RunAsync(ClaudeTestHarness.Request("two", first.Completed!.SessionId));
 
@@ -97,7 +105,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Later_turns_without_instructions_keep_the_process_and_another_model_resumes()
     {
-        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("turn", maxSpares: 0);
         var first = await h.RunAsync(ClaudeTestHarness.Request("one", instructions: "Be brief."));
         var id = first.Completed!.SessionId;
         var second = await h.RunAsync(ClaudeTestHarness.Request("two", id, instructions: null));
@@ -116,28 +124,30 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task New_conversation_takes_a_started_spare()
     {
-        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 1);
+        await using var h = ClaudeTestHarness.WithFake("turn", maxSpares: 1);
         await h.RunAsync(ClaudeTestHarness.Request("one"));
+        await h.RunAsync(ClaudeTestHarness.Request("two"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         var before = h.Provider.StartedPids;
-        Assert.Equal(2, before.Count);
+        Assert.Equal(3, before.Count);
 
-        var second = await h.RunAsync(ClaudeTestHarness.Request("two"));
+        var third = await h.RunAsync(ClaudeTestHarness.Request("three"));
 
-        Assert.Equal($"pid={before[1]} turn=1", second.Text);
+        Assert.Equal($"pid={before[2]} turn=1", third.Text);
         // The spare's session id was chosen at its start and becomes the conversation's handle.
-        Assert.Equal(second.Completed!.SessionId, h.FakeStarts()[before[1]][^1]);
+        Assert.Equal(third.Completed!.SessionId, h.FakeStarts()[before[2]][^1]);
         // ...and a new spare replaces it.
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1 && h.Provider.StartedPids.Count == 3, TimeSpan.FromSeconds(5)));
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1 && h.Provider.StartedPids.Count == 4, TimeSpan.FromSeconds(5)));
     }
 
     [Fact]
     public async Task Spares_are_per_model_and_instructions()
     {
-        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 1);
+        await using var h = ClaudeTestHarness.WithFake("turn", maxSpares: 1);
         await h.RunAsync(ClaudeTestHarness.Request("one", instructions: "A"));
+        await h.RunAsync(ClaudeTestHarness.Request("one again", instructions: "A"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        var spare = h.Provider.StartedPids[1];
+        var spare = h.Provider.StartedPids[2];
 
         var other = await h.RunAsync(ClaudeTestHarness.Request("two", instructions: "B"));
 
@@ -149,17 +159,18 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Spares_are_kept_for_the_eight_keys_used_last_only()
     {
-        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 1);
+        await using var h = ClaudeTestHarness.WithFake("turn", maxSpares: 1);
         for (var i = 0; i < 10; i++)
         {
+            // Twice: a key seen once keeps no spare. Wait for the spare before the next key.
             await h.RunAsync(ClaudeTestHarness.Request("hi", instructions: $"key {i}"));
-            // Each turn's spare is started once it has output; wait for it before the next key.
-            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.StartedPids.Count == 2 * (i + 1), TimeSpan.FromSeconds(10)), $"no spare for key {i}");
+            await h.RunAsync(ClaudeTestHarness.Request("hi again", instructions: $"key {i}"));
+            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.StartedPids.Count == 3 * (i + 1), TimeSpan.FromSeconds(10)), $"no spare for key {i}");
         }
 
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 8, TimeSpan.FromSeconds(5)), $"{h.Provider.SpareCount} spares");
         // The two oldest keys' spares were ended: a turn for key 0 gets no spare (a new process), for key 9 the spare.
-        var first = h.Provider.StartedPids[1];
+        var first = h.Provider.StartedPids[2];
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(first), TimeSpan.FromSeconds(5)), "the oldest key's spare still runs");
         Assert.True(ClaudeTestHarness.IsAlive(h.Provider.StartedPids[^1]));
     }
@@ -167,7 +178,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Crash_mid_turn_is_Crashed_and_the_next_turn_works()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var crashed = await h.RunAsync(ClaudeTestHarness.Request("#mode=crash"));
         Assert.Equal(ProviderErrorKind.Crashed, crashed.Error?.Kind);
         Assert.Equal("Hello, ", crashed.Text);
@@ -179,7 +190,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Crashed_session_continues_by_resume()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var first = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         var id = first.Completed!.SessionId!;
         var crashed = await h.RunAsync(ClaudeTestHarness.Request("#mode=crash", id));
@@ -195,7 +206,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Process_exiting_at_start_is_Crashed_not_a_hang()
     {
-        await using var h = ClaudeTestHarness.WithFake("exit-at-start", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("exit-at-start", maxSpares: 0);
         var clock = Stopwatch.StartNew();
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(ProviderErrorKind.Crashed, result.Error?.Kind);
@@ -205,7 +216,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Cancelling_a_hung_turn_ends_its_process_promptly()
     {
-        await using var h = ClaudeTestHarness.WithFake("hang", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("hang", maxSpares: 0);
         using var cts = new CancellationTokenSource();
         var events = new List<TurnEvent>();
         var clock = Stopwatch.StartNew();
@@ -226,7 +237,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Caller_stopping_early_ends_the_process()
     {
-        await using var h = ClaudeTestHarness.WithFake("hang", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("hang", maxSpares: 0);
         await foreach (var ev in h.Provider.RunAsync(ClaudeTestHarness.Request("hi"), CancellationToken.None))
         {
             break;
@@ -243,7 +254,7 @@ public sealed class ClaudeProviderFakeTests
     [InlineData("slow")]
     public async Task Misbehaving_output_still_yields_the_exact_text(string mode)
     {
-        await using var h = ClaudeTestHarness.WithFake(mode, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(mode, maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(Expected, result.Text);
         Assert.Equal(5, result.TextDeltaCount);
@@ -263,7 +274,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Stderr_is_drained_and_logged_at_debug()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Log.Lines.Any(l => l.StartsWith("Debug", StringComparison.Ordinal) && l.Contains("fake-claude turn 1 mode ok", StringComparison.Ordinal)), TimeSpan.FromSeconds(3)));
     }
@@ -271,7 +282,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Auth_failure_fails_fast_with_NotAuthenticated_and_kills_the_process()
     {
-        await using var h = ClaudeTestHarness.WithFake("auth", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("auth", maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(ProviderErrorKind.NotAuthenticated, result.Error?.Kind);
         Assert.Equal("claude, then /login", result.Error?.Hint);
@@ -283,7 +294,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Result_error_is_Upstream()
     {
-        await using var h = ClaudeTestHarness.WithFake("error", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("error", maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(ProviderErrorKind.Upstream, result.Error?.Kind);
         Assert.Contains("500", result.Error!.Message, StringComparison.Ordinal);
@@ -292,7 +303,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Max_tokens_is_finish_reason_length()
     {
-        await using var h = ClaudeTestHarness.WithFake("length", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("length", maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(TurnEndReason.Length, result.Completed?.Reason);
     }
@@ -300,7 +311,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Thinking_deltas_are_reasoning()
     {
-        await using var h = ClaudeTestHarness.WithFake("thinking", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("thinking", maxSpares: 0);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal("Let me think.", Assert.Single(result.Events.OfType<ReasoningDelta>()).Text);
         Assert.IsType<ReasoningDelta>(result.Events.First(e => e is not (CliActivity or UsageReport)));
@@ -310,7 +321,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Unknown_or_invalid_session_is_SessionNotFound()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var notOnDisk = await h.RunAsync(ClaudeTestHarness.Request("hi", Guid.NewGuid().ToString()));
         Assert.Equal(ProviderErrorKind.SessionNotFound, notOnDisk.Error?.Kind);
         var invalid = await h.RunAsync(ClaudeTestHarness.Request("hi", "not-a-session; rm -rf /"));
@@ -321,11 +332,13 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Idle_session_is_reaped_and_then_resumed()
     {
-        await using var h = ClaudeTestHarness.WithFake("turn", warmSpares: 1, idleTimeout: TimeSpan.FromMilliseconds(500));
+        await using var h = ClaudeTestHarness.WithFake("turn", maxSpares: 1, idleTimeout: TimeSpan.FromMilliseconds(500));
         var first = await h.RunAsync(ClaudeTestHarness.Request("one"));
         var firstPid = h.Provider.StartedPids[0];
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.StartedPids.Count == 2, TimeSpan.FromSeconds(5)));
-        var sparePid = h.Provider.StartedPids[1];
+        // A second conversation on the key leaves a spare; it is reaped with the idle sessions.
+        await h.RunAsync(ClaudeTestHarness.Request("one more"));
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.StartedPids.Count == 3, TimeSpan.FromSeconds(5)));
+        var sparePid = h.Provider.StartedPids[2];
 
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(firstPid) && !ClaudeTestHarness.IsAlive(sparePid), TimeSpan.FromSeconds(5)), "idle processes not reaped");
         Assert.Equal(0, h.Provider.SpareCount);
@@ -339,7 +352,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task History_keeps_roles_and_system_messages_become_the_system_prompt()
     {
-        await using var h = ClaudeTestHarness.WithFake("echo", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("echo", maxSpares: 0);
         var request = new TurnRequest(ClaudeTestHarness.Model(), "Be brief.",
         [
             new TurnMessage("system", [new TextPart("Answer in French.")]),
@@ -363,7 +376,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Images_go_as_Anthropic_image_blocks()
     {
-        await using var h = ClaudeTestHarness.WithFake("echo", warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake("echo", maxSpares: 0);
         var png = new byte[] { 0x89, 0x50, 0x4e, 0x47, 1, 2, 3 };
         var request = new TurnRequest(ClaudeTestHarness.Model(), null,
             [new TurnMessage("user", [new TextPart("What is this?"), new ImageDataPart("image/png", png), new ImageUrlPart("https://example.com/cat.jpg")])]);
@@ -389,7 +402,7 @@ public sealed class ClaudeProviderFakeTests
     [InlineData("max", "max")]
     public async Task Effort_and_schema_go_to_the_cli(string effort, string expected)
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var schema = JsonDocument.Parse("""{"type":"object","properties":{"a":{"type":"string"}}}""").RootElement;
         await h.RunAsync(new TurnRequest(ClaudeTestHarness.Model(), null, [TurnMessage.User("hi")], effort, schema));
         var argv = Assert.Single(h.FakeStarts()).Value;
@@ -400,7 +413,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Missing_cli_is_NotInstalled_with_the_install_hint()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         h.Settings.Config.ClaudePath = Path.Combine(h.DataDir, "no-such-claude");
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(ProviderErrorKind.NotInstalled, result.Error?.Kind);
@@ -411,7 +424,7 @@ public sealed class ClaudeProviderFakeTests
     public async Task Agent_mode_has_tools_and_the_agent_directory()
     {
         var agentDir = TempDir.Create("agent");
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0, configMode: "agent", agentDir: agentDir);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0, configMode: "agent", agentDir: agentDir);
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         Assert.Equal(Expected, result.Text);
         var argv = Assert.Single(h.FakeStarts()).Value;
@@ -425,7 +438,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Concurrent_turn_on_a_busy_session_is_refused_not_interleaved()
     {
-        await using var h = ClaudeTestHarness.WithFake(warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithFake(maxSpares: 0);
         var first = await h.RunAsync(ClaudeTestHarness.Request("hi"));
         var id = first.Completed!.SessionId;
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -445,7 +458,7 @@ public sealed class ClaudeProviderFakeTests
     [Fact]
     public async Task Dispose_ends_every_process()
     {
-        var h = ClaudeTestHarness.WithFake("turn", warmSpares: 2);
+        var h = ClaudeTestHarness.WithFake("turn", maxSpares: 2);
         var a = await h.RunAsync(ClaudeTestHarness.Request("one"));
         var hang = h.RunAsync(ClaudeTestHarness.Request("#mode=hang"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.StartedPids.Count >= 4, TimeSpan.FromSeconds(5)));

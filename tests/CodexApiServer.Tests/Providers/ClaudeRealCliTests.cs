@@ -18,7 +18,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         upstream.Reply = _ => new MockReply(["こんにちは", "、世界", " 😀🎉", " — done"], InputTokens: 21, OutputTokens: 9, CacheReadTokens: 4);
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
 
         var result = await h.RunAsync(ClaudeTestHarness.Request("Say hello in Japanese"));
 
@@ -37,7 +37,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         var turn = 0;
         upstream.Reply = _ => MockReply.Text(Interlocked.Increment(ref turn) == 1 ? "Nice to meet you, Ada." : "Your name is Ada.");
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
 
         var first = await h.RunAsync(ClaudeTestHarness.Request("My name is Ada."));
         var second = await h.RunAsync(ClaudeTestHarness.Request("What is my name?", first.Completed!.SessionId));
@@ -59,9 +59,11 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         // Medians of three on each side: the suite runs other classes in parallel, and a single
         // sample can land on a busy moment (it did once: pooled 744 ms against cold 370 ms).
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var cold = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
-        await using var pool = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1);
+        await using var cold = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
+        await using var pool = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1);
+        // A key seen twice keeps a spare (one seen once keeps none).
         Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool"))).Completed);
+        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool again"))).Completed);
         var coldTimes = new List<TimeSpan>();
         var pooledTimes = new List<TimeSpan>();
         for (var i = 0; i < 3; i++)
@@ -90,7 +92,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         upstream.Reply = _ => new MockReply(["first ", "never"], HangAfter: 1);
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         using var cts = new CancellationTokenSource();
         TimeSpan cancelledAt = default;
 
@@ -117,9 +119,10 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     public async Task Upstream_401_is_NotAuthenticated_in_under_3_seconds()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1, maxRetries: 10);
-        // A first conversation leaves a started spare, as on a server that has been running.
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1, maxRetries: 10);
+        // Two first conversations leave a started spare, as on a server that has been running.
         await h.RunAsync(ClaudeTestHarness.Request("warm up"));
+        await h.RunAsync(ClaudeTestHarness.Request("warm up again"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
         upstream.Reply = _ => MockReply.Error(401);
@@ -134,7 +137,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         output.WriteLine($"401 → NotAuthenticated after {result.Elapsed.TotalMilliseconds:0} ms ({(failedAt - first401).TotalMilliseconds:0} ms after the first 401; {upstream.MessageRequests.Length - before} upstream attempts of 11 allowed)");
         Assert.True(result.Elapsed < TimeSpan.FromSeconds(3), $"took {result.Elapsed}");
         Assert.True(failedAt - first401 < TimeSpan.FromSeconds(2));
-        var pid = h.Provider.StartedPids[1];
+        var pid = h.Provider.StartedPids[2];
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(pid), TimeSpan.FromSeconds(2)));
     }
 
@@ -142,9 +145,11 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     public async Task No_credentials_at_all_is_NotAuthenticated_in_under_3_seconds()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1, apiKey: null);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1, apiKey: null);
 
         var cold = await h.RunAsync(ClaudeTestHarness.Request("hi"));
+        // The key's second conversation (cold too) has a spare started for the next.
+        Assert.Equal(ProviderErrorKind.NotAuthenticated, (await h.RunAsync(ClaudeTestHarness.Request("hi"))).Error?.Kind);
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
         var pooled = await h.RunAsync(ClaudeTestHarness.Request("hi"));
@@ -165,7 +170,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         upstream.Reply = _ => MockReply.Error(500);
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0, maxRetries: 1);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0, maxRetries: 1);
 
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi"));
 
@@ -184,7 +189,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         upstream.Reply = r => MockReply.Text("echo:", r.Body.Contains("alpha", StringComparison.Ordinal) ? "alpha" : r.Body.Contains("beta", StringComparison.Ordinal) ? "beta" : "gamma");
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
 
         var results = await Task.WhenAll(
             h.RunAsync(ClaudeTestHarness.Request("alpha")),
@@ -199,7 +204,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     public async Task Chat_mode_request_has_no_tools_no_prompt_of_ours_and_stays_under_2_KB()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         var chat = await h.RunAsync(ClaudeTestHarness.Request("hi", instructions: null));
         Assert.Equal("Hello from the mock.", chat.Text);
         var chatRequest = Assert.Single(upstream.MessageRequests);
@@ -230,7 +235,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
                 ? MockReply.Text("Done.")
                 : MockReply.ToolUse("StructuredOutput", """{"city":"Paris","temp":21}""") with { Chunks = ["Let me answer. "] };
         };
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         var schema = System.Text.Json.JsonDocument.Parse("""{"type":"object","properties":{"city":{"type":"string"},"temp":{"type":"number"}},"required":["city","temp"]}""").RootElement;
 
         var result = await h.RunAsync(new TurnRequest(ClaudeTestHarness.Model(), null, [TurnMessage.User("Weather in Paris?")], OutputSchema: schema));
@@ -245,7 +250,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     public async Task Reaped_session_resumes_with_its_history_and_an_ended_one_is_gone_from_disk()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0, idleTimeout: TimeSpan.FromMilliseconds(400));
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0, idleTimeout: TimeSpan.FromMilliseconds(400));
         var first = await h.RunAsync(ClaudeTestHarness.Request("Remember the word pelican."));
         var id = first.Completed!.SessionId!;
         var firstPid = Assert.Single(h.Provider.StartedPids);
@@ -278,7 +283,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
             instructions = "Remember: " + string.Concat(Enumerable.Repeat("pelicans are birds. ", 10_000));
         }
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
 
         var result = await h.RunAsync(ClaudeTestHarness.Request("hi", instructions: instructions));
 
@@ -293,11 +298,12 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     public async Task After_dispose_no_claude_process_of_ours_remains()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1);
+        var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1);
         await h.RunAsync(ClaudeTestHarness.Request("one"));
+        await h.RunAsync(ClaudeTestHarness.Request("two"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         var pids = h.Provider.StartedPids;
-        Assert.Equal(2, pids.Count);
+        Assert.Equal(3, pids.Count);
         var tree = pids.SelectMany(Descendants).ToArray();
 
         await h.DisposeAsync();

@@ -23,6 +23,10 @@ public sealed class ClaudeServerTests
         Assert.Same(claude, server.App.Services.GetRequiredService<ClaudeProvider>());
 
         var events = new List<TurnEvent>();
+        // Twice: a key seen once keeps no spare, and shutdown must end the spare too.
+        await foreach (var _ in provider.RunAsync(ClaudeTestHarness.Request("hi"), CancellationToken.None))
+        {
+        }
         await foreach (var ev in provider.RunAsync(ClaudeTestHarness.Request("hi"), CancellationToken.None))
         {
             events.Add(ev);
@@ -30,7 +34,7 @@ public sealed class ClaudeServerTests
         var completed = Assert.IsType<TurnEnded>(events[^1]);
         Assert.Equal(TurnEndReason.Stop, completed.Reason);
         Assert.True(Directory.Exists(Path.Combine(server.DataDir, "scratch", $"claude-{completed.SessionId}")));
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => claude.SpareCount == 1, TimeSpan.FromSeconds(5)));
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => claude.SpareCount == 2, TimeSpan.FromSeconds(5)));
         var pids = claude.StartedPids;
 
         await server.DisposeAsync();

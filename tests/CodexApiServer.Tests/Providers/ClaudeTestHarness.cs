@@ -12,10 +12,10 @@ namespace CodexApiServer.Tests.Providers;
 /// <summary>A ClaudeProvider driven directly, with its own data folder, children and log.</summary>
 public sealed class ClaudeTestHarness : IAsyncDisposable
 {
-    private ClaudeTestHarness(string claudePath, ClaudeProviderOptions options, string mode, string? agentDir)
+    private ClaudeTestHarness(string claudePath, ClaudeProviderOptions options, string mode, string? agentDir, int maxSpares)
     {
         DataDir = TempDir.Create("claude-provider");
-        var config = new ServerConfig { ClaudePath = claudePath, Mode = mode, AgentWorkingDirectory = agentDir };
+        var config = new ServerConfig { ClaudePath = claudePath, Mode = mode, AgentWorkingDirectory = agentDir, MaxSparesPerModel = maxSpares };
         Settings = new ServerSettings
         {
             DataDir = DataDir,
@@ -41,25 +41,25 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
 
     public static ModelEntry Model(string cliModel = "claude-sonnet-4-5") => new(cliModel, ProviderKind.Claude, 0, cliModel);
 
-    public static ClaudeTestHarness WithFake(string? mode = null, int warmSpares = 1, TimeSpan? idleTimeout = null, string configMode = "chat", string? agentDir = null)
+    public static ClaudeTestHarness WithFake(string? mode = null, int maxSpares = 2, TimeSpan? idleTimeout = null, string configMode = "chat", string? agentDir = null)
     {
         var script = Path.Combine(AppContext.BaseDirectory, "Fakes", "fake-claude.mjs");
         File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var fakeLog = TempDir.Create("fake-claude-log");
         var env = new Dictionary<string, string?> { ["FAKE_CLAUDE_LOG"] = fakeLog, ["FAKE_CLAUDE_MODE"] = mode };
-        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
-        return new ClaudeTestHarness(script, options, configMode, agentDir) { FakeLog = fakeLog };
+        var options = new ClaudeProviderOptions { Environment = env, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
+        return new ClaudeTestHarness(script, options, configMode, agentDir, maxSpares) { FakeLog = fakeLog };
     }
 
     /// <summary>The fresh HOME the real claude runs with.</summary>
     public string? ClaudeHome { get; private init; }
 
-    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int warmSpares = 1, int maxRetries = 1, TimeSpan? idleTimeout = null, string? apiKey = "x")
+    public static ClaudeTestHarness WithRealClaude(MockAnthropicUpstream upstream, int maxSpares = 2, int maxRetries = 1, TimeSpan? idleTimeout = null, string? apiKey = "x")
     {
         var home = TempDir.Create("claude-home");
         var env = upstream.ClaudeEnvironment(home, maxRetries, apiKey);
-        var options = new ClaudeProviderOptions { Environment = env, WarmSpares = warmSpares, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
-        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null) { ClaudeHome = home };
+        var options = new ClaudeProviderOptions { Environment = env, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) };
+        return new ClaudeTestHarness(RealClis.Claude, options, "chat", null, maxSpares) { ClaudeHome = home };
     }
 
     public static TurnRequest Request(string text, string? sessionId = null, string? instructions = "Be brief.") =>

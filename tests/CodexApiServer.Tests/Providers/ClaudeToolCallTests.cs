@@ -39,7 +39,7 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
     public async Task One_call_is_asked_with_its_exact_name_and_arguments_and_its_result_reaches_the_model()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         const string arguments = """{"city":"Zürich \"Old Town\"","days":[1,2.5],"metric":true}""";
         var marker = ToolScript.Marker("get-weather_2", arguments);
         var asked = new List<ToolCallsRequested>();
@@ -67,7 +67,7 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
     public async Task Parallel_calls_of_one_step_come_in_one_request_and_an_error_or_missing_result_reaches_the_model()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         var text = ToolScript.Marker("get_weather", """{"city":"Paris"}""") + ToolScript.Marker("get_time", """{"city":"Rome"}""")
             + ToolScript.Marker("get_weather", """{"city":"Oslo"}""");
         var asked = new List<ToolCallsRequested>();
@@ -90,7 +90,7 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
     public async Task Two_rounds_hold_the_turn_twice_and_a_second_turn_continues_the_session()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         var text = ToolScript.Marker("get_weather", """{"city":"Paris"}""") + "<<next>>" + ToolScript.Marker("get_weather", """{"city":"Rome"}""");
         var asked = new List<ToolCallsRequested>();
 
@@ -110,7 +110,7 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
     public async Task Cancelled_while_held_ends_the_process_and_the_session_resumes()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         var tools = new[] { Tool("get_weather") };
         var first = await h.RunAsync(Request("Remember the word pelican.", tools));
         var id = first.Completed!.SessionId!;
@@ -145,16 +145,19 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
     public async Task Each_tool_set_gets_its_own_spare_serving_its_own_tools()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 1);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1);
         ToolDefinition[] weather = [Tool("get_weather")], time = [Tool("get_time")];
 
+        // Each key twice: a key seen once keeps no spare.
         await h.RunAsync(Request("warm weather", weather));
+        await h.RunAsync(Request("warm weather again", weather));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         var weatherSpare = h.Provider.StartedPids[^1];
         await h.RunAsync(Request("warm time", time));
+        await h.RunAsync(Request("warm time again", time));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 2, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
-        var timeTurnPid = h.Provider.StartedPids[2];
+        var timeTurnPid = h.Provider.StartedPids[3];
         Assert.NotEqual(weatherSpare, timeTurnPid);
         var started = h.Provider.StartedPids.Count;
 
@@ -176,7 +179,7 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
     public async Task Tool_choice_none_declares_no_tool_and_required_says_so_in_the_message()
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
-        await using var h = ClaudeTestHarness.WithRealClaude(upstream, warmSpares: 0);
+        await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
 
         var none = await h.RunAsync(Request("hi", [Tool("get_weather")], choice: new ToolChoice(ToolChoiceMode.None)));
         var required = await h.RunAsync(Request("hi again", [Tool("get_weather")], choice: new ToolChoice(ToolChoiceMode.Required)));

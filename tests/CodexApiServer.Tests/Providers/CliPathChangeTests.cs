@@ -21,8 +21,10 @@ public sealed class CliPathChangeTests : IDisposable
         await using var server = await TestServer.StartAsync($$"""{"claudePath": "{{oldClaude}}"}""");
         var (first, firstBody) = await Chat(server, "claude-sonnet-4-5", ("user", "hello"));
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        // The conversation's process and the spare started after it, both from the old path.
-        var old = await Processes.ListedAsync(server.Client, l => l.Count == 2);
+        // A second new conversation: a key seen once keeps no spare, one seen twice keeps two (maxSparesPerModel).
+        Assert.Equal(HttpStatusCode.OK, (await Chat(server, "claude-sonnet-4-5", ("user", "hello there"))).Response.StatusCode);
+        // The conversations' processes and the spares started for the next, all from the old path.
+        var old = await Processes.ListedAsync(server.Client, l => l.Count == 4);
         Assert.All(old, p => Assert.Contains(oldClaude, Processes.CommandLine(p.Pid)));
         Assert.Contains(old, p => p.Role == "spare");
 

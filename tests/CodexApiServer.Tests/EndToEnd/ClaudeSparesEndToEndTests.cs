@@ -1,0 +1,160 @@
+using System.Text.Json.Nodes;
+using CodexApiServer.Children;
+using CodexApiServer.Providers.Claude;
+using CodexApiServer.Providers.Codex;
+using CodexApiServer.Tests.Providers;
+using CodexApiServer.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace CodexApiServer.Tests.EndToEnd;
+
+/// <summary>
+/// Warm Claude processes as a user sees them through HTTP with the real CLIs against the mocks:
+/// spares follow demand (none for a one-off, more for a burst), warm at start, and only the
+/// caller's turns reach the upstream.
+/// </summary>
+[Collection(EndToEndGroup.Name)]
+public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutputHelper output) : IClassFixture<RealStackFixture>
+{
+    private const string Model = RealStackFixture.ClaudeModel;
+
+    [Fact(Timeout = 90_000)]
+    public async Task A_one_off_system_prompt_leaves_no_spare_and_a_burst_on_one_key_gets_more_than_one()
+    {
+        stack.ResetMocks();
+        await using var server = await stack.StartServerAsync(extraConfig: """{"maxSparesPerModel":3}""");
+        var oneOff = "You answer in haiku. " + Guid.NewGuid();
+
+        var (response, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("system", oneOff), ("user", "hi")));
+        Assert.Equal(200, (int)response.StatusCode);
+        // Time for a spare to have started, had one been wanted.
+        await Task.Delay(1500);
+        var listed = await Processes.ListedAsync(server.Client, _ => true);
+        output.WriteLine($"after one conversation: {string.Join(", ", listed)}");
+        Assert.DoesNotContain(listed, p => p.Role == "spare");
+        Assert.Single(server.Claude.StartedPids);
+
+        // Three new conversations back to back on another key.
+        for (var i = 0; i < 3; i++)
+        {
+            var (burst, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("system", "Be brief."), ("user", "hi " + i)));
+            Assert.Equal(200, (int)burst.StatusCode);
+        }
+        listed = await Processes.ListedAsync(server.Client, l => l.Count(p => p.Role == "spare") > 1);
+        output.WriteLine($"after a burst of three: {string.Join(", ", listed)}");
+        Assert.InRange(listed.Count(p => p.Role == "spare"), 2, 3);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Only_the_callers_turns_reach_the_upstream_in_chat_mode()
+    {
+        stack.ResetMocks();
+        // As a subscription whose account flags have Claude Code name each new session: the flag as
+        // claude caches it, and none of the switches the other tests set that would hide the request.
+        var home = TempDir.Create("claude-home-titles");
+        await File.WriteAllTextAsync(Path.Combine(home, ".claude.json"), """{"cachedGrowthBookFeatures":{"tengu_quizzical_thimble":false}}""");
+        var environment = new Dictionary<string, string?>(stack.ClaudeEnvironment)
+        {
+            ["HOME"] = home,
+            ["XDG_CONFIG_HOME"] = Path.Combine(home, ".config"),
+            ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = null,
+            ["DISABLE_TELEMETRY"] = null,
+        };
+        try
+        {
+            // The control: this claude in this environment does send a title request of its own.
+            var direct = await DirectTurnRequestsAsync(environment);
+            output.WriteLine($"claude started directly: {direct.Length} upstream requests");
+            Assert.Contains(direct, r => r.Contains("You are naming", StringComparison.Ordinal));
+
+            await using var server = await RealStackServer.StartAsync(null, """{"maxSparesPerModel":0}""",
+                new CodexProviderOptions { Environment = stack.CodexEnvironment }, new ClaudeProviderOptions { Environment = environment });
+            var before = stack.ClaudeUpstream.MessageRequests.Length;
+            const int Conversations = 3;
+            for (var i = 0; i < Conversations; i++)
+            {
+                var (response, _) = await server.PostJsonAsync("/v1/chat/completions",
+                    Wire.Chat(Model, false, ("user", "Tell me about the history of Rome in some detail, please " + i)));
+                Assert.Equal(200, (int)response.StatusCode);
+            }
+            // A title request comes after the turn's answer: give it the time it would take.
+            await Task.Delay(3000);
+            var sent = stack.ClaudeUpstream.MessageRequests.Skip(before).ToArray();
+            output.WriteLine($"through the server: {Conversations} conversations, {sent.Length} upstream requests");
+            Assert.Equal(Conversations, sent.Length);
+            Assert.DoesNotContain(sent, r => r.Body.Contains("You are naming", StringComparison.Ordinal));
+        }
+        finally
+        {
+            TempDir.Delete(home);
+        }
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Warm_on_start_has_the_codex_app_server_and_a_spare_for_the_most_used_claude_model_before_the_first_request()
+    {
+        stack.ResetMocks();
+        // A first start (empty usage log): the codex app-server only.
+        var first = await stack.StartServerAsync(extraConfig: """{"warmOnStart":true}""");
+        var dataDir = first.DataDir;
+        try
+        {
+            var listed = await Processes.ListedAsync(first.Client, l => l.Any(p => p.Role == "app-server"));
+            Assert.NotNull(first.Codex.AppServerPid);
+            Assert.Empty(first.Claude.StartedPids);
+            output.WriteLine($"first start, before any request: {string.Join(", ", listed)}");
+            var (response, _) = await first.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi")));
+            Assert.Equal(200, (int)response.StatusCode);
+            await first.StopAsync();
+        }
+        catch
+        {
+            await first.DisposeAsync();
+            throw;
+        }
+
+        // The restart: the usage log names the Claude model of the last day.
+        await using var second = await stack.StartServerAsync(dataDir, """{"warmOnStart":true}""");
+        var ready = await Processes.ListedAsync(second.Client, l => l.Any(p => p.Role == "app-server") && l.Any(p => p.Role == "spare"));
+        output.WriteLine($"restart, before any request: {string.Join(", ", ready)}");
+        var spare = Assert.Single(second.Claude.StartedPids);
+        Assert.Contains("--model=" + Model, Processes.CommandLine(spare), StringComparison.Ordinal);
+        var appServer = second.Codex.AppServerPid;
+        Assert.NotNull(appServer);
+
+        // The first requests run on them: no new process.
+        var (claude, claudeBody) = await second.PostJsonAsync("/v1/responses", Wire.Response(Model, "hi", stream: false));
+        Assert.Equal(200, (int)claude.StatusCode);
+        var session = second.App.Services.GetRequiredService<CodexApiServer.Storage.ResponseStore>().Get((string)claudeBody["id"]!)!.SessionId!;
+        Assert.Equal(spare, second.Claude.PidOf(session));
+        var (codex, _) = await second.PostJsonAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.CodexModel, false, ("user", "hi")));
+        Assert.Equal(200, (int)codex.StatusCode);
+        Assert.Equal(appServer, second.Codex.AppServerPid);
+    }
+
+    /// <summary>One new conversation on claude started directly in <paramref name="environment"/>; the upstream bodies it caused.</summary>
+    private async Task<string[]> DirectTurnRequestsAsync(IReadOnlyDictionary<string, string?> environment)
+    {
+        var before = stack.ClaudeUpstream.MessageRequests.Length;
+        var cwd = TempDir.Create("claude-direct");
+        using var children = new ChildProcesses(NullLogger<ChildProcesses>.Instance);
+        try
+        {
+            using var process = children.Start(RealClis.Claude,
+                ["-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose", "--model=" + Model, "--system-prompt=", .. ClaudeArgs.ChatModeFlags], cwd, environment);
+            await process.StandardInput.WriteLineAsync("""{"type":"user","message":{"role":"user","content":[{"type":"text","text":"Tell me about the history of Rome in some detail, please"}]}}""");
+            await process.StandardInput.FlushAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            while (await process.StandardOutput.ReadLineAsync() is { } line && !line.Contains("\"type\":\"result\"", StringComparison.Ordinal))
+            {
+            }
+            await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length > before + 1, TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            TempDir.Delete(cwd);
+        }
+        return stack.ClaudeUpstream.MessageRequests.Skip(before).Select(r => r.Body).ToArray();
+    }
+}
