@@ -11,6 +11,7 @@ public sealed class ProviderRouter
 {
     private readonly Dictionary<ProviderKind, ITurnProvider> _providers;
     private readonly Dictionary<ProviderKind, ConcurrencyLimiter> _limiters = [];
+    private readonly int _permits;
     private readonly ModelCatalog _catalog;
     private readonly CliProbe _probe;
     private readonly StreamingOptions _streaming;
@@ -32,11 +33,12 @@ public sealed class ProviderRouter
         _probe = probe;
         _streaming = streaming;
         _settings = settings;
+        _permits = settings.Config.MaxConcurrentTurns;
         foreach (var kind in Enum.GetValues<ProviderKind>())
         {
             _limiters[kind] = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
             {
-                PermitLimit = settings.Config.MaxConcurrentTurns, // a restart changes it
+                PermitLimit = _permits, // a restart changes it
                 QueueLimit = streaming.MaxQueueLength,
                 QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             });
@@ -52,6 +54,9 @@ public sealed class ProviderRouter
 
     /// <summary>Requests waiting in the queue for a turn slot of <paramref name="kind"/> (tests wait on it).</summary>
     public long QueuedTurns(ProviderKind kind) => _limiters[kind].GetStatistics()?.CurrentQueuedCount ?? 0;
+
+    /// <summary>Turns of <paramref name="kind"/> holding a slot now.</summary>
+    public long RunningTurns(ProviderKind kind) => _permits - (_limiters[kind].GetStatistics()?.CurrentAvailablePermits ?? _permits);
 
     /// <summary>The model of a request that names none.</summary>
     public string DefaultModel => _settings.Config.DefaultModel;
