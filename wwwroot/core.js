@@ -68,7 +68,7 @@ export const when = (seconds) => (seconds ? new Date(seconds * 1000).toLocaleStr
 export const num = (n) => (n ?? 0).toLocaleString();
 export const table = (head, rows, caption) =>
   el("div", { class: "table", tabindex: 0 }, el("table", {}, caption ? el("caption", { class: "muted" }, caption) : null,
-    el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows)));
+    el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), rows instanceof HTMLTableSectionElement ? rows : el("tbody", {}, rows)));
 
 const SVG = "http://www.w3.org/2000/svg";
 const svg = (tag, attrs, ...children) => {

@@ -60,8 +60,7 @@ check("signing in with the master key opens the dashboard, by keyboard", async (
   await page.keyboard.type(o.masterKey);
   await page.keyboard.press("Enter");
   await page.locator("[data-window=hour]").waitFor();
-  // The CLI probe runs in the background from the server's start; the dashboard refreshes until it has.
-  await page.locator("[data-cli=codex] .badge", { hasText: "ready" }).waitFor({ timeout: 90000 });
+  await page.locator("[data-cli=codex] .badge").waitFor();
   assert.equal(await page.locator("[data-provider=codex]").count(), 1);
   // Tab from the top of the page to "API keys" and follow it with Enter.
   await page.locator("body").focus();
@@ -156,12 +155,29 @@ check("playground: a Claude model over Responses, continued, copied as curl", as
   assert.match(await page.evaluate(() => navigator.clipboard.readText()), /client\.responses\.create\(\*\*body\)/);
 });
 
+// Waits until the history table shows exactly `count` rows, each containing `text`.
+const historyShows = (count, text) => page.waitForFunction(([count, text]) => {
+  const rows = [...document.querySelectorAll("#view tbody tr")];
+  return rows.length === count && rows.every((r) => r.textContent.includes(text));
+}, [count, text]);
+
+check("the dashboard shows both CLIs ready, the requests so far and their charts", async () => {
+  await go("#dashboard");
+  await page.locator("[data-cli=codex] .badge", { hasText: "ready" }).waitFor();
+  await page.locator("[data-cli=claude] .badge", { hasText: "ready" }).waitFor();
+  assert.match(await page.locator("[data-window=hour]").textContent(), /[1-9]\d* requests/);
+  await page.locator("svg[aria-label^='Tokens per model'] title", { hasText: o.codexModel }).waitFor({ state: "attached" });
+  await page.locator("svg[aria-label^='Median'] title", { hasText: "claude p95" }).waitFor({ state: "attached" });
+});
+
 check("history finds the playground's Claude turns, opens the latest with its chain", async () => {
   await go("#history");
   await page.fill("#history-filter [name=model]", o.claudeModel);
   await page.click("#history-filter button");
-  await page.locator("#view tbody tr").nth(1).waitFor();
-  assert.equal(await page.locator("#view tbody tr").count(), 2);
+  await historyShows(2, o.claudeModel);
+  await page.fill("#history-filter [name=q]", "Second turn");
+  await page.click("#history-filter button");
+  await historyShows(1, o.claudeModel);
   await page.locator("#view tbody tr").first().locator("a", { hasText: "Open" }).click();
   await page.locator("#history-chain li").first().waitFor();
   assert.equal(await page.locator("#history-chain li").count(), 1, "the second turn continues the first");
@@ -174,9 +190,9 @@ check("history filters by key and deletes one after confirmation", async () => {
   await page.fill("#history-filter [name=model]", "");
   await page.locator(`#history-filter [name=key] option[value="${keyId}"]`).waitFor({ state: "attached" });
   await page.selectOption("#history-filter [name=key]", keyId);
+  await page.fill("#history-filter [name=q]", "");
   await page.click("#history-filter button");
-  await page.locator("#view tbody tr", { hasText: "browser key 2" }).waitFor();
-  assert.equal(await page.locator("#view tbody tr").count(), 1);
+  await historyShows(1, "browser key 2");
   const id = await page.locator("#view tbody tr").first().getAttribute("data-id");
   await page.locator("#view tbody tr a", { hasText: "Open" }).click();
   await page.click("#history-delete");
