@@ -68,8 +68,16 @@ public static class AdminApi
         catch (JsonException e)
         {
             var field = e.Path is { Length: > 2 } p ? p[2..].Split('[', '.')[0] : null;
-            var type = ConfigSchema.Fields.FirstOrDefault(f => f.Key == field)?.Type.Replace('_', ' ');
-            return ConfigErrors([new(field ?? "", $"{field} must be {(type is null ? "of another type" : "a " + type)}.")], "invalid_type");
+            var expected = ConfigSchema.Fields.FirstOrDefault(f => f.Key == field)?.Type switch
+            {
+                "integer" => "a whole number",
+                "boolean" => "true or false",
+                "string_list" => "a list of strings",
+                "model_list" => "a list of {id, provider} objects",
+                "string" => "a string",
+                _ => "of another type",
+            };
+            return ConfigErrors([new(field ?? "", $"{field} must be {expected}.")], "invalid_type");
         }
         var problems = next.Problems().Where(p => p.Key != "masterKey").ToList();
         if (problems.Count > 0)

@@ -222,9 +222,14 @@ check("a failed action says what failed", async () => {
   await page.locator("#notice", { hasText: "Creating the key failed: 'name' must be at most 100 characters." }).waitFor();
 });
 
-check("tunnel: a quick tunnel starts (fake cloudflared), shows its URL, and stops", async () => {
+check("tunnel: install cloudflared with progress, start a quick tunnel, see its URL, stop it", async () => {
   await go("#tunnel");
   await page.locator("#tunnel-state", { hasText: "stopped" }).waitFor();
+  assert.equal(await page.locator("#tunnel-start").isDisabled(), true, "nothing to start before cloudflared is installed");
+  await page.click("#tunnel-install");
+  await page.locator("#tunnel-install-state progress").waitFor({ timeout: 10000 });
+  await page.locator("#tunnel-install-state", { hasText: "installed" }).waitFor({ timeout: 30000 });
+  await page.locator("#tunnel-start:enabled").waitFor();
   await page.click("#tunnel-start");
   await page.locator("#tunnel-url", { hasText: o.tunnelUrl }).waitFor({ timeout: 30000 });
   await page.locator("#tunnel-state", { hasText: "running" }).waitFor();

@@ -23,10 +23,27 @@ public sealed class AdminConsoleEndToEndTests(RealStackFixture stack, ITestOutpu
         stack.ResetMocks();
         // Deltas far enough apart that the page can be seen filling in.
         stack.CodexUpstream.DeltaDelay = TimeSpan.FromMilliseconds(150);
+        // cloudflared is not installed: the console installs it (the fake, from a release server on loopback that
+        // holds the second half of the file for a moment, so the progress shows), then starts a quick tunnel.
+        Assert.Null(CodexApiServer.Providers.CliProbe.Locate(null, "cloudflared"));
         var fake = FakeCloudflared.Create();
+        var release = new TaskCompletionSource();
+        var content = System.Text.Encoding.UTF8.GetBytes(fake.ScriptText + "\n#" + new string('x', 200_000) + "\n");
+        var (releaseServer, downloadBase, downloads) = await TunnelInstallTests.StartReleaseServerAsync(content, release.Task);
+        await using var releasing = releaseServer;
+        _ = Task.Run(async () =>
+        {
+            while (downloads.Count == 0)
+            {
+                await Task.Delay(50);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            release.SetResult();
+        });
+        stack.Server.App.Services.GetRequiredService<CodexApiServer.Tunnel.TunnelOptions>().DownloadBaseUrl = downloadBase.ToString();
         var settings = stack.Server.App.Services.GetRequiredService<ServerSettings>();
         var master = settings.Config.MasterKey!;
-        var patch = new JsonObject { ["cloudflaredPath"] = fake.Path, ["tunnelToken"] = "tok-kept-by-the-console" };
+        var patch = new JsonObject { ["tunnelToken"] = "tok-kept-by-the-console" };
         using (var response = await stack.Server.Client.PatchAsync("/admin/config", new StringContent(patch.ToJsonString(), System.Text.Encoding.UTF8, "application/json")))
         {
             Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
