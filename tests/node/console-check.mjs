@@ -142,6 +142,22 @@ check("playground: a Codex model streams through chat completions, with timings 
   assert.match(await page.locator("#pg-raw-events").textContent(), /data: \[DONE\]/);
 });
 
+check("playground: an image, a JSON schema and a reasoning effort go with the request", async () => {
+  await page.click("#pg-new");
+  await page.selectOption("#pg-effort", "low");
+  await page.click("#pg-form summary");
+  await page.fill("#pg-schema", '{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"],"additionalProperties":false}');
+  await page.setInputFiles("#pg-image", { name: "dot.png", mimeType: "image/png",
+    buffer: Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64") });
+  await ask(o.codexModel, "chat", "What is in this picture?");
+  const raw = await page.locator("#pg-raw-request").textContent();
+  assert.match(raw, /"url": "data:image\/png;base64,iVBOR/);
+  assert.match(raw, /"type": "json_schema"/);
+  assert.match(raw, /"reasoning_effort": "low"/);
+  await page.selectOption("#pg-effort", "");
+  await page.fill("#pg-schema", "");
+});
+
 check("playground: a Claude model over Responses, continued, copied as curl", async () => {
   await page.click("#pg-new");
   await ask(o.claudeModel, "responses", "First turn");
@@ -357,6 +373,23 @@ check("the dashboard does not move while its data loads", async () => {
   }));
   await p.close();
   assert.ok(shift < 0.1, `cumulative layout shift ${shift.toFixed(3)}`);
+});
+
+check("settings: regenerating the master key asks first; the console goes on with the new one, the old one stops", async () => {
+  await go("#settings");
+  await page.click("#regenerate");
+  await page.locator("dialog[open] button[value=cancel]").click();
+  assert.equal((await api("GET", "/admin/config")).status, 200, "cancel changed nothing");
+  await page.click("#regenerate");
+  await confirm();
+  await page.locator("#notice", { hasText: "New master key saved." }).waitFor();
+  const fresh = (await page.locator("#master-key-value").textContent()).trim();
+  assert.match(fresh, /^msk_[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(fresh, o.masterKey);
+  assert.equal((await api("GET", "/admin/config")).status, 401);
+  await go("#keys");
+  await page.locator("#new-key").waitFor();
+  assert.equal(await page.locator("#login-view").isVisible(), false);
 });
 
 check("nothing loaded from anywhere but this server, no script errors", async () => {

@@ -67,6 +67,9 @@ public sealed class AdminConsoleEndToEndTests(RealStackFixture stack, ITestOutpu
         {
             stack.ResetMocks();
         }
+        // The playground's image and JSON schema reached the model.
+        Assert.Contains(stack.CodexUpstream.Requests, r => r.ToJsonString().Contains("data:image/png;base64,iVBOR", StringComparison.Ordinal));
+        Assert.Contains(stack.CodexUpstream.Requests, r => r["text"]?["format"]?["type"]?.GetValue<string>() == "json_schema");
         // The settings form never saw the tunnel token, and saving other settings did not erase it.
         Assert.Equal("tok-kept-by-the-console", settings.Config.TunnelToken);
         Assert.Equal(RealStackFixture.ClaudeModel, settings.Config.DefaultModel);
