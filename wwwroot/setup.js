@@ -33,8 +33,10 @@ async function show() {
   $("#steps").hidden = false;
   try {
     const setup = await showClis();
-    const [{ config }, { master_key }, models] = await Promise.all([api("GET", "/admin/config"), api("GET", "/admin/master-key"), api("GET", "/v1/models")]);
-    $("#master-key").textContent = master_key;
+    // An admin API key may set up everything but the master key, which only the master key (or this machine) can read.
+    const masterKey = api("GET", "/admin/master-key").then((r) => r.master_key, (e) => "(not shown: " + e.message + ")");
+    const [{ config }, models] = await Promise.all([api("GET", "/admin/config"), api("GET", "/v1/models")]);
+    $("#master-key").textContent = await masterKey;
     $("#port").value = config.port;
     const base = location.origin;
     $("#base-url").textContent = base + "/v1";

@@ -22,14 +22,14 @@ function render(view) {
     const progress = t.install ? el("p", { id: "tunnel-install-state" }, `Install: ${t.install.state}`,
       t.install.bytes_total ? el("progress", { max: t.install.bytes_total, value: t.install.bytes_downloaded, "aria-label": "Download progress" }) : ` ${Math.round(t.install.bytes_downloaded / 1024)} KB`,
       t.install.error ? el("span", { class: "field-error" }, " " + t.install.error) : null) : null;
-    status.replaceChildren(
+    status.replaceChildren(...[
       el("h3", {}, "State ", el("span", { class: "badge " + (t.state === "running" ? "good" : t.state === "error" ? "bad" : ""), id: "tunnel-state" }, t.state)),
       el("p", {}, t.message),
       t.url ? el("p", {}, el("code", { id: "tunnel-url" }, t.url), " ", copyButton(t.url, "Copy URL")) : null,
       kv([["Kind", t.mode], ["Since", t.since ? new Date(t.since).toLocaleString() : null], ["Restarts", String(t.restarts)],
         ["Last error", t.last_error], ["Next restart", t.next_restart_at ? new Date(t.next_restart_at).toLocaleTimeString() : null],
         ["cloudflared", t.cloudflared.found ? t.cloudflared.path : "not installed — " + (t.cloudflared.install_hint || "use Install")]]),
-      progress);
+      progress].filter(Boolean));
   }
   async function refresh() {
     try { show(await api("GET", "/admin/tunnel/status")); } catch (e) { failed("Reading the tunnel state")(e); }

@@ -249,6 +249,7 @@ check("tunnel: install cloudflared with progress, start a quick tunnel, see its 
   await page.click("#tunnel-start");
   await page.locator("#tunnel-url", { hasText: o.tunnelUrl }).waitFor({ timeout: 30000 });
   await page.locator("#tunnel-state", { hasText: "running" }).waitFor();
+  assert.doesNotMatch(await page.locator("#tunnel-status").textContent(), /null|undefined/);
   await page.click("#tunnel-stop");
   await page.locator("#tunnel-state", { hasText: "stopped" }).waitFor();
 });
@@ -346,6 +347,9 @@ check("every page at 1280 and 360 px, light and dark: screenshots, no sideways s
         await p.screenshot({ path: `${o.screenshots}/${name}-${width}-${scheme}.png`, fullPage: true });
         const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
         if (overflow > 1) problems.push(`${name} at ${width} px scrolls sideways by ${overflow} px`);
+        // A value the page failed to fill in shows as "null", "undefined" or "NaN" (raw JSON and log lines aside).
+        const shown = await p.evaluate(() => [...document.querySelectorAll("pre")].reduce((t, pre) => t.replace(pre.innerText, ""), document.body.innerText));
+        if (/\b(null|undefined|NaN)\b/.test(shown)) problems.push(`${name} ${width} ${scheme} shows ${shown.match(/.{0,40}\b(null|undefined|NaN)\b.{0,20}/)[0]}`);
         await p.evaluate(axeSource);
         const result = await p.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
         for (const v of result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")) {
