@@ -61,6 +61,8 @@ public sealed class AdminConsoleEndToEndTests(RealStackFixture stack, ITestOutpu
         {
             var (exit, text) = await NodeScript.RunAsync("console-check.mjs", [stack.Server.Client.BaseAddress!.ToString().TrimEnd('/'), options.ToJsonString()], TimeSpan.FromSeconds(380));
             output.WriteLine(text);
+            // Beside the screenshots, what the run checked.
+            await File.WriteAllTextAsync(Path.Combine(ScreenshotDir, "console-check.txt"), text);
             NodeScript.AssertPassed(exit, text, "console-check.mjs");
         }
         finally
