@@ -12,13 +12,11 @@ namespace CodexApiServer.Endpoints;
 /// <summary>What the admin console reads and changes. Access control guards it (admin scope or master key).</summary>
 public static class AdminApi
 {
-    // Keys whose new value only takes effect when the server starts again.
-    private static readonly string[] RestartKeys = ["port", "host", "maxRequestBodyBytes", "maxConcurrentTurns", "mode", "agentWorkingDirectory"];
-
     public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin").RequireScope(RequiredScope.Admin);
         group.MapGet("/config", GetConfig);
+        group.MapGet("/config/schema", () => TypedResults.Json(new ConfigSchemaResponse("list", ConfigSchema.Fields), ApiJsonContext.Wire.ConfigSchemaResponse));
         group.MapPatch("/config", PatchConfig);
         group.MapGet("/stats", Stats);
         group.MapGet("/logs", Logs);
@@ -26,18 +24,18 @@ public static class AdminApi
         group.MapGet("/logs/stream", StreamLogs);
         group.MapGet("/master-key", RevealMasterKey);
         group.MapPost("/master-key/regenerate", RegenerateMasterKey);
+        group.MapAdminHistory();
+        group.MapAdminSetup();
         return group;
     }
-
-    // Secrets never leave in the config: an admin key that could read the master key would keep master access after it is revoked.
-    private static readonly string[] SecretKeys = ["masterKey", "tunnelToken"];
 
     private static JsonHttpResult<AdminConfigResponse> GetConfig(ServerSettings settings) => ConfigResult(settings.Config, [], settings);
 
     private static JsonHttpResult<AdminConfigResponse> ConfigResult(ServerConfig config, IReadOnlyList<string> restart, ServerSettings settings)
     {
         var json = ToJson(config);
-        foreach (var secret in SecretKeys)
+        // Secrets never leave in the config: an admin key that could read the master key would keep master access after it is revoked.
+        foreach (var secret in ConfigSchema.SecretKeys)
         {
             json.Remove(secret);
         }
@@ -46,7 +44,7 @@ public static class AdminApi
     }
 
     /// <summary>Merges the given keys into the config, validates the whole, and persists it.</summary>
-    private static async Task<Results<JsonHttpResult<AdminConfigResponse>, JsonHttpResult<ErrorBody>>> PatchConfig(HttpRequest request, ServerSettings settings)
+    private static async Task<Results<JsonHttpResult<AdminConfigResponse>, JsonHttpResult<ErrorBody>, JsonHttpResult<ConfigErrorBody>>> PatchConfig(HttpRequest request, ServerSettings settings)
     {
         var (patch, error) = await RequestBody.ReadAsync(request, ApiJsonContext.Wire.JsonObject);
         if (error is not null)
@@ -69,24 +67,39 @@ public static class AdminApi
         }
         catch (JsonException e)
         {
-            var field = e.Path is { Length: > 2 } p ? p[2..] : null;
-            return OpenAIErrors.InvalidRequest($"Invalid value for '{field}'.", field, "invalid_type");
+            var field = e.Path is { Length: > 2 } p ? p[2..].Split('[', '.')[0] : null;
+            var expected = ConfigSchema.Fields.FirstOrDefault(f => f.Key == field)?.Type switch
+            {
+                "integer" => "a whole number",
+                "boolean" => "true or false",
+                "string_list" => "a list of strings",
+                "model_list" => "a list of {id, provider} objects",
+                "string" => "a string",
+                _ => "of another type",
+            };
+            return ConfigErrors([new(field ?? "", $"{field} must be {expected}.")], "invalid_type");
         }
-        var problems = next.Validate();
+        var problems = next.Problems().Where(p => p.Key != "masterKey").ToList();
         if (problems.Count > 0)
         {
-            return OpenAIErrors.InvalidRequest(string.Join("; ", problems));
+            return ConfigErrors(problems, "invalid_value");
         }
         next.MasterKey = settings.Config.MasterKey;
         var before = ToJson(settings.Config);
         settings.Apply(next);
-        var restart = RestartKeys.Where(k => patch.ContainsKey(k) && !JsonNode.DeepEquals(before[k], merged[k])).ToList();
+        var restart = ConfigSchema.RestartKeys.Where(k => patch.ContainsKey(k) && !JsonNode.DeepEquals(before[k], merged[k])).ToList();
         return ConfigResult(next, restart, settings);
     }
 
-    private static JsonHttpResult<AdminStats> Stats(long? since, UsageLog usage, ApiKeyStore keys, TimeProvider time, UsageWindows windows)
+    /// <summary>An OpenAI-shaped error naming the first field, with every problem by field for the settings page.</summary>
+    private static JsonHttpResult<ConfigErrorBody> ConfigErrors(List<ConfigProblem> problems, string code) =>
+        TypedResults.Json(new ConfigErrorBody(new ErrorDetail(string.Join("; ", problems.Select(p => p.Message)), "invalid_request_error", problems[0].Key, code), problems),
+            ApiJsonContext.Wire.ConfigErrorBody, statusCode: StatusCodes.Status400BadRequest);
+
+    private static JsonHttpResult<AdminStats> Stats(long? since, UsageLog usage, ApiKeyStore keys, TimeProvider time, UsageWindows windows, ProviderRouter router)
     {
-        var from = since ?? time.GetUtcNow().AddDays(-1).ToUnixTimeSeconds();
+        var now = time.GetUtcNow();
+        var from = since ?? now.AddDays(-1).ToUnixTimeSeconds();
         var byModel = usage.TotalsByModel(null, from * 1000);
         var names = keys.List().ToDictionary(k => k.Id, k => k.Name);
         var byKey = usage.TotalsByKey(from * 1000).Select(k => k with { Name = k.ApiKeyId is { } id && names.TryGetValue(id, out var n) ? n : k.ApiKeyId is null ? "(no key)" : "(deleted)" }).ToList();
@@ -99,7 +112,13 @@ public static class AdminApi
             byModel,
             byKey,
             usage.TotalsByHour(from * 1000),
-            windows.Status()), ApiJsonContext.Wire.AdminStats);
+            windows.Status(),
+            [Window("hour", now.AddHours(-1)), Window("day", now.AddDays(-1)), Window("week", now.AddDays(-7))],
+            usage.LatencyByProvider(from * 1000),
+            Enum.GetValues<ProviderKind>().Select(k => new ProviderTurns(k.ToString().ToLowerInvariant(), router.RunningTurns(k), router.QueuedTurns(k))).ToList()),
+            ApiJsonContext.Wire.AdminStats);
+
+        WindowTotals Window(string name, DateTimeOffset start) => usage.TotalsSince(name, start.ToUnixTimeMilliseconds());
     }
 
     private static JsonHttpResult<AdminLogs> Logs(int? limit, long? after, LogBuffer logs) =>

@@ -17,7 +17,18 @@ public sealed record AdminStats(
     IReadOnlyList<UsageTotals> ByModel,
     IReadOnlyList<KeyTotals> ByKey,
     IReadOnlyList<HourTotals> ByHour,
-    UsageWindowsStatus UsageWindows);
+    UsageWindowsStatus UsageWindows,
+    IReadOnlyList<WindowTotals> Windows,
+    IReadOnlyList<ProviderLatency> LatencyByProvider,
+    IReadOnlyList<ProviderTurns> Turns);
+
+/// <summary>Turns running now and requests waiting for a turn slot, per CLI.</summary>
+public sealed record ProviderTurns(string Provider, long Running, long Queued);
+
+public sealed record ConfigSchemaResponse(string Object, IReadOnlyList<ConfigField> Data);
+
+/// <summary>An OpenAI error plus every problem by config key, so the settings page shows each at its field.</summary>
+public sealed record ConfigErrorBody(ErrorDetail Error, IReadOnlyList<ConfigProblem> Problems);
 
 public sealed record AdminLogs(string Object, IReadOnlyList<LogEntry> Data);
 

@@ -108,96 +108,99 @@ public sealed class ServerConfig
     };
 
     /// <summary>Every problem with the values, each a sentence naming the key and the fix.</summary>
-    public List<string> Validate()
+    public List<string> Validate() => Problems().Select(p => p.Message).ToList();
+
+    /// <summary>Every problem with the values, with the key each is about (the console shows it at that field).</summary>
+    public List<ConfigProblem> Problems()
     {
-        var problems = new List<string>();
+        var problems = new List<ConfigProblem>();
         if (Port is < 0 or > 65535)
         {
-            problems.Add($"port {Port} is out of range; use 1-65535 (0 picks a free port)");
+            problems.Add(new("port", $"port {Port} is out of range; use 1-65535 (0 picks a free port)"));
         }
         if (ListenAddress(Host) is null)
         {
-            problems.Add($"host \"{Host}\" is not an IP address to listen on; use 127.0.0.1 (this machine only), 0.0.0.0 (all interfaces), ::1, :: or localhost");
+            problems.Add(new("host", $"host \"{Host}\" is not an IP address to listen on; use 127.0.0.1 (this machine only), 0.0.0.0 (all interfaces), ::1, :: or localhost"));
         }
         if (!ModelName.IsValid(DefaultModel))
         {
-            problems.Add($"defaultModel \"{DefaultModel}\" is not a valid model name; use letters, digits, '.', '_', ':' or '-'");
+            problems.Add(new("defaultModel", $"defaultModel \"{DefaultModel}\" is not a valid model name; use letters, digits, '.', '_', ':' or '-'"));
         }
         if (MaxRequestBodyBytes < 1024)
         {
-            problems.Add("maxRequestBodyBytes must be at least 1024");
+            problems.Add(new("maxRequestBodyBytes", "maxRequestBodyBytes must be at least 1024"));
         }
         if (MaxConcurrentTurns is < 1 or > 256)
         {
-            problems.Add("maxConcurrentTurns must be between 1 and 256");
+            problems.Add(new("maxConcurrentTurns", "maxConcurrentTurns must be between 1 and 256"));
         }
         if (QueueTimeoutSeconds is < 0 or > 3600)
         {
-            problems.Add("queueTimeoutSeconds must be between 0 and 3600");
+            problems.Add(new("queueTimeoutSeconds", "queueTimeoutSeconds must be between 0 and 3600"));
         }
         if (ToolResultTimeoutSeconds is < 1 or > 86400)
         {
-            problems.Add("toolResultTimeoutSeconds must be between 1 and 86400");
+            problems.Add(new("toolResultTimeoutSeconds", "toolResultTimeoutSeconds must be between 1 and 86400"));
         }
         if (TurnTimeoutSeconds is < 1 or > 86400)
         {
-            problems.Add("turnTimeoutSeconds must be between 1 and 86400");
+            problems.Add(new("turnTimeoutSeconds", "turnTimeoutSeconds must be between 1 and 86400"));
         }
         if (FirstOutputTimeoutSeconds is < 1 or > 86400)
         {
-            problems.Add("firstOutputTimeoutSeconds must be between 1 and 86400");
+            problems.Add(new("firstOutputTimeoutSeconds", "firstOutputTimeoutSeconds must be between 1 and 86400"));
         }
         if (IdleStreamTimeoutSeconds is < 1 or > 86400)
         {
-            problems.Add("idleStreamTimeoutSeconds must be between 1 and 86400");
+            problems.Add(new("idleStreamTimeoutSeconds", "idleStreamTimeoutSeconds must be between 1 and 86400"));
         }
         if (MemoryBudgetMb is < 64 or > 16 * 1024 * 1024)
         {
-            problems.Add("memoryBudgetMb must be between 64 and 16777216 (MB); leave it out for a third of this machine's memory");
+            problems.Add(new("memoryBudgetMb", "memoryBudgetMb must be between 64 and 16777216 (MB); leave it out for a third of this machine's memory"));
         }
         if (MaxSparesPerModel is < 0 or > 16)
         {
-            problems.Add("maxSparesPerModel must be between 0 and 16");
+            problems.Add(new("maxSparesPerModel", "maxSparesPerModel must be between 0 and 16"));
         }
         if (Mode is not ("chat" or "agent"))
         {
-            problems.Add($"mode \"{Mode}\" is unknown; use \"chat\" or \"agent\"");
+            problems.Add(new("mode", $"mode \"{Mode}\" is unknown; use \"chat\" or \"agent\""));
         }
         if (ClaudeSystemPrompt is not ("replace" or "append"))
         {
-            problems.Add($"claudeSystemPrompt \"{ClaudeSystemPrompt}\" is unknown; use \"replace\" (the request's instructions instead of Claude Code's system prompt) or \"append\" (added to it)");
+            problems.Add(new("claudeSystemPrompt", $"claudeSystemPrompt \"{ClaudeSystemPrompt}\" is unknown; use \"replace\" (the request's instructions instead of Claude Code's system prompt) or \"append\" (added to it)"));
         }
         if (Mode == "agent" && string.IsNullOrWhiteSpace(AgentWorkingDirectory))
         {
-            problems.Add("mode \"agent\" needs agentWorkingDirectory, the folder the agents may change");
+            problems.Add(new("agentWorkingDirectory", "mode \"agent\" needs agentWorkingDirectory, the folder the agents may change"));
         }
         if (MasterKey is not null && !MasterKey.StartsWith("msk_", StringComparison.Ordinal))
         {
-            problems.Add("masterKey must start with msk_; delete it from the file to have a new one generated");
+            problems.Add(new("masterKey", "masterKey must start with msk_; delete it from the file to have a new one generated"));
         }
         foreach (var origin in CorsOrigins)
         {
             if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
             {
-                problems.Add($"corsOrigins entry \"{origin}\" is not an origin like https://app.example.com");
+                problems.Add(new("corsOrigins", $"corsOrigins entry \"{origin}\" is not an origin like https://app.example.com"));
             }
         }
         foreach (var name in AllowedHosts)
         {
             if (Uri.CheckHostName(name.Trim('[', ']')) == UriHostNameType.Unknown)
             {
-                problems.Add($"allowedHosts entry \"{name}\" is not a host name like myserver.lan (no scheme, no port)");
+                problems.Add(new("allowedHosts", $"allowedHosts entry \"{name}\" is not a host name like myserver.lan (no scheme, no port)"));
             }
         }
         foreach (var model in Models)
         {
             if (!ModelName.IsValid(model.Id))
             {
-                problems.Add($"models entry \"{model.Id}\" is not a valid model name");
+                problems.Add(new("models", $"models entry \"{model.Id}\" is not a valid model name"));
             }
             if (model.Provider is not ("codex" or "claude"))
             {
-                problems.Add($"models entry \"{model.Id}\" has provider \"{model.Provider}\"; use \"codex\" or \"claude\"");
+                problems.Add(new("models", $"models entry \"{model.Id}\" has provider \"{model.Provider}\"; use \"codex\" or \"claude\""));
             }
         }
         return problems;

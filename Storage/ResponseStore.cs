@@ -108,6 +108,94 @@ public sealed class ResponseStore(Database database)
         return (rows, hasMore);
     }
 
+    /// <summary>
+    /// A page of stored responses and chat completions, newest first, for the console's history: keyset
+    /// paging on (created_at, id), so a page costs the same on row 20 as on row 20 000.
+    /// </summary>
+    public (IReadOnlyList<StoredResponse> Rows, bool HasMore) Search(HistoryFilter filter, int limit, (long CreatedAt, string Id)? before)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        var where = new List<string> { "1 = 1" };
+        void Add(string clause, string name, object value)
+        {
+            where.Add(clause);
+            command.Parameters.AddWithValue(name, value);
+        }
+        if (filter.Object is { } o)
+        {
+            Add("object = $object", "$object", o);
+        }
+        if (filter.Model is { } m)
+        {
+            Add("model = $model", "$model", m);
+        }
+        if (filter.Status is { } st)
+        {
+            Add("status = $status", "$status", st);
+        }
+        if (filter.ApiKeyId is "none")
+        {
+            where.Add("api_key_id IS NULL");
+        }
+        else if (filter.ApiKeyId is { } k)
+        {
+            Add("api_key_id = $key", "$key", k);
+        }
+        if (filter.Text is { Length: > 0 } t)
+        {
+            Add(@"(input_json LIKE $text ESCAPE '\' OR body_json LIKE $text ESCAPE '\')", "$text",
+                "%" + t.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%");
+        }
+        if (before is { } b)
+        {
+            where.Add("(created_at < $beforeCreated OR (created_at = $beforeCreated AND id < $beforeId))");
+            command.Parameters.AddWithValue("$beforeCreated", b.CreatedAt);
+            command.Parameters.AddWithValue("$beforeId", b.Id);
+        }
+        command.CommandText = $"SELECT {Columns} FROM responses WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+        command.Parameters.AddWithValue("$limit", limit + 1);
+        var rows = new List<StoredResponse>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(Read(reader));
+        }
+        var hasMore = rows.Count > limit;
+        if (hasMore)
+        {
+            rows.RemoveAt(rows.Count - 1);
+        }
+        return (rows, hasMore);
+    }
+
+    /// <summary>The row with this id, a response or a chat completion, or null.</summary>
+    public StoredResponse? Find(string id)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM responses WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? Read(reader) : null;
+    }
+
+    /// <summary>The ids of the responses that continue this one (previous_response_id = id), oldest first.</summary>
+    public IReadOnlyList<string> Continuations(string id)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM responses WHERE previous_response_id = $id ORDER BY created_at, id LIMIT 100";
+        command.Parameters.AddWithValue("$id", id);
+        using var reader = command.ExecuteReader();
+        var ids = new List<string>();
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+        return ids;
+    }
+
     private static StoredResponse Read(SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5),
         r.IsDBNull(6) ? null : r.GetString(6),

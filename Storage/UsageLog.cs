@@ -121,6 +121,47 @@ public sealed class UsageLog(Database database)
         return list;
     }
 
+    /// <summary>Requests, errors and tokens since a time (unix ms), under a window name ("hour", "day", "week").</summary>
+    public WindowTotals TotalsSince(string window, long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT count(*), coalesce(sum(status >= 400), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
+            FROM usage_logs WHERE created_at > $since
+            """;
+        command.Parameters.AddWithValue("$since", sinceMs);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return new WindowTotals(window, reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+    }
+
+    /// <summary>Median and 95th percentile latency of the successful requests per provider since a time (unix ms).</summary>
+    public IReadOnlyList<ProviderLatency> LatencyByProvider(long sinceMs)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT provider, latency_ms FROM usage_logs
+            WHERE created_at > $since AND provider IS NOT NULL AND status < 400 ORDER BY provider, latency_ms
+            """;
+        command.Parameters.AddWithValue("$since", sinceMs);
+        using var reader = command.ExecuteReader();
+        var byProvider = new List<(string Provider, List<long> Latencies)>();
+        while (reader.Read())
+        {
+            var provider = reader.GetString(0);
+            if (byProvider.Count == 0 || byProvider[^1].Provider != provider)
+            {
+                byProvider.Add((provider, []));
+            }
+            byProvider[^1].Latencies.Add(reader.GetInt64(1));
+        }
+        // Nearest rank on the sorted list.
+        static long Rank(List<long> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+        return byProvider.Select(p => new ProviderLatency(p.Provider, p.Latencies.Count, Rank(p.Latencies, 0.5), Rank(p.Latencies, 0.95))).ToList();
+    }
+
     public long Count()
     {
         using var connection = database.Open();

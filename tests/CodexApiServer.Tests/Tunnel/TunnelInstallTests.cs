@@ -14,7 +14,7 @@ namespace CodexApiServer.Tests.Tunnel;
 public sealed class TunnelInstallTests
 {
     /// <summary>A release server on loopback: serves <paramref name="content"/> for any path, half of it at once and the rest when <paramref name="release"/> completes.</summary>
-    private static async Task<(WebApplication App, Uri Base, List<string> Requests)> StartReleaseServerAsync(byte[]? content, Task release)
+    internal static async Task<(WebApplication App, Uri Base, List<string> Requests)> StartReleaseServerAsync(byte[]? content, Task release)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
