@@ -33,6 +33,8 @@ try
     await using var app = ServerApp.Build(settings, configureServices: services =>
         services.AddSingleton(sp => CodexApiServer.Children.ChildWatchdog.Start(sp.GetRequiredService<ILogger<CodexApiServer.Children.ChildWatchdog>>())!));
     await app.StartListeningAsync(settings);
+    // Start-up's garbage (configuration, service graph, route tables) would stay committed until the first busy GC.
+    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     Console.WriteLine($"codex-api-server {AppInfo.Version} listening on {app.Address()} (data: {settings.DataDir})");
     if (settings.FirstRun)
     {

@@ -3,8 +3,9 @@ using CodexApiServer.Providers;
 namespace CodexApiServer.Endpoints;
 
 /// <summary>
-/// Stateless APIs (chat completions, Messages) send the whole conversation each time: one that extends
-/// a conversation the server answered continues that live CLI session with only its new messages.
+/// Stateless APIs (chat completions, Messages, and Responses without previous_response_id) send the whole
+/// conversation each time: one that extends a conversation the server answered continues that live CLI
+/// session with only its new messages.
 /// </summary>
 internal static class ConversationReuse
 {

@@ -20,7 +20,8 @@ public static partial class ResponsesApi
         return routes;
     }
 
-    private static async Task<IResult> Create(HttpContext context, ProviderRouter router, TurnDriver driver, ResponseStore store, ResponseRegistry registry, HeldTurns held, ILoggerFactory loggers)
+    private static async Task<IResult> Create(HttpContext context, ProviderRouter router, TurnDriver driver, ResponseStore store, ResponseRegistry registry, HeldTurns held,
+        ConversationSessions sessions, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("CodexApiServer.Responses");
         var (body, readError) = await RequestBody.ReadAsync(context.Request, ApiJsonContext.Wire.ResponsesRequest);
@@ -83,15 +84,23 @@ public static partial class ResponsesApi
         }
 
         // Otherwise continue the previous response's live session with only the new input; if it is gone, replay the chain.
+        // Without a previous response, the input may re-send a whole conversation we answered (store: false clients such
+        // as the Codex CLI and the Agents SDK): that continues its live session with the items after our last answer.
         var history = previous is null ? [] : ResponseChain.History(store, previous);
         var full = new TurnRequest(route.Model, p.Instructions, [.. history, .. p.Messages], p.Effort, p.Schema,
             Tools: p.Tools, ToolChoice: p.ToolChoice, ParallelToolCalls: p.Body.ParallelToolCalls != false);
-        var request = full;
-        TurnRequest? replay = null;
+        var (request, replay) = (full, (TurnRequest?)null);
         if (resumed is null && previous?.SessionId is { } sessionId && previous.Model == p.Model)
         {
-            request = full with { Messages = p.Messages, SessionId = sessionId };
-            replay = full;
+            (request, replay) = (full with { Messages = p.Messages, SessionId = sessionId }, full);
+        }
+        else if (resumed is null && previous is null)
+        {
+            (request, replay) = ConversationReuse.Continue(sessions, route, p.Model, full);
+        }
+        if (previous is null && request.SessionId is { } reused)
+        {
+            LogSessionReused(logger, context.TraceIdentifier, reused);
         }
 
         var response = NewResponse(responseId, p, background ? "queued" : "in_progress", background, save);
@@ -110,7 +119,14 @@ public static partial class ResponsesApi
         // A turn that holds for tool calls waits in HeldTurns for the follow-up; its answer is stored like any other.
         async Task<TurnOutcome> RunAsync(HttpContext? http, CancellationToken cancellationToken, Action? onSlot)
         {
-            void OnEnded(TurnEnded end) => Persist(encoder.Response, end.SessionId ?? request.SessionId);
+            void OnEnded(TurnEnded end)
+            {
+                if (previous is null && end.SessionId is { } next)
+                {
+                    ConversationReuse.Remember(sessions, route, p.Model, full, encoder.Response.OutputText, next);
+                }
+                Persist(encoder.Response, end.SessionId ?? request.SessionId);
+            }
             var outcome = resumed is not null
                 ? await driver.ResumeAsync(resumed, results, encoder, http, stream, cancellationToken, OnEnded)
                 : await driver.RunAsync(new TurnJob(route, request, replay, stream), encoder, http, cancellationToken, onSlot, OnEnded);
@@ -173,6 +189,9 @@ public static partial class ResponsesApi
         p.Body.ToolChoice.ValueKind is JsonValueKind.String or JsonValueKind.Object ? p.Body.ToolChoice.Clone() : AutoToolChoice,
         p.Body.Tools.ValueKind == JsonValueKind.Array ? [.. p.Body.Tools.EnumerateArray().Select(t => t.Clone())] : [],
         p.Body.TopP ?? 1.0, "disabled", p.Body.User, p.Metadata, null);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{RequestId} continues session {SessionId}")]
+    private static partial void LogSessionReused(ILogger logger, string requestId, string sessionId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "background response {ResponseId} failed: {ErrorType} {Reason}")]
     private static partial void LogBackgroundFailed(ILogger logger, string responseId, string errorType, string reason);

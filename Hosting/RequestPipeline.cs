@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using CodexApiServer.Endpoints;
 using CodexApiServer.Security;
 using CodexApiServer.Storage;
@@ -18,7 +17,9 @@ public static partial class RequestPipeline
 
         app.Use(async (context, next) =>
         {
-            var requestId = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            // A name, not a secret: Guid's random bytes come from the kernel; RandomNumberGenerator would load OpenSSL
+            // (~3.6 MB resident) for every server, even one only ever asked for /health.
+            var requestId = "req_" + Guid.NewGuid().ToString("N")[..24];
             context.TraceIdentifier = requestId;
             // Set at the last moment: the exception handler clears headers set earlier.
             context.Response.OnStarting(() =>

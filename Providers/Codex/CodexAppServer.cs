@@ -47,10 +47,10 @@ internal sealed partial class CodexAppServer
     /// On failure the process is ended and the exception says what codex printed on its way out.
     /// </summary>
     /// <param name="onExited">Runs once the process's output closes (its turns have been failed by then).</param>
-    public static async Task<CodexAppServer> StartAsync(ChildProcesses children, string path, string cwd, CodexProviderOptions options, ILogger logger,
+    public static async Task<CodexAppServer> StartAsync(ChildProcesses children, CodexLaunch codex, string cwd, CodexProviderOptions options, ILogger logger,
         int generation, Action<CodexAppServer> onExited, CancellationToken cancellationToken)
     {
-        var process = children.Start(path, ["app-server"], cwd, options.Environment);
+        var process = children.Start(codex.File, ["app-server"], cwd, codex.Environment);
         var server = new CodexAppServer(process, generation, logger, options.MaxLineBytes, onExited, options.UsageWindows);
         try
         {

@@ -26,7 +26,7 @@ internal sealed partial class CodexAppServerSupervisor(ServerSettings settings, 
     public int ExitsHandled => Volatile.Read(ref _exitsHandled);
 
     /// <summary>The running app-server, started if none runs (or the one running is retired).</summary>
-    public async Task<CodexAppServer> GetAsync(string path, CancellationToken cancellationToken)
+    public async Task<CodexAppServer> GetAsync(CodexLaunch codex, CancellationToken cancellationToken)
     {
         if (_server is { IsAlive: true, Retired: false } running)
         {
@@ -54,7 +54,7 @@ internal sealed partial class CodexAppServerSupervisor(ServerSettings settings, 
             CodexAppServer server;
             try
             {
-                server = await CodexAppServer.StartAsync(children, path, ScratchDirectory.Root(settings.DataDir), options, logger,
+                server = await CodexAppServer.StartAsync(children, codex, ScratchDirectory.Root(settings.DataDir), options, logger,
                     Interlocked.Increment(ref _generation), OnExited, cancellationToken);
             }
             catch

@@ -14,7 +14,7 @@ namespace CodexApiServer.Providers.Codex;
 /// </summary>
 internal sealed partial class CodexExec(ServerSettings settings, ChildProcesses children, CodexProviderOptions options, ILogger logger)
 {
-    public async Task RunTurnAsync(string path, TurnRequest request, ChannelWriter<TurnEvent> events, CancellationToken cancellationToken)
+    public async Task RunTurnAsync(CodexLaunch codex, TurnRequest request, ChannelWriter<TurnEvent> events, CancellationToken cancellationToken)
     {
         var scratch = CodexScratchDirs.Create(settings.DataDir);
         Process? process = null;
@@ -31,7 +31,7 @@ internal sealed partial class CodexExec(ServerSettings settings, ChildProcesses 
                 schemaFile = Path.Combine(scratch, "output-schema.json");
                 await File.WriteAllTextAsync(schemaFile, schema.GetRawText(), cancellationToken);
             }
-            process = children.Start(path, Arguments(settings.Config, request, scratch, schemaFile), scratch, options.Environment);
+            process = children.Start(codex.File, Arguments(settings.Config, request, scratch, schemaFile), scratch, codex.Environment);
             var stderrTail = new StderrTail();
             var stderr = Task.Run(async () =>
             {

@@ -12,11 +12,10 @@ internal static class CodexMode
     /// `codex app-server` on a CLI without it could start something else (the TUI takes a
     /// prompt argument), so ask the help text which subcommands exist.
     /// </summary>
-    public static async Task<string> DetectAsync(ChildProcesses children, string path, IReadOnlyDictionary<string, string?>? environment,
-        CancellationToken cancellationToken)
+    public static async Task<string> DetectAsync(ChildProcesses children, CodexLaunch codex, CancellationToken cancellationToken)
     {
         var mode = AppServer;
-        using var help = children.Start(path, ["--help"], null, environment, redirectStdin: false);
+        using var help = children.Start(codex.File, ["--help"], null, codex.Environment, redirectStdin: false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(20));
         var stderr = help.StandardError.ReadToEndAsync(timeout.Token);

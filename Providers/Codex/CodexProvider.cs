@@ -166,10 +166,11 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
             events.TryWrite(TurnEnded.Failed(new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name")));
             return;
         }
+        var launch = LaunchFor(path);
         string mode;
         try
         {
-            mode = await DetectModeAsync(path, cancellationToken);
+            mode = await DetectModeAsync(launch, cancellationToken);
         }
         catch (Win32Exception e)
         {
@@ -185,7 +186,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
                     "client tools need codex app-server (a newer Codex CLI); this one runs in exec mode, which cannot hand tool calls back")));
                 return;
             }
-            await _exec.RunTurnAsync(path, request, events, cancellationToken);
+            await _exec.RunTurnAsync(launch, request, events, cancellationToken);
             return;
         }
 
@@ -195,7 +196,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         CodexAppServer server;
         try
         {
-            server = await _appServer.GetAsync(path, cancellationToken);
+            server = await _appServer.GetAsync(launch, cancellationToken);
         }
         catch (Win32Exception e)
         {
@@ -323,7 +324,27 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         _probe.SetCodexInstructionsFallback(true);
     }
 
-    private async Task<string> DetectModeAsync(string path, CancellationToken cancellationToken)
+    /// <summary>The native binary behind the npm wrapper, looked up again only when codexPath changes.</summary>
+    private CodexLaunch LaunchFor(string path)
+    {
+        if (_launch is { } known && known.Path == path)
+        {
+            return known.Launch;
+        }
+        var launch = CodexLaunch.For(path, _options.Environment);
+        _launch = new LaunchOfPath(path, launch);
+        if (launch.Native)
+        {
+            LogNative(_logger, launch.File);
+        }
+        return launch;
+    }
+
+    private volatile LaunchOfPath? _launch;
+
+    private sealed record LaunchOfPath(string Path, CodexLaunch Launch);
+
+    private async Task<string> DetectModeAsync(CodexLaunch launch, CancellationToken cancellationToken)
     {
         if (_mode is { } known)
         {
@@ -342,7 +363,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
                 _probe.SetCodexMode(_options.ForceMode);
                 return _options.ForceMode;
             }
-            var mode = await CodexMode.DetectAsync(_children, path, _options.Environment, cancellationToken);
+            var mode = await CodexMode.DetectAsync(_children, launch, cancellationToken);
             _mode = mode;
             _probe.SetCodexMode(mode);
             LogMode(_logger, mode);
@@ -380,6 +401,9 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Reading codex's account (login state) failed: {Reason}")]
     private static partial void LogAccountReadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Codex starts as its native binary {Path} (the npm wrapper would only run it)")]
+    private static partial void LogNative(ILogger logger, string path);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex runs in {Mode} mode")]
     private static partial void LogMode(ILogger logger, string mode);

@@ -11,7 +11,7 @@ namespace CodexApiServer.Tests.Api;
 public sealed class ResponsesItemReferenceTests
 {
     [Fact]
-    public async Task References_to_stored_input_reasoning_and_message_items_replay_the_conversation()
+    public async Task References_to_stored_input_reasoning_and_message_items_continue_the_session_that_answered_them()
     {
         var fake = new FakeProvider();
         await using var server = await ApiServer.StartAsync(fake);
@@ -33,10 +33,11 @@ public sealed class ResponsesItemReferenceTests
 
         Assert.True(second.StatusCode == HttpStatusCode.OK, secondBody?.ToJsonString());
         Assert.Equal("Hello world", secondBody!["output"]![0]!["content"]![0]!["text"]!.GetValue<string>());
+        // The references spell out the conversation the first response answered: its session goes on with the new message only.
         var sent = fake.Requests.Last();
-        Assert.Null(sent.SessionId);
+        Assert.Equal("sess-1", sent.SessionId);
         Assert.Equal(
-            [("user", "Hi"), ("assistant", "Hello world"), ("user", "Again")],
+            [("user", "Again")],
             sent.Messages.Select(m => (m.Role, string.Concat(m.Parts.OfType<TextPart>().Select(p => p.Text)))));
     }
 

@@ -156,6 +156,54 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
         Assert.Equal(404, (int)gone.StatusCode);
     }
 
+    [Theory(Timeout = 90_000)]
+    [InlineData(RealStackFixture.CodexModel)]
+    [InlineData(RealStackFixture.ClaudeModel)]
+    public async Task A_stateless_request_resending_the_transcript_continues_the_live_session_with_only_the_new_message(string model)
+    {
+        stack.ResetMocks();
+        var server = stack.Server;
+        // As the Agents SDK (store left on) and then the Codex CLI (store: false) do: no previous_response_id, the
+        // whole transcript each time, our output items sent back as they came (reasoning items included).
+        var transcript = new JsonArray(Message("user", "input_text", "合言葉を覚えて: すだち 🍋"));
+        var (first, firstBody) = await server.PostJsonAsync("/v1/responses", new JsonObject { ["model"] = model, ["input"] = transcript.DeepClone() });
+        Assert.Equal(200, (int)first.StatusCode);
+        var session = server.App.Services.GetRequiredService<ResponseStore>().Get((string)firstBody["id"]!)!.SessionId!;
+        var pid = server.ProcessOf(model, session);
+        Assert.NotNull(pid);
+
+        foreach (var (question, store) in new[] { ("合言葉は?", false), ("もう一度、合言葉は?", false) })
+        {
+            foreach (var item in firstBody["output"]!.AsArray())
+            {
+                transcript.Add(item!.DeepClone());
+            }
+            transcript.Add(Message("user", "input_text", question));
+            var before = Upstream.Count(stack, model);
+            (first, firstBody) = await server.PostJsonAsync("/v1/responses",
+                new JsonObject { ["model"] = model, ["store"] = store, ["input"] = transcript.DeepClone() });
+
+            Assert.Equal(200, (int)first.StatusCode);
+            Assert.Equal(RealStackFixture.Text, (string?)firstBody["output"]![0]!["content"]![0]!["text"]);
+            Assert.Equal(before + 1, Upstream.Count(stack, model));
+            // The same CLI session, given only the new message: the earlier turns arrive as the session's own turns,
+            // not flattened into one new message of a new session.
+            var userTexts = Upstream.UserTexts(stack, model);
+            output.WriteLine($"{model}: upstream user turns {string.Join(" | ", userTexts)}");
+            Assert.Equal(transcript.Where(i => (string?)i!["role"] == "user").Select(i => (string)i!["content"]![0]!["text"]!), userTexts);
+            Assert.Equal(transcript.Count(i => (string?)i!["role"] == "assistant"), Upstream.Turns(stack, model).Count(t => t == ("assistant", RealStackFixture.Text)));
+            Assert.Equal(pid, server.ProcessOf(model, session));
+            if (model == RealStackFixture.CodexModel)
+            {
+                // codex keys its upstream prompt cache by thread: the same thread as the first turn.
+                Assert.Equal(session, (string?)stack.CodexUpstream.Requests[^1]["prompt_cache_key"]);
+            }
+        }
+    }
+
+    private static JsonObject Message(string role, string type, string text) =>
+        new() { ["type"] = "message", ["role"] = role, ["content"] = new JsonArray(new JsonObject { ["type"] = type, ["text"] = text }) };
+
     private void AssertContinued(string model, string earlier, string now)
     {
         var turns = Upstream.Turns(stack, model);

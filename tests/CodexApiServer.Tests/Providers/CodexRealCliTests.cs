@@ -286,6 +286,39 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_app_server_is_codexs_native_binary_with_the_wrappers_environment_and_no_node_in_front()
+    {
+        var (mock, codex) = await StartAsync();
+        await using var _ = mock;
+        await using var __ = codex;
+
+        var events = await codex.RunAsync(CodexHarness.Ask("Say hello"));
+
+        Assert.Equal("Hello from the mock.", events.Text());
+        var pid = codex.Provider.AppServerPid!.Value;
+        var exe = File.ResolveLinkTarget($"/proc/{pid}/exe", returnFinalTarget: false)!.FullName;
+        var packageRoot = Path.GetFullPath(Path.Combine(RealClis.NodeModulesBin, "..", "@openai", "codex"));
+        Assert.Equal(Path.GetFullPath(Path.Combine(packageRoot, "..", "codex-linux-x64", "vendor", "x86_64-unknown-linux-musl", "bin", "codex")), exe);
+        // Started by this process itself: no node wrapper between us and codex.
+        Assert.Equal(Environment.ProcessId, ParentOf(pid));
+        var environment = File.ReadAllText($"/proc/{pid}/environ").Split('\0');
+        Assert.Contains($"CODEX_MANAGED_PACKAGE_ROOT={packageRoot}", environment);
+        Assert.Contains("CODEX_MANAGED_BY_NPM=1", environment);
+        output.WriteLine($"app-server {pid}: {exe}, VmRSS {File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS", StringComparison.Ordinal))}");
+
+        // A follow-up still runs on the same process and thread.
+        var second = await codex.RunAsync(CodexHarness.Ask("again", events.Completed().SessionId));
+        Assert.Equal("Hello from the mock.", second.Text());
+        Assert.Equal(pid, codex.Provider.AppServerPid);
+    }
+
+    private static int ParentOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task After_disposal_no_codex_process_remains()
     {
         var (mock, codex) = await StartAsync();
