@@ -281,7 +281,12 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     /// </summary>
     public async Task<bool> WarmAsync(CancellationToken cancellationToken)
     {
-        if (_probe.CodexPath is not { } path || await DetectModeAsync(path, cancellationToken) != CodexMode.AppServer)
+        if (_probe.CodexPath is not { } path)
+        {
+            return false;
+        }
+        var launch = LaunchFor(path);
+        if (await DetectModeAsync(launch, cancellationToken) != CodexMode.AppServer)
         {
             return false;
         }
@@ -290,7 +295,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         {
             return false;
         }
-        var server = await _appServer.GetAsync(path, cancellationToken);
+        var server = await _appServer.GetAsync(launch, cancellationToken);
         if (Interlocked.Exchange(ref _accountReadGeneration, server.Generation) != server.Generation)
         {
             _ = ReadAccountAsync(server);
