@@ -69,6 +69,7 @@ public static class ServerApp
         app.MapAdminApi();
         app.MapAdminTunnelApi();
         app.MapAdminPages();
+        app.MapApiDocs();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);
