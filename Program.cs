@@ -26,6 +26,8 @@ try
             return 0;
         case "service":
             return CodexApiServer.Service.ServiceCommand.Run(cli, settings);
+        case "doctor":
+            return await Doctor.RunAsync(settings, Console.Out);
     }
     foreach (var warning in settings.Warnings)
     {

@@ -92,7 +92,10 @@ public sealed class LinuxService(ServiceSpec spec, bool system)
 
     private int Status()
     {
-        var active = Systemctl("is-active", SystemdUnit.FileName);
-        return ServiceCommand.Status(File.Exists(_unitPath), active.Output.Trim() == "active", _unitPath, spec.Url);
+        var (installed, running, where) = Query();
+        return ServiceCommand.Status(installed, running, where, spec.Url);
     }
+
+    public (bool Installed, bool Running, string Where) Query() =>
+        (File.Exists(_unitPath), File.Exists(_unitPath) && Systemctl("is-active", SystemdUnit.FileName).Output.Trim() == "active", _unitPath);
 }

@@ -35,6 +35,29 @@ public static partial class ServiceCommand
         return 2;
     }
 
+    /// <summary>Whether the service is installed and running, and where its definition is (for doctor); null on an OS without one.</summary>
+    public static (bool Installed, bool Running, string Where)? State(ServerSettings settings)
+    {
+        var cli = CommandLine.Parse(["service", "status"]);
+        var spec = Spec(cli, settings);
+        if (OperatingSystem.IsLinux())
+        {
+            return new LinuxService(spec, system: false).Query() is { Installed: true } user ? user : new LinuxService(spec, system: true).Query();
+        }
+        if (OperatingSystem.IsMacOS())
+        {
+            var plist = LaunchAgent.PlistPath(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+            var print = SystemCommand.Run(LaunchAgent.Print(GetUid()));
+            return (File.Exists(plist), print.ExitCode == 0 && LaunchAgent.IsRunning(print.Output), plist);
+        }
+        if (OperatingSystem.IsWindows())
+        {
+            var query = SystemCommand.Run(WindowsLogonTask.Query());
+            return (query.ExitCode == 0, WindowsLogonTask.IsRunning(query.Output), $"task \"{WindowsLogonTask.TaskName}\"");
+        }
+        return null;
+    }
+
     private static ServiceSpec Spec(CommandLine cli, ServerSettings settings)
     {
         var dataDir = cli.System ? Path.Combine(SystemdUnit.SystemHome, "data") : settings.DataDir;
