@@ -71,7 +71,7 @@ public static partial class ServiceCommand
             settings.Apply(next);
             Console.WriteLine($"saved host {next.Host} and port {next.Port} in {settings.ConfigPath}");
         }
-        var command = new List<string>(ServiceSpec.SelfCommand(Environment.ProcessPath!, AppContext.BaseDirectory)) { "--data-dir", dataDir };
+        var command = new List<string>(HostOsInfo.SelfCommand(Environment.ProcessPath!, AppContext.BaseDirectory)) { "--data-dir", dataDir };
         if (cli.System && cli.Host is not null)
         {
             command.AddRange(["--host", cli.Host]);

@@ -9,12 +9,6 @@ public sealed record ServiceSpec(IReadOnlyList<string> Command, string DataDir, 
 {
     public const string Name = "codex-api-server";
 
-    /// <summary>How to run this executable again: itself when native, `dotnet exec the.dll` under the JIT.</summary>
-    public static IReadOnlyList<string> SelfCommand(string processPath, string baseDirectory) =>
-        Path.GetFileNameWithoutExtension(processPath) == "dotnet"
-            ? [processPath, "exec", Path.Combine(baseDirectory, Name + ".dll")]
-            : [processPath];
-
     /// <summary>
     /// The installing user's PATH with the folders of the CLIs in front: a service manager starts
     /// with a bare PATH (systemd: /usr/local/bin:/usr/bin..., launchd: /usr/bin:/bin:...), where an

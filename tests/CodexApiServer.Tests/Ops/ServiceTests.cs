@@ -210,8 +210,8 @@ public sealed class ServiceTests
     {
         Assert.Equal("/home/u/.npm/bin:/usr/bin:/bin",
             ServiceSpec.ServicePath("/usr/bin:/home/u/.npm/bin:/bin", ["/home/u/.npm/bin/codex", null, "/home/u/.npm/bin/claude"], ':'));
-        Assert.Equal(["/usr/share/dotnet/dotnet", "exec", Path.Combine("/app", "codex-api-server.dll")], ServiceSpec.SelfCommand("/usr/share/dotnet/dotnet", "/app"));
-        Assert.Equal(["/usr/local/bin/codex-api-server"], ServiceSpec.SelfCommand("/usr/local/bin/codex-api-server", "/usr/local/bin"));
+        Assert.Equal(["/usr/share/dotnet/dotnet", "exec", Path.Combine("/app", "codex-api-server.dll")], CodexApiServer.Hosting.HostOsInfo.SelfCommand("/usr/share/dotnet/dotnet", "/app"));
+        Assert.Equal(["/usr/local/bin/codex-api-server"], CodexApiServer.Hosting.HostOsInfo.SelfCommand("/usr/local/bin/codex-api-server", "/usr/local/bin"));
         Assert.Equal("http://127.0.0.1:8080", ServiceSpec.UrlFor("0.0.0.0", 8080));
         Assert.Equal("http://[::1]:9", ServiceSpec.UrlFor("::", 9));
         Assert.Equal("http://192.168.1.5:80", ServiceSpec.UrlFor("192.168.1.5", 80));
