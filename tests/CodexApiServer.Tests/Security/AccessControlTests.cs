@@ -165,6 +165,8 @@ public sealed class AccessControlTests : IAsyncLifetime
         ("GET", "/", null),
         ("GET", "/setup", null),
         ("GET", "/admin/app.js", null),
+        ("GET", "/openapi.json", null),
+        ("GET", "/docs", null),
     ];
 
     [Fact]
