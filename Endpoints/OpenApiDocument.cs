@@ -99,6 +99,14 @@ public static class OpenApiDocument
         {
             parameters.Add((JsonNode)new JsonObject { ["name"] = parameter.Name, ["in"] = "path", ["required"] = true, ["schema"] = new JsonObject { ["type"] = "string" } });
         }
+        // Query parameters the handler binds itself (int? limit, long? since): what the request delegate generator records.
+        foreach (var parameter in metadata.OfType<IParameterBindingMetadata>()
+                     .Where(p => p.HasTryParse && endpoint.RoutePattern.GetParameter(p.Name) is null))
+        {
+            var type = Nullable.GetUnderlyingType(parameter.ParameterInfo.ParameterType) ?? parameter.ParameterInfo.ParameterType;
+            var schemaType = type == typeof(int) || type == typeof(long) ? "integer" : type == typeof(bool) ? "boolean" : "string";
+            parameters.Add((JsonNode)new JsonObject { ["name"] = parameter.Name, ["in"] = "query", ["required"] = !parameter.IsOptional, ["schema"] = new JsonObject { ["type"] = schemaType } });
+        }
         if (parameters.Count > 0)
         {
             operation["parameters"] = parameters;

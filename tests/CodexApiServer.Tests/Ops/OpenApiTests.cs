@@ -44,6 +44,8 @@ public sealed class OpenApiTests
         Assert.Equal("#/components/schemas/ChatChunk", (string?)chat["responses"]!["200"]!["content"]!["text/event-stream"]!["schema"]!["$ref"]);
         Assert.Empty(paths["/health"]!["get"]!["security"]!.AsArray());
         Assert.Equal("admin", (string?)paths["/v1/api-keys/{id}"]!["patch"]!["x-required-scope"]);
+        Assert.Equal(["id:path", "since:query"], paths["/v1/api-keys/{id}/usage"]!["get"]!["parameters"]!.AsArray().Select(p => $"{p!["name"]}:{p["in"]}"));
+        Assert.Equal("integer", (string?)paths["/admin/logs"]!["get"]!["parameters"]![0]!["schema"]!["type"]);
         Assert.Equal("#/components/schemas/AnthropicErrorBody", (string?)paths["/v1/messages"]!["post"]!["responses"]!["default"]!["content"]!["application/json"]!["schema"]!["$ref"]);
 
         // The schemas are the wire's: snake_case names from the same JSON context.
