@@ -19,10 +19,15 @@ try
     }
 
     var settings = ServerSettings.Load(cli, Environment.GetEnvironmentVariable);
-    if (cli.Command == "master-key")
+    switch (cli.Command)
     {
-        Console.WriteLine(settings.Config.MasterKey);
-        return 0;
+        case "master-key":
+            Console.WriteLine(settings.Config.MasterKey);
+            return 0;
+        case "service":
+            return CodexApiServer.Service.ServiceCommand.Run(cli, settings);
+        case "doctor":
+            return await Doctor.RunAsync(settings, Console.Out);
     }
     foreach (var warning in settings.Warnings)
     {

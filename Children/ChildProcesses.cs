@@ -17,6 +17,12 @@ public sealed partial class ChildProcesses(ILogger<ChildProcesses> logger, Child
     public Process Start(string file, IEnumerable<string> args, string? workingDirectory = null,
         IReadOnlyDictionary<string, string?>? environment = null, bool redirectStdin = true)
     {
+        if (OperatingSystem.IsWindows() && NpmShim.IsBatch(file))
+        {
+            var (program, leading) = NpmShim.Resolve(file, File.ReadAllText(file), File.Exists)
+                ?? throw new IOException($"{file} is a batch file that is not an npm shim; set the path to the program itself (an .exe)");
+            (file, args) = (program, leading.Concat(args).ToList());
+        }
         var info = new ProcessStartInfo(file)
         {
             UseShellExecute = false,

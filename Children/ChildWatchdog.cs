@@ -37,18 +37,16 @@ public sealed partial class ChildWatchdog : IDisposable
         {
             return null;
         }
-        var info = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardInput = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        var command = Hosting.HostOsInfo.SelfCommand(self, AppContext.BaseDirectory);
+        if (command.Count > 1 && !File.Exists(command[^1]))
         {
-            var assembly = Path.Combine(AppContext.BaseDirectory, "codex-api-server.dll");
-            if (!File.Exists(assembly))
-            {
-                return null;
-            }
-            info.ArgumentList.Add("exec");
-            info.ArgumentList.Add(assembly);
+            return null;
         }
-        info.ArgumentList.Add(Argument);
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardInput = true };
+        foreach (var arg in command.Skip(1).Append(Argument))
+        {
+            info.ArgumentList.Add(arg);
+        }
         try
         {
             return new ChildWatchdog(Process.Start(info)!);

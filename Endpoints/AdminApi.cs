@@ -15,15 +15,17 @@ public static class AdminApi
     public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin").RequireScope(RequiredScope.Admin);
-        group.MapGet("/config", GetConfig);
-        group.MapGet("/config/schema", () => TypedResults.Json(new ConfigSchemaResponse("list", ConfigSchema.Fields), ApiJsonContext.Wire.ConfigSchemaResponse));
-        group.MapPatch("/config", PatchConfig);
-        group.MapGet("/stats", Stats);
-        group.MapGet("/logs", Logs);
-        group.MapDelete("/logs", ClearLogs);
-        group.MapGet("/logs/stream", StreamLogs);
-        group.MapGet("/master-key", RevealMasterKey);
-        group.MapPost("/master-key/regenerate", RegenerateMasterKey);
+        group.MapGet("/config", GetConfig).WithSummary("The settings, without masterKey and tunnelToken").Produces<AdminConfigResponse>();
+        group.MapGet("/config/schema", () => TypedResults.Json(new ConfigSchemaResponse("list", ConfigSchema.Fields), ApiJsonContext.Wire.ConfigSchemaResponse))
+            .WithSummary("Every config key: type, default, meaning, whether a change needs a restart").Produces<ConfigSchemaResponse>();
+        group.MapPatch("/config", PatchConfig).WithSummary("Change settings: any keys of config.json; validated, saved, and says what needs a restart")
+            .Accepts<ServerConfig>("application/json").Produces<AdminConfigResponse>();
+        group.MapGet("/stats", Stats).WithSummary("Requests, errors and tokens per model, per key and per hour (?since=unix seconds)").Produces<AdminStats>();
+        group.MapGet("/logs", Logs).WithSummary("Recent log lines (?limit, ?after)").Produces<AdminLogs>();
+        group.MapDelete("/logs", ClearLogs).WithSummary("Clear the recent log lines");
+        group.MapGet("/logs/stream", StreamLogs).WithSummary("Live log tail: each line a server-sent event").Produces<LogEntry>(200, "text/event-stream");
+        group.MapGet("/master-key", RevealMasterKey).WithSummary("The master key, to a master-key caller or a local one without a key (never to an API key)").Produces<MasterKeyResponse>();
+        group.MapPost("/master-key/regenerate", RegenerateMasterKey).WithSummary("A new master key; the old one stops working at once").Produces<MasterKeyResponse>();
         group.MapAdminHistory();
         group.MapAdminSetup();
         return group;

@@ -17,9 +17,10 @@ public static class AdminHistoryApi
 
     public static RouteGroupBuilder MapAdminHistory(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/history", List);
-        admin.MapGet("/history/{id}", Get);
-        admin.MapDelete("/history/{id}", Delete);
+        admin.MapGet("/history", List)
+            .WithSummary("Stored responses and chat completions, newest first (?model, ?key, ?status, ?q, ?type, ?limit, ?after)").Produces<HistoryPage>();
+        admin.MapGet("/history/{id}", Get).WithSummary("One stored response or chat completion: input, output, usage, key, previous_response_id chain").Produces<HistoryDetail>();
+        admin.MapDelete("/history/{id}", Delete).WithSummary("Delete one stored response or chat completion (and its CLI session)").Produces<DeletedObject>();
         return admin;
     }
 

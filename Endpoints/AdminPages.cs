@@ -16,10 +16,11 @@ public static class AdminPages
     public static IEndpointRouteBuilder MapAdminPages(this IEndpointRouteBuilder routes)
     {
         var pages = routes.MapGroup("").Public();
-        pages.MapGet("/", (ServerSettings settings) => TypedResults.Redirect(settings.FirstRun ? "/setup" : "/admin"));
-        pages.MapGet("/admin", (HttpContext context) => Serve(context, "index.html"));
-        pages.MapGet("/setup", (HttpContext context) => Serve(context, "setup.html"));
-        pages.MapGet("/admin/{file}", (HttpContext context, string file) => Serve(context, file));
+        pages.MapGet("/", (ServerSettings settings) => TypedResults.Redirect(settings.FirstRun ? "/setup" : "/admin"))
+            .WithSummary("To /setup on the first start, to /admin afterwards").Produces(302);
+        pages.MapGet("/admin", (HttpContext context) => Serve(context, "index.html")).WithSummary("The admin console").Produces<string>(200, "text/html");
+        pages.MapGet("/setup", (HttpContext context) => Serve(context, "setup.html")).WithSummary("First-run setup").Produces<string>(200, "text/html");
+        pages.MapGet("/admin/{file}", (HttpContext context, string file) => Serve(context, file)).WithSummary("The console's scripts and styles").Produces<string>(200, "text/javascript", "text/css");
         return routes;
     }
 
@@ -27,7 +28,7 @@ public static class AdminPages
     private const string ContentSecurityPolicy =
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-    private static Results<FileContentHttpResult, NotFound> Serve(HttpContext context, string file)
+    internal static Results<FileContentHttpResult, NotFound> Serve(HttpContext context, string file)
     {
         if (!Files.TryGetValue(file, out var entry))
         {

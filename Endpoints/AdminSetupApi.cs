@@ -9,7 +9,7 @@ public static class AdminSetupApi
 {
     public static RouteGroupBuilder MapAdminSetup(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/setup", Get);
+        admin.MapGet("/setup", Get).WithSummary("Each CLI's state with the exact install or login command, the port and the base URL").Produces<SetupStatus>();
         return admin;
     }
 

@@ -11,10 +11,11 @@ public static class AdminTunnelApi
     public static RouteGroupBuilder MapAdminTunnelApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/admin/tunnel").RequireScope(RequiredScope.Admin);
-        group.MapGet("/status", GetStatus);
-        group.MapPost("/start", Start);
-        group.MapPost("/stop", Stop);
-        group.MapPost("/install", Install);
+        group.MapGet("/status", GetStatus).WithSummary("Tunnel state, public URL, restarts, last error").Produces<TunnelStatus>();
+        group.MapPost("/start", Start).WithSummary("Start the tunnel (quick, or named with tunnelToken)")
+            .Accepts<TunnelStartRequest>(isOptional: true, "application/json").Produces<TunnelStatus>(202);
+        group.MapPost("/stop", Stop).WithSummary("Stop the tunnel").Produces<TunnelStatus>();
+        group.MapPost("/install", Install).WithSummary("Download cloudflared into the data directory").Produces<TunnelStatus>(202);
         return group;
     }
 

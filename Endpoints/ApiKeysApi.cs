@@ -9,13 +9,14 @@ public static class ApiKeysApi
     public static RouteGroupBuilder MapApiKeysApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/v1/api-keys").RequireScope(RequiredScope.Admin);
-        group.MapPost("/", Create);
-        group.MapGet("/", List);
-        group.MapGet("/{id}", Get);
-        group.MapDelete("/{id}", Delete);
-        group.MapPatch("/{id}", Update);
-        group.MapPost("/{id}/revoke", Revoke);
-        group.MapGet("/{id}/usage", Usage);
+        group.MapPost("/", Create).WithSummary("Create an API key; the key is in this answer only").Accepts<CreateApiKeyRequest>("application/json").Produces<ApiKeyObject>(201);
+        group.MapGet("/", List).WithSummary("List API keys").Produces<ApiKeyList>();
+        group.MapGet("/{id}", Get).WithSummary("One API key").Produces<ApiKeyObject>().Produces<ErrorBody>(404);
+        group.MapDelete("/{id}", Delete).WithSummary("Delete an API key").Produces<DeletedObject>().Produces<ErrorBody>(404);
+        group.MapPatch("/{id}", Update).WithSummary("Change name, scopes, expiry, limits, active")
+            .Accepts<UpdateApiKeyRequest>("application/json").Produces<ApiKeyObject>().Produces<ErrorBody>(404);
+        group.MapPost("/{id}/revoke", Revoke).WithSummary("Revoke an API key for good").Produces<ApiKeyObject>().Produces<ErrorBody>(404);
+        group.MapGet("/{id}/usage", Usage).WithSummary("Requests and tokens of one key, per model (?since=unix seconds)").Produces<ApiKeyUsage>().Produces<ErrorBody>(404);
         return group;
     }
 

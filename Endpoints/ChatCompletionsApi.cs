@@ -12,8 +12,15 @@ public static partial class ChatCompletionsApi
     public static IEndpointRouteBuilder MapChatCompletionsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/v1/chat").RequireScope(RequiredScope.Chat);
-        group.MapPost("/completions", Create);
-        group.MapGet("/completions/{id}", Get);
+        group.MapPost("/completions", Create)
+            .WithSummary("Create a chat completion; streamed as server-sent events with \"stream\": true")
+            .Accepts<ChatCompletionRequest>("application/json")
+            .Produces<ChatCompletion>()
+            .Produces<ChatChunk>(200, "text/event-stream");
+        group.MapGet("/completions/{id}", Get)
+            .WithSummary("A stored chat completion")
+            .Produces<ChatCompletion>()
+            .Produces<ErrorBody>(404);
         return routes;
     }
 

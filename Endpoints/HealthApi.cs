@@ -16,7 +16,10 @@ public static class HealthApi
 
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/health", GetHealth).Public();
+        routes.MapGet("/health", GetHealth).Public()
+            .WithSummary("Status, version, the CLIs, tunnel, storage and memory; from outside without a key only status, version and uptime")
+            .Produces<HealthResponse>()
+            .Produces<HealthSummary>();
         return routes;
     }
 

@@ -16,9 +16,16 @@ public static partial class MessagesApi
     public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder routes)
     {
         // anthropic-version and anthropic-beta headers and ?beta=true are accepted: nothing here depends on them.
-        var group = routes.MapGroup("/v1/messages").RequireScope(RequiredScope.Messages);
-        group.MapPost("/", Create);
-        group.MapPost("/count_tokens", CountTokens);
+        var group = routes.MapGroup("/v1/messages").RequireScope(RequiredScope.Messages).WithMetadata(new ErrorShape(typeof(AnthropicErrorBody)));
+        group.MapPost("/", Create)
+            .WithSummary("Anthropic's Messages API; streamed as server-sent events with \"stream\": true")
+            .Accepts<MessagesRequest>("application/json")
+            .Produces<AnthropicMessage>()
+            .Produces<MessageStartEvent>(200, "text/event-stream");
+        group.MapPost("/count_tokens", CountTokens)
+            .WithSummary("An estimate of a request's input tokens (a token per 4 bytes, 1,600 per image)")
+            .Accepts<MessagesRequest>("application/json")
+            .Produces<TokenCount>();
         return routes;
     }
 

@@ -14,7 +14,9 @@ public static class MetricsApi
 
     public static IEndpointRouteBuilder MapMetricsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/metrics", GetMetrics).RequireScope(RequiredScope.Admin);
+        routes.MapGet("/metrics", GetMetrics).RequireScope(RequiredScope.Admin)
+            .WithSummary("Prometheus metrics in the text format 0.0.4: requests, latency, time to first token, tokens, turns, CLI processes, tunnel, usage windows")
+            .Produces<string>(200, "text/plain");
         return routes;
     }
 

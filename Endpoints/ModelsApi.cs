@@ -8,8 +8,10 @@ public static class ModelsApi
     public static RouteGroupBuilder MapModelsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/v1/models").RequireScope(RequiredScope.Models);
-        group.MapGet("/", List);
-        group.MapGet("/{id}", Get);
+        group.MapGet("/", List).WithSummary("The models of both CLIs; in Anthropic's shape when the request has anthropic-version")
+            .Produces<ModelList>().Produces<AnthropicModelList>();
+        group.MapGet("/{id}", Get).WithSummary("One model")
+            .Produces<ModelObject>().Produces<AnthropicModel>().Produces<ErrorBody>(404);
         return group;
     }
 

@@ -13,7 +13,11 @@ public static partial class ResponsesApi
     public static IEndpointRouteBuilder MapResponsesApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/v1/responses").RequireScope(RequiredScope.Responses);
-        group.MapPost("/", Create);
+        group.MapPost("/", Create)
+            .WithSummary("Create a response; streamed as server-sent events with \"stream\": true")
+            .Accepts<ResponsesRequest>("application/json")
+            .Produces<ResponseObject>()
+            .Produces<ResponseLifecycleEvent>(200, "text/event-stream");
         group.MapStoredResponses();
         var registry = routes.ServiceProvider.GetRequiredService<ResponseRegistry>();
         routes.ServiceProvider.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(registry.CancelAll);

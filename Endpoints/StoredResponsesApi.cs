@@ -12,11 +12,11 @@ public static class StoredResponsesApi
     /// <summary>Maps onto the /v1/responses group, after its POST.</summary>
     public static RouteGroupBuilder MapStoredResponses(this RouteGroupBuilder group)
     {
-        group.MapGet("/", List);
-        group.MapGet("/{id}", Get);
-        group.MapDelete("/{id}", Delete);
-        group.MapGet("/{id}/input_items", InputItems);
-        group.MapPost("/{id}/cancel", Cancel);
+        group.MapGet("/", List).WithSummary("Stored responses (?limit, ?after, ?order)").Produces<ResponseList>();
+        group.MapGet("/{id}", Get).WithSummary("One stored response").Produces<ResponseObject>().Produces<ErrorBody>(404);
+        group.MapDelete("/{id}", Delete).WithSummary("Delete a stored response and the CLI's transcript of its conversation").Produces<DeletedObject>().Produces<ErrorBody>(404);
+        group.MapGet("/{id}/input_items", InputItems).WithSummary("A response's input items (?limit, ?after, ?order)").Produces<InputItemList>().Produces<ErrorBody>(404);
+        group.MapPost("/{id}/cancel", Cancel).WithSummary("Stop an in-flight or background response").Produces<ResponseObject>().Produces<ErrorBody>(404);
         return group;
     }
 

@@ -8,11 +8,17 @@ public sealed record CommandLine(
     string? Host,
     int? Port,
     string? DataDir,
-    string? ConfigFile)
+    string? ConfigFile,
+    string? Action = null,
+    bool System = false)
 {
+    public static readonly string[] ServiceActions = ["install", "uninstall", "status", "logs"];
+
     public const string Usage = """
         Usage: codex-api-server [options]
                codex-api-server master-key [options]
+               codex-api-server service install|uninstall|status|logs [--system] [options]
+               codex-api-server doctor [options]
 
         Serves the Codex CLI and Claude Code as an OpenAI-compatible HTTP API.
 
@@ -27,6 +33,12 @@ public sealed record CommandLine(
 
         Commands:
           master-key       print the master key (made on first start) and exit
+          service ACTION   run as a service that starts at login (Linux: systemd user unit;
+                           macOS: LaunchAgent; Windows: logon task) and after a crash:
+                           install (again: rewrite and restart), uninstall, status, logs.
+                           --system (Linux, as root): a system unit run by its own account
+          doctor           check the CLIs, logins, a test turn on each, port, data dir,
+                           tunnel and service, each with its fix; exit 0 when all pass
 
         Environment: CODEX_API_SERVER_HOST, CODEX_API_SERVER_PORT, CODEX_API_SERVER_DATA_DIR
         """;
@@ -35,7 +47,8 @@ public sealed record CommandLine(
     public static CommandLine Parse(IReadOnlyList<string> args)
     {
         string command = "serve";
-        string? host = null, dataDir = null, config = null;
+        string? host = null, dataDir = null, config = null, action = null;
+        var system = false;
         int? port = null;
         for (var i = 0; i < args.Count; i++)
         {
@@ -66,14 +79,22 @@ public sealed record CommandLine(
                 case "--config":
                     config = Value();
                     break;
-                case "master-key" when i == 0:
-                    command = "master-key";
+                case "master-key" or "doctor" when i == 0:
+                    command = arg;
+                    break;
+                case "service" when i == 0:
+                    command = "service";
+                    action = i + 1 < args.Count && ServiceActions.Contains(args[i + 1]) ? args[++i]
+                        : throw new StartupException($"service needs one of: {string.Join(", ", ServiceActions)}");
+                    break;
+                case "--system" when command == "service":
+                    system = true;
                     break;
                 default:
                     throw new StartupException($"unknown argument \"{arg}\"; see --help");
             }
         }
-        return new CommandLine(command, host, port, dataDir, config);
+        return new CommandLine(command, host, port, dataDir, config, action, system);
     }
 
     public static int ParsePort(string text, string source) =>

@@ -70,6 +70,7 @@ public static class ServerApp
         app.MapAdminTunnelApi();
         app.MapAdminPages();
         app.MapMetricsApi();
+        app.MapApiDocs();
 
         var children = app.Services.GetRequiredService<ChildProcesses>();
         app.Lifetime.ApplicationStopped.Register(children.EndAll);

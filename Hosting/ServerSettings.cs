@@ -181,22 +181,8 @@ public sealed class ServerSettings
         }
     }
 
-    private static string DefaultDataDir(Func<string, string?> env)
-    {
-        string baseDir;
-        if (OperatingSystem.IsWindows())
-        {
-            baseDir = NonEmpty(env("APPDATA")) ?? Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData);
-        }
-        else
-        {
-            var home = NonEmpty(env("HOME")) ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-            baseDir = OperatingSystem.IsMacOS()
-                ? Path.Combine(home, "Library", "Application Support")
-                : NonEmpty(env("XDG_CONFIG_HOME")) ?? Path.Combine(home, ".config");
-        }
-        return Path.Combine(baseDir, "codex-api-server");
-    }
+    private static string DefaultDataDir(Func<string, string?> env) =>
+        HostOsInfo.Current.DefaultDataDir(env, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -146,19 +146,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         {
             return File.Exists(configured) ? Path.GetFullPath(configured) : null;
         }
-        var names = OperatingSystem.IsWindows() ? new[] { command + ".cmd", command + ".exe", command } : [command];
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            foreach (var name in names)
-            {
-                var candidate = Path.Combine(dir, name);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-        return null;
+        return HostOsInfo.Current.FindOnPath(command, Environment.GetEnvironmentVariable("PATH"), Environment.GetEnvironmentVariable("PATHEXT"), File.Exists);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Probing {Cli} failed: {Reason}")]

@@ -87,7 +87,24 @@ public sealed class Database
 
     public static int SchemaVersion => Migrations.Length;
 
-    static Database() => SQLitePCL.raw.SetProvider(new SQLitePCL.SQLite3Provider_sqlite3());
+    static Database()
+    {
+        // Linux: SQLite is linked into the executable (see the csproj); macOS: the OS's own
+        // libsqlite3.dylib; Windows: the OS's own winsqlite3.dll (System32, Windows 10 and later)
+        // when no sqlite3.dll is beside the program. Either way the release is one file.
+        if (OperatingSystem.IsWindows())
+        {
+            System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof(SQLitePCL.SQLite3Provider_sqlite3).Assembly, (name, assembly, path) =>
+                name == "sqlite3" && !System.Runtime.InteropServices.NativeLibrary.TryLoad(name, assembly, path, out _)
+                    && System.Runtime.InteropServices.NativeLibrary.TryLoad(WindowsSqlite, assembly, System.Runtime.InteropServices.DllImportSearchPath.System32, out var system)
+                    ? system
+                    : IntPtr.Zero);
+        }
+        SQLitePCL.raw.SetProvider(new SQLitePCL.SQLite3Provider_sqlite3());
+    }
+
+    /// <summary>The SQLite every Windows 10+ ships, used when the program has none of its own.</summary>
+    public const string WindowsSqlite = "winsqlite3";
 
     public SqliteConnection Open()
     {

@@ -45,6 +45,7 @@ public sealed class AccessControlTests : IAsyncLifetime
         ("GET", "/admin/history/resp_0", "admin"),
         ("DELETE", "/admin/history/resp_0", "admin"),
         ("GET", "/admin/setup", "admin"),
+        ("GET", "/metrics", "admin"),
         ("GET", "/admin/logs", "admin"),
         ("DELETE", "/admin/logs", "admin"),
         ("GET", "/admin/tunnel/status", "admin"),
@@ -170,6 +171,8 @@ public sealed class AccessControlTests : IAsyncLifetime
         ("GET", "/", null),
         ("GET", "/setup", null),
         ("GET", "/admin/app.js", null),
+        ("GET", "/openapi.json", null),
+        ("GET", "/docs", null),
     ];
 
     [Fact]
