@@ -93,19 +93,7 @@ public sealed class ResponseStore(Database database)
         }
         var direction = ascending ? "ASC" : "DESC";
         command.CommandText = $"SELECT {Columns} FROM responses WHERE {where} ORDER BY created_at {direction}, id {direction} LIMIT $limit";
-        command.Parameters.AddWithValue("$limit", limit + 1);
-        var rows = new List<StoredResponse>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            rows.Add(Read(reader));
-        }
-        var hasMore = rows.Count > limit;
-        if (hasMore)
-        {
-            rows.RemoveAt(rows.Count - 1);
-        }
-        return (rows, hasMore);
+        return ReadPage(command, limit);
     }
 
     /// <summary>
@@ -154,19 +142,7 @@ public sealed class ResponseStore(Database database)
             command.Parameters.AddWithValue("$beforeId", b.Id);
         }
         command.CommandText = $"SELECT {Columns} FROM responses WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
-        command.Parameters.AddWithValue("$limit", limit + 1);
-        var rows = new List<StoredResponse>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            rows.Add(Read(reader));
-        }
-        var hasMore = rows.Count > limit;
-        if (hasMore)
-        {
-            rows.RemoveAt(rows.Count - 1);
-        }
-        return (rows, hasMore);
+        return ReadPage(command, limit);
     }
 
     /// <summary>The row with this id, a response or a chat completion, or null.</summary>
@@ -194,6 +170,24 @@ public sealed class ResponseStore(Database database)
             ids.Add(reader.GetString(0));
         }
         return ids;
+    }
+
+    /// <summary>Up to <paramref name="limit"/> rows of a query that asks for one more, and whether there was that one more.</summary>
+    private static (List<StoredResponse> Rows, bool HasMore) ReadPage(SqliteCommand command, int limit)
+    {
+        command.Parameters.AddWithValue("$limit", limit + 1);
+        var rows = new List<StoredResponse>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(Read(reader));
+        }
+        var hasMore = rows.Count > limit;
+        if (hasMore)
+        {
+            rows.RemoveAt(rows.Count - 1);
+        }
+        return (rows, hasMore);
     }
 
     private static StoredResponse Read(SqliteDataReader r) => new(
