@@ -3,11 +3,16 @@ import { api, bars, columns, copyButton, el, kv, notice, num } from "/admin/core
 
 const loginKinds = { oauth: "subscription", api_key: "API key" };
 
-function cliPanel(cli, setup) {
+// A subscription's usage windows as the CLI last reported them: "5h: 42 % used, resets 19:42".
+const usage = (windows) => (windows || []).map((w) => [`Usage ${w.window}`,
+  `${Math.round(w.used_percent)} % used${w.exhausted ? " (used up: requests get 429)" : ""}${w.resets_at ? ", resets " + new Date(w.resets_at * 1000).toLocaleString() : ""}`]);
+
+function cliPanel(cli, setup, windows) {
   const state = setup?.state === "ready" ? el("span", { class: "badge good" }, "ready") : el("span", { class: "badge bad" }, setup?.state?.replace("_", " ") || "?");
   return el("div", { class: "panel", "data-cli": cli.name }, el("h3", {}, setup?.label || cli.name, " ", state),
     kv([["Version", cli.version], ["Mode", cli.mode], ["Login", cli.logged_in === false ? "not logged in" : loginKinds[cli.login] || cli.login || (cli.logged_in ? "yes" : "?")],
       ...(setup && setup.state !== "ready" ? [["To fix", el("code", {}, setup.next_step)]] : []),
+      ...usage(windows),
       ...(cli.last_refusal ? [["Refused", `${new Date(cli.last_refusal.at).toLocaleString()}: ${cli.last_refusal.message}`]] : [])]));
 }
 
@@ -31,7 +36,8 @@ function render(view) {
       const week = Math.floor(Date.now() / 1000) - 7 * 86400;
       const [health, stats, setup] = await Promise.all([api("GET", "/health"), api("GET", "/admin/stats?since=" + week), api("GET", "/admin/setup")]);
       const byName = Object.fromEntries(setup.clis.map((c) => [c.name, c]));
-      parts.clis.replaceChildren(cliPanel(health.providers.codex, byName.codex), cliPanel(health.providers.claude, byName.claude), tunnelPanel(health.tunnel));
+      parts.clis.replaceChildren(cliPanel(health.providers.codex, byName.codex, health.usage_windows.codex),
+        cliPanel(health.providers.claude, byName.claude, health.usage_windows.claude), tunnelPanel(health.tunnel));
       parts.live.replaceChildren(...stats.turns.map((t) => el("div", { class: "panel", "data-provider": t.provider },
         el("div", { class: "muted" }, `${t.provider} turns`), el("span", { class: "stat" }, `${t.running} running`), " ", el("span", { class: "muted" }, `${t.queued} queued`))),
         el("div", { class: "panel" }, el("div", { class: "muted" }, "Server"), kv([["Version", health.version], ["Uptime", Math.round(health.uptime_seconds / 60) + " min"], ["Storage", health.storage.state]])));

@@ -47,6 +47,12 @@ public sealed class ClaudeSubscriptionEndToEndTests(RealStackFixture stack, ITes
             Assert.NotNull(refusal);
             Assert.Contains(MockAnthropicUpstream.ThirdPartyRefusal, (string)refusal!["message"]!, StringComparison.Ordinal);
             Assert.True(DateTimeOffset.UtcNow - DateTimeOffset.Parse((string)refusal["at"]!, System.Globalization.CultureInfo.InvariantCulture) < TimeSpan.FromMinutes(1));
+            if (stream)
+            {
+                var (_, claudePanel) = await DashboardPanels.ReadAsync(server.Client);
+                Assert.Contains("Refused", claudePanel, StringComparison.Ordinal);
+                Assert.Contains(MockAnthropicUpstream.ThirdPartyRefusal, claudePanel, StringComparison.Ordinal);
+            }
         }
         finally
         {

@@ -213,6 +213,11 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
             Assert.Equal(before, stack.ClaudeUpstream.MessageRequests.Length);
             var stats = JsonNode.Parse(await server.Client.GetStringAsync("/admin/stats"))!;
             Assert.Contains(stats["usage_windows"]!["claude"]!.AsArray(), w => (string?)w!["window"] == "5h" && (bool)w["exhausted"]!);
+            // The console's dashboard says it to a person.
+            var (_, claudePanel) = await DashboardPanels.ReadAsync(server.Client);
+            output.WriteLine(claudePanel);
+            Assert.Contains("Usage 5h\n100 % used (used up: requests get 429)", claudePanel, StringComparison.Ordinal);
+            Assert.Contains("Usage weekly\n20 % used, resets", claudePanel, StringComparison.Ordinal);
             var metrics = await server.Client.GetStringAsync("/metrics");
             Assert.Contains("codex_api_server_usage_window_exhausted{cli=\"claude\",window=\"5h\"} 1\n", metrics, StringComparison.Ordinal);
             Assert.Contains("codex_api_server_usage_window_used_ratio{cli=\"claude\",window=\"weekly\"} 0.2\n", metrics, StringComparison.Ordinal);
