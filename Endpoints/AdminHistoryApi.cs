@@ -25,7 +25,7 @@ public static class AdminHistoryApi
     }
 
     private static Results<JsonHttpResult<HistoryPage>, JsonHttpResult<ErrorBody>> List(
-        string? @object, string? model, string? key, string? status, string? q, string? before, int? limit, ResponseStore store, ApiKeyStore keys)
+        string? @object, string? model, string? key, string? status, string? q, string? before, int? limit, ResponseStore store, ApiKeyStore keys, UsageLog usage)
     {
         if (limit is < 1 or > 200)
         {
@@ -49,12 +49,13 @@ public static class AdminHistoryApi
         var filter = new HistoryFilter(Empty(@object), Empty(model), Empty(key), Empty(status), Empty(q));
         var (rows, hasMore) = store.Search(filter, limit ?? 50, cursor);
         var names = keys.List().ToDictionary(k => k.Id, k => k.Name);
-        var data = rows.Select(r => Summary(r, names)).ToList();
+        var latency = usage.LatencyOf([.. rows.Select(r => r.RequestId).OfType<string>()]);
+        var data = rows.Select(r => Summary(r, names, latency)).ToList();
         var next = hasMore ? $"{rows[^1].CreatedAt.ToString(CultureInfo.InvariantCulture)}:{rows[^1].Id}" : null;
         return TypedResults.Json(new HistoryPage("list", data, hasMore, next), ApiJsonContext.Wire.HistoryPage);
     }
 
-    private static Results<JsonHttpResult<HistoryDetail>, JsonHttpResult<ErrorBody>> Get(string id, ResponseStore store, ApiKeyStore keys)
+    private static Results<JsonHttpResult<HistoryDetail>, JsonHttpResult<ErrorBody>> Get(string id, ResponseStore store, ApiKeyStore keys, UsageLog usage)
     {
         if (store.Find(id) is not { } row)
         {
@@ -62,18 +63,19 @@ public static class AdminHistoryApi
         }
         var names = keys.List().ToDictionary(k => k.Id, k => k.Name);
         // Oldest first: the turns this one continues, as far back as they are still stored.
-        var chain = new List<HistorySummary>();
+        var chain = new List<StoredResponse>();
         for (var previous = row.PreviousResponseId; previous is not null && chain.Count < MaxChain;)
         {
             if (store.Find(previous) is not { } earlier)
             {
                 break;
             }
-            chain.Insert(0, Summary(earlier, names));
+            chain.Insert(0, earlier);
             previous = earlier.PreviousResponseId;
         }
-        return TypedResults.Json(new HistoryDetail(Summary(row, names), JsonNode.Parse(row.InputJson), JsonNode.Parse(row.BodyJson)!.AsObject(),
-            chain, store.Continuations(id)), ApiJsonContext.Wire.HistoryDetail);
+        var latency = usage.LatencyOf([.. chain.Append(row).Select(r => r.RequestId).OfType<string>()]);
+        return TypedResults.Json(new HistoryDetail(Summary(row, names, latency), JsonNode.Parse(row.InputJson), JsonNode.Parse(row.BodyJson)!.AsObject(),
+            [.. chain.Select(r => Summary(r, names, latency))], store.Continuations(id)), ApiJsonContext.Wire.HistoryDetail);
     }
 
     private static async Task<Results<JsonHttpResult<DeletedObject>, JsonHttpResult<ErrorBody>>> Delete(string id, ResponseStore store, ResponseRegistry registry, ProviderRouter router)
@@ -97,25 +99,27 @@ public static class AdminHistoryApi
 
     private static string? Empty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    private static HistorySummary Summary(StoredResponse r, Dictionary<string, string> names)
+    private static HistorySummary Summary(StoredResponse r, Dictionary<string, string> names, Dictionary<string, long> latency)
     {
         var body = JsonNode.Parse(r.BodyJson);
         var (text, usage, completed) = r.Object == "response"
             ? ((string?)body?["output_text"], body?["usage"], (long?)body?["completed_at"])
             : ((string?)body?["choices"]?[0]?["message"]?["content"], body?["usage"], null);
+        // The request's own latency from its usage row; a background response (or a row from before
+        // request ids were kept) has only its created and completed seconds.
+        long? latencyMs = r.RequestId is { } request && latency.TryGetValue(request, out var ms) ? ms : completed is { } c ? (c - r.CreatedAt) * 1000 : null;
         long? Tokens(string a, string b) => usage?[a] is JsonValue v ? (long)v : usage?[b] is JsonValue w ? (long)w : null;
         return new HistorySummary(r.Id, r.Object, r.CreatedAt, r.Status, r.Model, r.Provider, r.ApiKeyId,
             r.ApiKeyId is null ? null : names.GetValueOrDefault(r.ApiKeyId, "(deleted key)"),
-            r.PreviousResponseId, Preview(text), Tokens("input_tokens", "prompt_tokens"), Tokens("output_tokens", "completion_tokens"),
-            completed is { } c ? c - r.CreatedAt : null);
+            r.PreviousResponseId, Preview(text), Tokens("input_tokens", "prompt_tokens"), Tokens("output_tokens", "completion_tokens"), latencyMs);
     }
 
     private static string? Preview(string? text) => text is null ? null : text.Length <= 160 ? text : text[..160] + "…";
 }
 
-/// <param name="DurationSeconds">From created to completed, where the object says (responses).</param>
+/// <param name="LatencyMs">The request's latency (its usage row); for a background response, from created to completed.</param>
 public sealed record HistorySummary(string Id, string Object, long CreatedAt, string Status, string Model, string Provider,
-    string? ApiKeyId, string? ApiKeyName, string? PreviousResponseId, string? Preview, long? InputTokens, long? OutputTokens, long? DurationSeconds);
+    string? ApiKeyId, string? ApiKeyName, string? PreviousResponseId, string? Preview, long? InputTokens, long? OutputTokens, long? LatencyMs);
 
 /// <param name="NextBefore">Pass as <c>before</c> for the next (older) page; null on the last.</param>
 public sealed record HistoryPage(string Object, IReadOnlyList<HistorySummary> Data, bool HasMore, string? NextBefore);

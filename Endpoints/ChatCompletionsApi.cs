@@ -90,7 +90,7 @@ public static partial class ChatCompletionsApi
             }
             if (turn.Store)
             {
-                Store(store, completion, turn, info, route, end.SessionId);
+                Store(store, completion, turn, info, route, end.SessionId, context.TraceIdentifier);
             }
         }
         var outcome = resumed is not null
@@ -108,14 +108,14 @@ public static partial class ChatCompletionsApi
         };
     }
 
-    private static void Store(ResponseStore store, ChatCompletion completion, ChatTurn turn, RequestInfo info, RoutedModel route, string? sessionId)
+    private static void Store(ResponseStore store, ChatCompletion completion, ChatTurn turn, RequestInfo info, RoutedModel route, string? sessionId, string requestId)
     {
         var messages = turn.Instructions is null ? turn.Conversation : [new TurnMessage("system", [new TextPart(turn.Instructions)]), .. turn.Conversation];
         var input = TurnInput.StoredItems(messages);
         store.Save(new StoredResponse(completion.Id, "chat.completion", completion.Created, "completed", turn.Model, info.Provider ?? route.Model.Provider.ToString(),
             info.ApiKeyId, null, sessionId,
             JsonSerializer.Serialize(input, ApiJsonContext.Wire.ListInputItem),
-            JsonSerializer.Serialize(completion, ApiJsonContext.Wire.ChatCompletion)));
+            JsonSerializer.Serialize(completion, ApiJsonContext.Wire.ChatCompletion), requestId));
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{RequestId} continues session {SessionId}")]

@@ -74,7 +74,7 @@ public static partial class MessagesApi
             store.Save(new StoredResponse(id, "message", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), "completed", turn.Model, info.Provider ?? "",
                 info.ApiKeyId, null, end.SessionId,
                 JsonSerializer.Serialize(TurnInput.StoredItems(turn.Conversation), ApiJsonContext.Wire.ListInputItem),
-                JsonSerializer.Serialize(message, ApiJsonContext.Wire.AnthropicMessage)));
+                JsonSerializer.Serialize(message, ApiJsonContext.Wire.AnthropicMessage), context.TraceIdentifier));
         }
         var outcome = resumed is not null
             ? await driver.ResumeAsync(resumed, turn.Results, encoder, context, turn.Stream, context.RequestAborted, OnEnded)

@@ -109,7 +109,7 @@ public static partial class ResponsesApi
 
         var response = NewResponse(responseId, p, background ? "queued" : "in_progress", background, save);
         var row = new StoredResponse(response.Id, "response", response.CreatedAt, response.Status, p.Model, info.Provider, info.ApiKeyId,
-            body.PreviousResponseId, null, JsonSerializer.Serialize(p.Items, ApiJsonContext.Wire.ListInputItem), "");
+            body.PreviousResponseId, null, JsonSerializer.Serialize(p.Items, ApiJsonContext.Wire.ListInputItem), "", background ? null : context.TraceIdentifier);
         void Persist(ResponseObject r, string? session)
         {
             if (save)

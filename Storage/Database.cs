@@ -62,6 +62,11 @@ public sealed class Database
         CREATE INDEX usage_logs_created ON usage_logs(created_at);
         CREATE INDEX usage_logs_key ON usage_logs(api_key_id, created_at);
         """,
+        // 2: the request that made a stored response (its usage row has the latency).
+        """
+        ALTER TABLE responses ADD COLUMN request_id TEXT;
+        CREATE INDEX usage_logs_request ON usage_logs(request_id);
+        """,
     ];
 
     private readonly string _connectionString;

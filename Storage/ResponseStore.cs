@@ -5,7 +5,7 @@ namespace CodexApiServer.Storage;
 /// <summary>Stored responses and chat completions, in the responses table.</summary>
 public sealed class ResponseStore(Database database)
 {
-    private const string Columns = "id, object, created_at, status, model, provider, api_key_id, previous_response_id, session_id, input_json, body_json";
+    private const string Columns = "id, object, created_at, status, model, provider, api_key_id, previous_response_id, session_id, input_json, body_json, request_id";
 
     /// <summary>Inserts or replaces the row: a response is saved when it starts and again when it ends.</summary>
     public void Save(StoredResponse r)
@@ -14,7 +14,7 @@ public sealed class ResponseStore(Database database)
         using var command = connection.CreateCommand();
         command.CommandText = $"""
             INSERT INTO responses ({Columns})
-            VALUES ($id, $object, $created, $status, $model, $provider, $key, $previous, $session, $input, $body)
+            VALUES ($id, $object, $created, $status, $model, $provider, $key, $previous, $session, $input, $body, $request)
             ON CONFLICT(id) DO UPDATE SET status = excluded.status, session_id = excluded.session_id, body_json = excluded.body_json
             """;
         command.Parameters.AddWithValue("$id", r.Id);
@@ -28,6 +28,7 @@ public sealed class ResponseStore(Database database)
         command.Parameters.AddWithValue("$session", (object?)r.SessionId ?? DBNull.Value);
         command.Parameters.AddWithValue("$input", r.InputJson);
         command.Parameters.AddWithValue("$body", r.BodyJson);
+        command.Parameters.AddWithValue("$request", (object?)r.RequestId ?? DBNull.Value);
         command.ExecuteNonQuery();
     }
 
@@ -195,5 +196,6 @@ public sealed class ResponseStore(Database database)
         r.IsDBNull(6) ? null : r.GetString(6),
         r.IsDBNull(7) ? null : r.GetString(7),
         r.IsDBNull(8) ? null : r.GetString(8),
-        r.GetString(9), r.GetString(10));
+        r.GetString(9), r.GetString(10),
+        r.IsDBNull(11) ? null : r.GetString(11));
 }

@@ -3,6 +3,7 @@ namespace CodexApiServer.Storage;
 /// <param name="Object">'response' or 'chat.completion'.</param>
 /// <param name="InputJson">The input items of this turn, as a JSON array.</param>
 /// <param name="BodyJson">The whole object as served.</param>
+/// <param name="RequestId">The request that made it (its usage row has the latency); null for rows older than that column.</param>
 public sealed record StoredResponse(
     string Id,
     string Object,
@@ -14,4 +15,5 @@ public sealed record StoredResponse(
     string? PreviousResponseId,
     string? SessionId,
     string InputJson,
-    string BodyJson);
+    string BodyJson,
+    string? RequestId = null);

@@ -162,6 +162,30 @@ public sealed class UsageLog(Database database)
         return byProvider.Select(p => new ProviderLatency(p.Provider, p.Latencies.Count, Rank(p.Latencies, 0.5), Rank(p.Latencies, 0.95))).ToList();
     }
 
+    /// <summary>The latency in milliseconds of each of these requests that has a usage row.</summary>
+    public Dictionary<string, long> LatencyOf(IReadOnlyCollection<string> requestIds)
+    {
+        var latency = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (requestIds.Count == 0)
+        {
+            return latency;
+        }
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        var names = requestIds.Select((id, i) =>
+        {
+            command.Parameters.AddWithValue("$r" + i, id);
+            return "$r" + i;
+        }).ToList();
+        command.CommandText = $"SELECT request_id, latency_ms FROM usage_logs WHERE request_id IN ({string.Join(", ", names)})";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            latency[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        return latency;
+    }
+
     public long Count()
     {
         using var connection = database.Open();

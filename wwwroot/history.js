@@ -79,7 +79,7 @@ async function detail(view, id) {
     el("div", { class: "grid" },
       el("div", { class: "panel" }, kv([["When", when(s.created_at)], ["Model", `${s.model} (${s.provider})`], ["Status", s.status],
         ["Key", s.api_key_name ? `${s.api_key_name} (${s.api_key_id})` : "no key (master key or this machine)"],
-        ["Latency", s.duration_seconds === null ? "–" : s.duration_seconds + " s"],
+        ["Latency", s.latency_ms === null ? "–" : s.latency_ms.toLocaleString() + " ms"],
         ["Usage", `${num(s.input_tokens)} in, ${num(s.output_tokens)} out` + (usage.input_tokens_details?.cached_tokens || usage.prompt_tokens_details?.cached_tokens ? `, ${num(usage.input_tokens_details?.cached_tokens ?? usage.prompt_tokens_details?.cached_tokens)} cached` : "")
           + ((usage.output_tokens_details ?? usage.completion_tokens_details)?.reasoning_tokens ? `, ${num((usage.output_tokens_details ?? usage.completion_tokens_details).reasoning_tokens)} reasoning` : "")]]), el("p", {}, del)),
       el("div", { class: "panel", id: "history-chain" }, el("h3", {}, "Conversation chain"),

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Storage;
+using CodexApiServer.Tests.Api;
 using CodexApiServer.Tests.Support;
 
 namespace CodexApiServer.Tests.Security;
@@ -67,7 +68,8 @@ public sealed class AdminHistoryTests
 
         var (_, detail) = await server.SendJsonAsync(HttpMethod.Get, "/admin/history/resp_02999");
         Assert.Equal(["resp_02998"], detail!["chain"]!.AsArray().Select(c => (string)c!["id"]!));
-        Assert.Equal(2, (long)detail["summary"]!["duration_seconds"]!);
+        // Rows without a request id (as from before the column) have only created and completed.
+        Assert.Equal(2000, (long)detail["summary"]!["latency_ms"]!);
 
         var (deleted, _) = await server.SendJsonAsync(HttpMethod.Delete, "/admin/history/chatcmpl-02997");
         Assert.Equal(200, (int)deleted.StatusCode);
@@ -75,5 +77,34 @@ public sealed class AdminHistoryTests
         var (missing, error) = await server.SendJsonAsync(HttpMethod.Get, "/admin/history?before=nonsense");
         Assert.Equal(400, (int)missing.StatusCode);
         ErrorAssert.IsOpenAIError(error);
+    }
+
+    [Fact]
+    public async Task A_chat_completion_and_a_response_show_their_own_request_s_latency()
+    {
+        var fake = new FakeProvider();
+        fake.Script = (request, ct) => fake.Reply(request, ct, TimeSpan.FromMilliseconds(150), "Hello", " there");
+        await using var server = await ApiServer.StartAsync(fake);
+        using var chat = await server.PostAsync("/v1/chat/completions", """{"model":"gpt-5.2-codex","store":true,"messages":[{"role":"user","content":"hi"}]}""");
+        var chatId = (string)JsonNode.Parse(await chat.Content.ReadAsStringAsync())!["id"]!;
+        using var response = await server.PostAsync("/v1/responses", """{"model":"gpt-5.2-codex","input":"hi"}""");
+        var responseId = (string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["id"]!;
+
+        var usage = server.App.Services.GetRequiredService<UsageLog>();
+        foreach (var (id, request) in new[] { (chatId, chat), (responseId, response) })
+        {
+            var requestId = request.Headers.GetValues("x-request-id").Single();
+            // The usage row is written as the request ends, a moment after its last byte.
+            long latency = 0;
+            for (var tries = 0; tries < 100 && !usage.LatencyOf([requestId]).TryGetValue(requestId, out latency); tries++)
+            {
+                await Task.Delay(20);
+            }
+            var (_, detail) = await server.SendJsonAsync(HttpMethod.Get, "/admin/history/" + id);
+            Assert.Equal(latency, (long)detail!["summary"]!["latency_ms"]!);
+            Assert.InRange(latency, 250, 60_000);
+            var (_, page) = await server.SendJsonAsync(HttpMethod.Get, "/admin/history");
+            Assert.Equal(latency, (long)page!["data"]!.AsArray().Single(r => (string?)r!["id"] == id)!["latency_ms"]!);
+        }
     }
 }
