@@ -142,6 +142,23 @@ check("playground: a Codex model streams through chat completions, with timings 
   assert.match(await page.locator("#pg-raw-events").textContent(), /data: \[DONE\]/);
 });
 
+check("playground by keyboard alone: Tab to the prompt, type, Tab to Send, Enter; the answer comes", async () => {
+  await go("#playground");
+  await page.locator("#pg-model option").first().waitFor({ state: "attached" });
+  const before = await page.locator("#pg-transcript [data-role=assistant]").count();
+  await page.locator("body").focus();
+  const tabTo = async (id) => {
+    for (let i = 0; i < 60 && (await page.evaluate(() => document.activeElement?.id)) !== id; i++) await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), id, `Tab never reached #${id}`);
+  };
+  await tabTo("pg-prompt");
+  await page.keyboard.type("Typed without a mouse");
+  await tabTo("pg-send");
+  await page.keyboard.press("Enter");
+  await page.locator("#pg-transcript [data-role=assistant]").nth(before).waitFor({ timeout: 60000 });
+  assert.match(await page.locator("#pg-transcript [data-role=assistant]").nth(before).textContent(), new RegExp(o.answer));
+});
+
 check("playground: an image, a JSON schema and a reasoning effort go with the request", async () => {
   await page.click("#pg-new");
   await page.selectOption("#pg-effort", "low");
