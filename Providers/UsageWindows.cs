@@ -24,9 +24,10 @@ public sealed class UsageWindows(TimeProvider time)
 {
     private readonly ConcurrentDictionary<(ProviderKind Kind, string Window), UsageWindow> _windows = new();
 
-    public void Report(ProviderKind kind, string window, double usedPercent, long? windowMinutes, long? resetsAt, bool exhausted = false) =>
-        _windows[(kind, window)] = new UsageWindow(window, Math.Clamp(usedPercent, 0, 100), windowMinutes, resetsAt,
-            exhausted || usedPercent >= 100, time.GetUtcNow().ToUnixTimeSeconds());
+    /// <param name="exhausted">The upstream refuses requests for this window now (not merely 100 % used: a Claude
+    /// subscription with extra usage goes on past 100 %).</param>
+    public void Report(ProviderKind kind, string window, double usedPercent, long? windowMinutes, long? resetsAt, bool exhausted) =>
+        _windows[(kind, window)] = new UsageWindow(window, Math.Clamp(usedPercent, 0, 100), windowMinutes, resetsAt, exhausted, time.GetUtcNow().ToUnixTimeSeconds());
 
     public IReadOnlyList<UsageWindow> Of(ProviderKind kind) =>
         [.. _windows.Where(w => w.Key.Kind == kind).Select(w => w.Value).OrderBy(w => w.WindowMinutes ?? long.MaxValue)];
@@ -79,7 +80,6 @@ public sealed class UsageWindows(TimeProvider time)
         {
             return;
         }
-        var reached = limits.TryGetProperty("rateLimitReachedType", out var r) && r.ValueKind == JsonValueKind.String;
         foreach (var (slot, fallback) in new[] { ("primary", "primary"), ("secondary", "secondary") })
         {
             if (!limits.TryGetProperty(slot, out var w) || w.ValueKind != JsonValueKind.Object || !w.TryGetProperty("usedPercent", out var used) || !used.TryGetDouble(out var percent))
@@ -88,7 +88,8 @@ public sealed class UsageWindows(TimeProvider time)
             }
             long? minutes = w.TryGetProperty("windowDurationMins", out var m) && m.TryGetInt64(out var mv) ? mv : null;
             long? resets = w.TryGetProperty("resetsAt", out var t) && t.TryGetInt64(out var tv) ? tv : null;
-            Report(ProviderKind.Codex, Name(minutes, fallback), percent, minutes, resets, reached && percent >= 100);
+            // The ChatGPT backend refuses at 100 %: there is no extra usage past a Codex window.
+            Report(ProviderKind.Codex, Name(minutes, fallback), percent, minutes, resets, exhausted: percent >= 100);
         }
     }
 }
