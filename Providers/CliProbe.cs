@@ -1,5 +1,6 @@
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
+using CodexApiServer.Providers.Codex;
 
 namespace CodexApiServer.Providers;
 
@@ -63,8 +64,10 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
     {
         while (!stoppingToken.IsCancellationRequested)
         {
+            // codex's npm wrapper would keep a node process (~44 MB) alive for each probe: run the binary behind it, as the provider does.
+            var codex = CodexPath is { } codexPath ? CodexLaunch.For(codexPath, null) : null;
             await Task.WhenAll(
-                ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = KeepCodexAccount(s), stoppingToken),
+                ProbeAsync("codex", CodexPath, ["login", "status"], s => _codex = KeepCodexAccount(s), stoppingToken, codex?.Environment, run: codex?.File),
                 ProbeAsync("claude", ClaudePath, ["auth", "status", "--json"], s => _claude = s, stoppingToken, claudeOptions?.Environment, ClaudeLogin));
             try
             {
@@ -78,7 +81,7 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
     }
 
     private async Task ProbeAsync(string name, string? path, string[] loginArgs, Action<CliStatus> publish, CancellationToken cancellationToken,
-        IReadOnlyDictionary<string, string?>? environment = null, Func<int, string, string?>? loginKind = null)
+        IReadOnlyDictionary<string, string?>? environment = null, Func<int, string, string?>? loginKind = null, string? run = null)
     {
         var now = DateTimeOffset.UtcNow;
         if (path is null)
@@ -89,9 +92,9 @@ public sealed partial class CliProbe(ServerSettings settings, ChildProcesses chi
         publish(new CliStatus(name, true, path, null, null, null, null, null));
         try
         {
-            var (versionExit, versionOut) = await children.RunAsync(path, ["--version"], CommandTimeout, cancellationToken, environment);
+            var (versionExit, versionOut) = await children.RunAsync(run ?? path, ["--version"], CommandTimeout, cancellationToken, environment);
             var version = versionExit == 0 ? versionOut.Trim().Split('\n')[0].Trim() : null;
-            var (loginExit, loginOut) = await children.RunAsync(path, loginArgs, CommandTimeout, cancellationToken, environment);
+            var (loginExit, loginOut) = await children.RunAsync(run ?? path, loginArgs, CommandTimeout, cancellationToken, environment);
             var login = loginKind?.Invoke(loginExit, loginOut);
             var loggedIn = login is null ? loginExit == 0 : login != "none";
             publish(new CliStatus(name, true, path, version, loggedIn, null,
