@@ -93,13 +93,8 @@ public static partial class ChatCompletionsApi
                 Store(store, completion, turn, info, route, end.SessionId, context.TraceIdentifier);
             }
         }
-        var outcome = resumed is not null
-            ? await driver.ResumeAsync(resumed, results, encoder, context, turn.Stream, context.RequestAborted, OnEnded)
-            : await driver.RunAsync(new TurnJob(route, request, replay, turn.Stream), encoder, context, context.RequestAborted, onEnded: OnEnded);
-        if (outcome.Held is { } next)
-        {
-            held.Hold(next, info.ApiKeyId);
-        }
+        var outcome = await driver.AnswerAsync(new TurnJob(route, request, replay, turn.Stream), resumed, results, info.ApiKeyId, encoder, context,
+            context.RequestAborted, onEnded: OnEnded);
         return outcome switch
         {
             { Streamed: true } or { End.Reason: TurnEndReason.Cancelled } => Results.Empty,

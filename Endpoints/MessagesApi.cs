@@ -76,13 +76,8 @@ public static partial class MessagesApi
                 JsonSerializer.Serialize(TurnInput.StoredItems(turn.Conversation), ApiJsonContext.Wire.ListInputItem),
                 JsonSerializer.Serialize(message, ApiJsonContext.Wire.AnthropicMessage), context.TraceIdentifier));
         }
-        var outcome = resumed is not null
-            ? await driver.ResumeAsync(resumed, turn.Results, encoder, context, turn.Stream, context.RequestAborted, OnEnded)
-            : await driver.RunAsync(new TurnJob(route, request, replay, turn.Stream), encoder, context, context.RequestAborted, onEnded: OnEnded);
-        if (outcome.Held is { } next)
-        {
-            held.Hold(next, info.ApiKeyId);
-        }
+        var outcome = await driver.AnswerAsync(new TurnJob(route, request, replay, turn.Stream), resumed, turn.Results, info.ApiKeyId, encoder, context,
+            context.RequestAborted, onEnded: OnEnded);
         return outcome switch
         {
             { Streamed: true } or { End.Reason: TurnEndReason.Cancelled } => Results.Empty,

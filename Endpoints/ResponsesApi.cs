@@ -131,14 +131,7 @@ public static partial class ResponsesApi
                 }
                 Persist(encoder.Response, end.SessionId ?? request.SessionId);
             }
-            var outcome = resumed is not null
-                ? await driver.ResumeAsync(resumed, results, encoder, http, stream, cancellationToken, OnEnded)
-                : await driver.RunAsync(new TurnJob(route, request, replay, stream), encoder, http, cancellationToken, onSlot, OnEnded);
-            if (outcome.Held is { } next)
-            {
-                held.Hold(next, info.ApiKeyId);
-            }
-            return outcome;
+            return await driver.AnswerAsync(new TurnJob(route, request, replay, stream), resumed, results, info.ApiKeyId, encoder, http, cancellationToken, onSlot, OnEnded);
         }
         if (background)
         {

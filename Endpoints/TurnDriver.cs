@@ -10,8 +10,26 @@ namespace CodexApiServer.Endpoints;
 /// goes away, puts the usage on the request's row, maps a failure to its OpenAI error once, and
 /// feeds every event to the wire's <see cref="ITurnEncoder"/>.
 /// </summary>
-public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions streaming, ILogger<TurnDriver> logger)
+public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions streaming, HeldTurns held, ILogger<TurnDriver> logger)
 {
+    /// <summary>
+    /// Answers one request of a conversation: goes on with <paramref name="resumed"/> (a turn held for the
+    /// tool <paramref name="results"/> this request brings) or runs <paramref name="job"/>; a turn that calls
+    /// the client's tools again is held for the follow-up of <paramref name="owner"/> (the caller's API key).
+    /// </summary>
+    public async Task<TurnOutcome> AnswerAsync(TurnJob job, HeldTurn? resumed, IReadOnlyList<ToolResult> results, string? owner, ITurnEncoder encoder,
+        HttpContext? http, CancellationToken cancellationToken, Action? onSlot = null, Action<TurnEnded>? onEnded = null)
+    {
+        var outcome = resumed is not null
+            ? await ResumeAsync(resumed, results, encoder, http, job.Stream, cancellationToken, onEnded)
+            : await RunAsync(job, encoder, http, cancellationToken, onSlot, onEnded);
+        if (outcome.Held is { } next)
+        {
+            held.Hold(next, owner);
+        }
+        return outcome;
+    }
+
     /// <param name="http">The request being answered; null for a background turn, which only folds.</param>
     /// <param name="onSlot">Called once the turn has its slot, before it starts.</param>
     /// <param name="onEnded">Called with the end before the stream's last events go out, so a client that has read them finds what was stored.</param>
