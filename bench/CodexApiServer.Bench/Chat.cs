@@ -18,6 +18,39 @@ public static class Chat
     /// POST /v1/chat/completions of <paramref name="request"/> (stream:true); times the first chunk with
     /// non-empty delta.content and [DONE] (or the end of the stream, which the peer may send instead).
     /// </summary>
+    /// <summary>
+    /// Streams every request at once, each as soon as <paramref name="start"/> completes (at once without it):
+    /// the time to first token of each that answered, and the first 200 characters of each error.
+    /// </summary>
+    public static async Task<(List<double> Firsts, List<string> Errors)> ConcurrentAsync(HttpClient http, IEnumerable<JsonObject> requests, Task? start = null)
+    {
+        var firsts = new List<double>();
+        var errors = new List<string>();
+        await Task.WhenAll(requests.Select(async request =>
+        {
+            if (start is not null)
+            {
+                await start;
+            }
+            try
+            {
+                var (first, _, _, _) = await StreamAsync(http, request);
+                lock (firsts)
+                {
+                    firsts.Add(first);
+                }
+            }
+            catch (Exception e)
+            {
+                lock (errors)
+                {
+                    errors.Add(e.Message.Length > 200 ? e.Message[..200] : e.Message);
+                }
+            }
+        }).ToList());
+        return (firsts, errors);
+    }
+
     public static async Task<(double FirstMs, double TotalMs, string Text, string? RequestId)> StreamAsync(HttpClient http, JsonObject request, CancellationToken cancellationToken = default)
     {
         var body = request.ToJsonString();

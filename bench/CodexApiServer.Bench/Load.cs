@@ -71,35 +71,16 @@ public static class LoadBench
             }
             var ownMs = Chat.Median(own);
             var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var errors = new List<string>();
-            var firsts = new List<double>();
-            var burst = Stopwatch.StartNew();
+            List<double> firsts;
+            List<string> errors;
             double wall;
             long peakServer, peakTree;
             await using (var sampler = new TreeSampler(server.Pid))
             {
-                var chats = Enumerable.Range(0, n).Select(async i =>
-                {
-                    await go.Task;
-                    try
-                    {
-                        var (first, _, _, _) = await Chat.StreamAsync(server.Http, Chat.Body(model, $"concurrent chat {cli} {i}"));
-                        lock (firsts)
-                        {
-                            firsts.Add(first);
-                        }
-                    }
-                    catch (Exception e)
-                    {
-                        lock (errors)
-                        {
-                            errors.Add(e.Message.Length > 200 ? e.Message[..200] : e.Message);
-                        }
-                    }
-                }).ToList();
-                burst.Restart();
+                var chats = Chat.ConcurrentAsync(server.Http, Enumerable.Range(0, n).Select(i => Chat.Body(model, $"concurrent chat {cli} {i}")), go.Task);
+                var burst = Stopwatch.StartNew();
                 go.SetResult();
-                await Task.WhenAll(chats);
+                (firsts, errors) = await chats;
                 wall = burst.Elapsed.TotalMilliseconds;
                 await Task.Delay(200);
                 peakServer = sampler.PeakRootKb;

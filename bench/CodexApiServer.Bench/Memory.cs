@@ -35,32 +35,14 @@ public static class MemoryBench
         }
         b.Results.Add(["8 idle tree RSS, 1 chat/CLI", "both", BenchContext.Mb(idle), "590 MB (issue 15, before)", $"{Tree.Breakdown(server.Pid).Count()} processes", "≤ 420 MB", BenchContext.Pass(idle <= 420 * 1024)]);
 
-        var errors = new List<string>();
-        var firsts = new List<double>();
+        List<double> firsts;
+        List<string> errors;
         var burstClock = Stopwatch.StartNew();
         long peak, peakServer;
         int samples;
         await using (var sampler = new TreeSampler(server.Pid))
         {
-            var chats = Enumerable.Range(0, burst).Select(async i =>
-            {
-                try
-                {
-                    var (first, _, _, _) = await Chat.StreamAsync(server.Http, Chat.Body(BenchContext.ClaudeModel, $"Burst conversation {i}."));
-                    lock (firsts)
-                    {
-                        firsts.Add(first);
-                    }
-                }
-                catch (Exception e)
-                {
-                    lock (errors)
-                    {
-                        errors.Add(e.Message.Length > 200 ? e.Message[..200] : e.Message);
-                    }
-                }
-            }).ToList();
-            await Task.WhenAll(chats);
+            (firsts, errors) = await Chat.ConcurrentAsync(server.Http, Enumerable.Range(0, burst).Select(i => Chat.Body(BenchContext.ClaudeModel, $"Burst conversation {i}.")));
             await Task.Delay(TimeSpan.FromSeconds(3)); // the spares refilled after the burst count too
             peak = sampler.PeakKb;
             peakServer = sampler.PeakRootKb;
