@@ -196,17 +196,12 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         CodexAppServer server;
         try
         {
-            server = await _appServer.GetAsync(launch, cancellationToken);
+            server = await AppServerAsync(launch, cancellationToken);
         }
         catch (Win32Exception e)
         {
             events.TryWrite(TurnEnded.Failed(NotInstalled($"cannot run {path}: {e.Message}")));
             return;
-        }
-
-        if (Interlocked.Exchange(ref _accountReadGeneration, server.Generation) != server.Generation)
-        {
-            _ = ReadAccountAsync(server);
         }
 
         CodexThread? session = null;
@@ -295,12 +290,19 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         {
             return false;
         }
+        await AppServerAsync(launch, cancellationToken);
+        return true;
+    }
+
+    /// <summary>The running app-server (started if need be); each new one is asked once for codex's login (account/read).</summary>
+    private async Task<CodexAppServer> AppServerAsync(CodexLaunch launch, CancellationToken cancellationToken)
+    {
         var server = await _appServer.GetAsync(launch, cancellationToken);
         if (Interlocked.Exchange(ref _accountReadGeneration, server.Generation) != server.Generation)
         {
             _ = ReadAccountAsync(server);
         }
-        return true;
+        return server;
     }
 
     private async Task ReadAccountAsync(CodexAppServer server)
