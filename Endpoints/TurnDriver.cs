@@ -50,7 +50,7 @@ public sealed partial class TurnDriver(ProviderRouter router, StreamingOptions s
     }
 
     /// <summary>Gives a held turn the client's tool results and answers this request with the rest of the turn (which may hold again).</summary>
-    public Task<TurnOutcome> ResumeAsync(HeldTurn held, IReadOnlyList<ToolResult> results, ITurnEncoder encoder, HttpContext? http, bool stream,
+    private Task<TurnOutcome> ResumeAsync(HeldTurn held, IReadOnlyList<ToolResult> results, ITurnEncoder encoder, HttpContext? http, bool stream,
         CancellationToken cancellationToken, Action<TurnEnded>? onEnded = null)
     {
         held.Calls.Answer(results);
