@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using CodexApiServer.Hosting;
 using CodexApiServer.Tests.Support;
 using Xunit.Abstractions;
@@ -48,7 +47,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
             ResetMocks();
         }
 
-        AssertToolResultsReachedUpstream(model, before, text);
+        Upstream.AssertToolRunsReached(stack, model, before, text, ToolNames);
         var images = Upstream.RequestsSince(stack, model, before).Where(r => JsonStrings.In(r).Any(s => s.Contains(Png, StringComparison.Ordinal))).ToList();
         Assert.True(images.Count > 0, "no model request carried the image's bytes");
     }
@@ -102,7 +101,7 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
             ResetMocks();
         }
 
-        AssertToolResultsReachedUpstream(model, before, text);
+        Upstream.AssertToolRunsReached(stack, model, before, text, ToolNames);
     }
 
     /// <summary>Runs a script with the server's URL, the model, the mocks' answer and usage and <paramref name="more"/>; its output.</summary>
@@ -139,27 +138,4 @@ public sealed class MessagesClientsEndToEndTests(RealStackFixture stack, ITestOu
         stack.CodexUpstream.Reasoning = null;
         stack.ResetMocks();
     }
-
-    /// <summary>Every tool run the script printed ("TOOL {json}") reached the mock upstream as a tool result, in a request that declared the client's tools.</summary>
-    private void AssertToolResultsReachedUpstream(string model, int before, string text)
-    {
-        var runs = text.Split('\n')
-            .Where(l => l.StartsWith("TOOL ", StringComparison.Ordinal))
-            .Select(l => JsonNode.Parse(l["TOOL ".Length..])!)
-            .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
-            .ToList();
-        Assert.NotEmpty(runs);
-        var results = Upstream.ToolResultsSince(stack, model, before);
-        foreach (var (name, arguments, toolOutput) in runs)
-        {
-            Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
-                $"the mock upstream never got the output \"{toolOutput}\" of {name} {arguments}; it got:\n{string.Join("\n", results.Select(r => r.Output))}");
-        }
-        foreach (var (declared, _) in results)
-        {
-            Assert.All(ToolNames, tool => Assert.Contains(declared, d => d.EndsWith(tool, StringComparison.Ordinal)));
-        }
-    }
-
-    /// <summary>The model requests made since request number <paramref name="from"/>.</summary>
 }

@@ -418,6 +418,30 @@ public static class Upstream
             : stack.ClaudeUpstream.MessageRequests.Skip(from).Select(r => r.Json).ToList();
 
     /// <summary>
+    /// Every tool run a client script printed ("TOOL {json}" lines) reached the mock upstream as a tool
+    /// result since request number <paramref name="from"/>, in a request that declared all of <paramref name="tools"/>.
+    /// </summary>
+    public static void AssertToolRunsReached(RealStackFixture stack, string model, int from, string scriptOutput, IReadOnlyList<string> tools)
+    {
+        var runs = scriptOutput.Split('\n')
+            .Where(l => l.StartsWith("TOOL ", StringComparison.Ordinal))
+            .Select(l => JsonNode.Parse(l["TOOL ".Length..])!)
+            .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
+            .ToList();
+        Assert.NotEmpty(runs);
+        var results = ToolResultsSince(stack, model, from);
+        foreach (var (name, arguments, toolOutput) in runs)
+        {
+            Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
+                $"the mock upstream never got the output \"{toolOutput}\" of {name} {arguments}; it got:\n{string.Join("\n", results.Select(r => r.Output))}");
+        }
+        foreach (var (declared, _) in results)
+        {
+            Assert.All(tools, tool => Assert.Contains(declared, d => d.EndsWith(tool, StringComparison.Ordinal)));
+        }
+    }
+
+    /// <summary>
     /// Each tool result in the model requests made since request number <paramref name="from"/>, with
     /// the tool names that request declared: codex's function_call_output items, Claude's tool_result blocks.
     /// </summary>

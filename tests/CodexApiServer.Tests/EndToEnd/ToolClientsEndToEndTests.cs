@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using CodexApiServer.Tests.Support;
 using Xunit.Abstractions;
 
@@ -55,25 +54,6 @@ public sealed class ToolClientsEndToEndTests(RealStackFixture stack, ITestOutput
         output.WriteLine(text);
         NodeScript.AssertPassed(exitCode, text, script);
         Assert.Contains($"{checks}/{checks} checks passed", text);
-        var runs = ToolRunsOf(text);
-        Assert.NotEmpty(runs);
-        var results = Upstream.ToolResultsSince(stack, model, before);
-        foreach (var (name, arguments, toolOutput) in runs)
-        {
-            Assert.True(results.Any(r => r.Output.Contains(toolOutput, StringComparison.Ordinal)),
-                $"the mock upstream never got the output \"{toolOutput}\" of {name} {arguments}; it got:\n{string.Join("\n", results.Select(r => r.Output))}");
-        }
-        foreach (var (declared, _) in results)
-        {
-            Assert.All(ToolNames, tool => Assert.Contains(declared, d => d.EndsWith(tool, StringComparison.Ordinal)));
-        }
+        Upstream.AssertToolRunsReached(stack, model, before, text, ToolNames);
     }
-
-    /// <summary>The "TOOL {json}" lines the script printed, one per tool run.</summary>
-    private static List<(string Name, string Arguments, string Output)> ToolRunsOf(string text) =>
-        text.Split('\n')
-            .Where(l => l.StartsWith("TOOL ", StringComparison.Ordinal))
-            .Select(l => JsonNode.Parse(l["TOOL ".Length..])!)
-            .Select(n => ((string)n["name"]!, n["args"]!.ToJsonString(), (string)n["output"]!))
-            .ToList();
 }
