@@ -71,7 +71,6 @@ if (only is >= 6 and <= 9)
     }
     finally
     {
-        ServerChild.EndAll();
         Children.EndAll();
         TempDir.Delete(claudeHome);
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json.Nodes;
 
 namespace CodexApiServer.Bench;
@@ -14,64 +13,30 @@ public sealed partial class ServerChild : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly TaskCompletionSource<string> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly StringBuilder _stderr = new();
 
     private ServerChild(Process process, string dataDir)
     {
         _process = process;
         DataDir = dataDir;
-        process.OutputDataReceived += (_, e) =>
+        // stdout until the "listening on" line (Children drains stderr and keeps its tail), then drained.
+        _ = Task.Run(async () =>
         {
-            if (e.Data is null)
+            try
             {
-                _listening.TrySetException(new InvalidOperationException("server exited before listening: " + Stderr));
-                return;
-            }
-            var at = e.Data.IndexOf("listening on ", StringComparison.Ordinal);
-            if (at >= 0)
-            {
-                _listening.TrySetResult(e.Data[(at + "listening on ".Length)..].Split(' ')[0]);
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (_stderr)
+                while (await process.StandardOutput.ReadLineAsync() is { } line)
                 {
-                    if (_stderr.Length < 100_000)
+                    var at = line.IndexOf("listening on ", StringComparison.Ordinal);
+                    if (at >= 0)
                     {
-                        _stderr.AppendLine(e.Data);
+                        _listening.TrySetResult(line[(at + "listening on ".Length)..].Split(' ')[0]);
                     }
                 }
             }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-    }
-
-    private static readonly List<Process> Started = [];
-
-    /// <summary>Ends every server this bench started that is still running (a measure that threw leaves its server behind).</summary>
-    public static void EndAll()
-    {
-        lock (Started)
-        {
-            foreach (var p in Started)
+            catch (Exception)
             {
-                try
-                {
-                    if (!p.HasExited)
-                    {
-                        p.Kill(entireProcessTree: true);
-                    }
-                }
-                catch (Exception)
-                {
-                }
             }
-            Started.Clear();
-        }
+            _listening.TrySetException(new InvalidOperationException("server exited before listening: " + Stderr));
+        });
     }
 
     /// <summary>The binary in use, set once by Program from `--bin`.</summary>
@@ -85,16 +50,8 @@ public sealed partial class ServerChild : IAsyncDisposable
 
     public HttpClient Http { get; private set; } = null!;
 
-    public string Stderr
-    {
-        get
-        {
-            lock (_stderr)
-            {
-                return _stderr.ToString();
-            }
-        }
-    }
+    /// <summary>The last lines the server wrote to stderr.</summary>
+    public string Stderr => Children.StderrTail(_process);
 
     /// <summary>What runs the server: the binary, or "dotnet exec" of the assembly.</summary>
     public static string Describe() => Binary is { } b ? b : "dotnet exec " + Path.Combine(AppContext.BaseDirectory, "codex-api-server.dll") + " (not the AOT binary: its RSS is not the product's)";
@@ -111,35 +68,15 @@ public sealed partial class ServerChild : IAsyncDisposable
         {
             await File.WriteAllTextAsync(Path.Combine(dir, "config.json"), config.ToJsonString());
         }
-        var info = Binary is { } bin ? new ProcessStartInfo(bin) : new ProcessStartInfo("dotnet") { ArgumentList = { "exec", Path.Combine(AppContext.BaseDirectory, "codex-api-server.dll") } };
-        foreach (var a in new[] { "--port", "0", "--data-dir", dir })
+        var (file, leading) = Binary is { } bin ? (bin, Array.Empty<string>()) : ("dotnet", ["exec", Path.Combine(AppContext.BaseDirectory, "codex-api-server.dll")]);
+        // The server takes its address and data dir from the flags only, never from this environment.
+        var environment = new Dictionary<string, string?>(env)
         {
-            info.ArgumentList.Add(a);
-        }
-        info.RedirectStandardOutput = true;
-        info.RedirectStandardError = true;
-        info.RedirectStandardInput = true;
-        info.UseShellExecute = false;
-        foreach (var name in new[] { "CODEX_API_SERVER_HOST", "CODEX_API_SERVER_PORT", "CODEX_API_SERVER_DATA_DIR" })
-        {
-            info.Environment.Remove(name);
-        }
-        foreach (var (k, v) in env)
-        {
-            if (v is null)
-            {
-                info.Environment.Remove(k);
-            }
-            else
-            {
-                info.Environment[k] = v;
-            }
-        }
-        var child = new ServerChild(Process.Start(info)!, dir);
-        lock (Started)
-        {
-            Started.Add(child._process);
-        }
+            ["CODEX_API_SERVER_HOST"] = null,
+            ["CODEX_API_SERVER_PORT"] = null,
+            ["CODEX_API_SERVER_DATA_DIR"] = null,
+        };
+        var child = new ServerChild(Children.Start(file, [.. leading, "--port", "0", "--data-dir", dir], Environment.CurrentDirectory, environment), dir);
         var address = await child._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
         child.Http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
         {
