@@ -76,14 +76,17 @@ public sealed partial class ServerProcess : IDisposable
     public static ServerProcess Start(IEnumerable<string> args, IDictionary<string, string?>? environment = null)
     {
         var bin = Environment.GetEnvironmentVariable("CODEX_API_SERVER_BIN");
-        ProcessStartInfo info;
+        // Started as from a terminal, where Ctrl-C reaches it. A test run in the background (a CI job
+        // started by a script) has SIGINT and SIGQUIT ignored, every child inherits that, and .NET keeps
+        // an inherited SIGINT ignored, as a background job should. `env` execs the server in its place (same PID).
+        var info = new ProcessStartInfo("env") { ArgumentList = { "--default-signal=INT,QUIT" } };
         if (!string.IsNullOrEmpty(bin))
         {
-            info = new ProcessStartInfo(bin);
+            info.ArgumentList.Add(bin);
         }
         else
         {
-            info = new ProcessStartInfo("dotnet");
+            info.ArgumentList.Add("dotnet");
             info.ArgumentList.Add("exec");
             info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "codex-api-server.dll"));
         }
