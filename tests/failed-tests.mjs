@@ -13,11 +13,12 @@ const text = (block, tag) => {
 };
 
 const failed = [];
-for (const m of xml.matchAll(/<UnitTestResult\b([^>]*)>([\s\S]*?)<\/UnitTestResult>/g)) {
+// A result without output is one empty element (<UnitTestResult ... />).
+for (const m of xml.matchAll(/<UnitTestResult\b([^>]*?)(?:\/>|>([\s\S]*?)<\/UnitTestResult>)/g)) {
   if (!/\boutcome="Failed"/.test(m[1])) continue;
   const name = unescape(m[1].match(/\btestName="([^"]*)"/)?.[1] ?? "?");
   const duration = m[1].match(/\bduration="([^"]*)"/)?.[1] ?? "";
-  failed.push({ name, duration, message: text(m[2], "Message"), stack: text(m[2], "StackTrace") });
+  failed.push({ name, duration, message: text(m[2] ?? "", "Message"), stack: text(m[2] ?? "", "StackTrace") });
 }
 if (failed.length === 0) process.exit(0);
 console.log(`\n::: ${failed.length} failed test(s)`);
