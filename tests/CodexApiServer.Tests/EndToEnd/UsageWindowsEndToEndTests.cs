@@ -15,6 +15,9 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
     {
         stack.ResetMocks();
         await using var server = await stack.StartServerAsync();
+        // codex's start (seconds on a cold machine) before the window's clock starts, so the window is still open at each check.
+        var (warm, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.CodexModel, false, ("user", "warm")));
+        Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
         var resetsAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 8;
         stack.CodexUpstream.ResponseHeaders = new Dictionary<string, string>
         {
@@ -157,7 +160,7 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
             ["HTTP_PROXY"] = "http://127.0.0.1:9",
         };
         await using var server = await stack.StartServerAsync(claudeEnvironment: environment);
-        var resetsAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 12;
+        var resetsAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 3600;
         var weekly = resetsAt + 86400;
         Dictionary<string, string> Headers(string status, string fiveHour) => new()
         {
@@ -186,7 +189,9 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
             Assert.False((bool)fiveHour["exhausted"]!);
             Assert.Equal(20, (double)windows.Single(w => (string?)w!["window"] == "weekly")!["used_percent"]!, 3);
 
-            // The window runs out: that turn is refused upstream with a 429, and says when to come back.
+            // The window runs out: that turn is refused upstream with a 429, and says when to come back. Its reset
+            // is counted from here, with room for the checks below (the browser's start is seconds on a cold machine).
+            resetsAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 20;
             stack.ClaudeUpstream.ResponseHeaders = Headers("rejected", "1.0");
             stack.ClaudeUpstream.Reply = _ => MockReply.Error(429, "This request would exceed your account's rate limit. Please try again later.");
             using (var refused = await server.PostAsync("/v1/chat/completions", Wire.Chat(RealStackFixture.ClaudeModel, stream, ("user", "more"))))
@@ -195,7 +200,7 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
                 output.WriteLine($"{(int)refused.StatusCode} {text}");
                 Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
                 ErrorAssert.IsOpenAIError(JsonNode.Parse(text), "rate_limit_exceeded");
-                Assert.InRange(long.Parse(refused.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 1, 12);
+                Assert.InRange(long.Parse(refused.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 1, 20);
             }
             var exhausted = JsonNode.Parse(await server.Client.GetStringAsync("/health"))!["usage_windows"]!["claude"]!.AsArray()
                 .Single(w => (string?)w!["window"] == "5h")!;
@@ -208,7 +213,7 @@ public sealed class UsageWindowsEndToEndTests(RealStackFixture stack, ITestOutpu
             {
                 Assert.Equal(HttpStatusCode.TooManyRequests, closed.StatusCode);
                 Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
-                Assert.InRange(long.Parse(closed.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 1, 12);
+                Assert.InRange(long.Parse(closed.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 1, 20);
             }
             Assert.Equal(before, stack.ClaudeUpstream.MessageRequests.Length);
             var stats = JsonNode.Parse(await server.Client.GetStringAsync("/admin/stats"))!;
