@@ -30,6 +30,7 @@ echo "median: $(( (sorted[4] + sorted[5]) / 2 )) ms"
 pid=$!
 until curl -fs -o /dev/null "http://127.0.0.1:18799/health"; do sleep 0.01; done
 sleep 10
-echo "RSS after 10 s idle: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "RSS after 10 s idle: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)" \
+  "(anonymous $(awk '/RssAnon/ {print $2, $3}' /proc/$pid/status), file $(awk '/RssFile/ {print $2, $3}' /proc/$pid/status))"
 kill -TERM $pid; wait $pid || true
 rm -rf "$data"
