@@ -28,6 +28,10 @@ public sealed partial class ClaudeProcess
     private Task _lastWrite = Task.CompletedTask;
     private int _ended;
 
+    // A spare's warm-up (WarmUp): its output is dropped until its result line.
+    private readonly TaskCompletionSource _warmed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _warming;
+
     /// <param name="tools">The client tools it was started with (<see cref="ClaudeSessionKey.Tools"/>), served to claude; empty for none.</param>
     public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, object? scratchOwner, bool resumed, IReadOnlyList<ToolDefinition>? tools = null)
     {
@@ -93,6 +97,30 @@ public sealed partial class ClaudeProcess
     }
 
     public string StderrTail => _stderr.ToString();
+
+    /// <summary>
+    /// A prompt of one space. claude 2.1.331 answers it itself, with nothing sent upstream and nothing
+    /// kept in the conversation ("Blank prompt — the message was only whitespace, so nothing was sent
+    /// to the model", then a result of 0 turns), but on the way it runs the prompt path a first message
+    /// would (session, environment, system prompt): after it, the first real turn reaches the upstream
+    /// ≈30 ms sooner (first text 54–64 ms after the user line instead of 76–97 ms, six runs each against a
+    /// loopback mock). The next message goes upstream as it would without it, also after a --resume.
+    /// </summary>
+    internal static readonly byte[] BlankPrompt = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n"u8.ToArray();
+
+    /// <summary>Done when the warm-up's answer has been read (at once when there was none, or the process ended): a turn writes its message after it.</summary>
+    public Task Warmed { get; private set; } = Task.CompletedTask;
+
+    /// <summary>
+    /// Sends <see cref="BlankPrompt"/> ahead of any turn, for a spare that waits for a conversation.
+    /// Called right after the start, before anything else is written.
+    /// </summary>
+    public void WarmUp()
+    {
+        Warmed = _warmed.Task;
+        Volatile.Write(ref _warming, 1);
+        WriteFirst(BlankPrompt);
+    }
 
     public ChannelReader<ClaudeLine> Lines => _lines.Reader;
 
@@ -190,6 +218,16 @@ public sealed partial class ClaudeProcess
                     _ = WriteQuietlyAsync(ClaudeToolServer.Answer(parsed, Tools));
                     continue;
                 }
+                if (Volatile.Read(ref _warming) == 1)
+                {
+                    // The warm-up's own lines are nobody's turn.
+                    if (parsed.Kind == ClaudeLineKind.Result)
+                    {
+                        Volatile.Write(ref _warming, 0);
+                        _warmed.TrySetResult();
+                    }
+                    continue;
+                }
                 // Stream events other than deltas still count: they are the upstream answering (see CliActivity).
                 if (parsed.Kind != ClaudeLineKind.Other)
                 {
@@ -203,6 +241,7 @@ public sealed partial class ClaudeProcess
         }
         finally
         {
+            _warmed.TrySetResult();
             _lines.Writer.TryComplete();
         }
     }

@@ -56,6 +56,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         var decoder = new ClaudeTurnDecoder(process!.SessionId, process.Resumed && process.TurnsDone == 0, structured: request.OutputSchema is not null);
         try
         {
+            // A spare may still be answering its warm-up: its lines must not be taken for this turn's.
+            await process.Warmed.WaitAsync(cancellationToken);
             var writeError = await WriteAsync(process, ClaudeProtocol.UserLine(request.Messages, ToolChoice.Instruction(request)), cancellationToken);
             if (writeError is not null)
             {

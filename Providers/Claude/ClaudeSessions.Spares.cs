@@ -133,7 +133,13 @@ internal sealed partial class ClaudeSessions
                             return;
                         }
                         // Started under the lock so Dispose cannot miss it; Process.Start does not wait for claude to load.
-                        _spares[key].Add(Start(path, key, tools, Guid.NewGuid().ToString(), resume: false));
+                        var spare = Start(path, key, tools, Guid.NewGuid().ToString(), resume: false);
+                        if (!AgentMode)
+                        {
+                            // Chat mode only: an agent keeps the operator's settings, whose prompt hooks a blank prompt might run.
+                            spare.WarmUp();
+                        }
+                        _spares[key].Add(spare);
                     }
                     DropOldestSpareKeys();
                 }

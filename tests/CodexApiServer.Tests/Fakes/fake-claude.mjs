@@ -46,9 +46,16 @@ async function pump() {
 
 async function handle(raw) {
   const msg = JSON.parse(raw);
+  const content = msg.message.content;
+  if (typeof content === 'string' && content.trim() === '') {
+    // As claude 2.1.331: a blank prompt is answered here, sent nowhere, and is not a turn.
+    process.stderr.write('fake-claude blank prompt\n');
+    line({ type: 'system', subtype: 'informational', content: 'Blank prompt — the message was only whitespace, so nothing was sent to the model.', level: 'warning', session_id: sessionId });
+    line({ type: 'result', subtype: 'success', is_error: false, num_turns: 0, stop_reason: null, session_id: sessionId, usage: { input_tokens: 0, output_tokens: 0 } });
+    return;
+  }
   turn++;
   if (logDir) fs.writeFileSync(path.join(logDir, 'sessions', sessionId), '');
-  const content = msg.message.content;
   const text = content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
   const mode = (/#mode=([a-z-]+)/.exec(text) || [])[1] ?? process.env.FAKE_CLAUDE_MODE ?? 'ok';
   process.stderr.write(`fake-claude turn ${turn} mode ${mode}\n`);

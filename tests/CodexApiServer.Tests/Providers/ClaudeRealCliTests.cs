@@ -246,6 +246,48 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         Assert.Equal(21, answer["temp"]!.GetValue<int>());
     }
 
+    [Fact(Timeout = 90_000)]
+    public async Task A_spare_s_blank_prompt_warm_up_sends_nothing_upstream_and_leaves_no_trace_in_the_conversation()
+    {
+        await using var upstream = await MockAnthropicUpstream.StartAsync();
+        await using var cold = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
+        await using var pool = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1);
+        // A key seen twice keeps a spare; it is sent the blank prompt as soon as it starts.
+        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool", instructions: null))).Completed);
+        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool again", instructions: null))).Completed);
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => pool.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
+        await Processes.AssertSpareLoadedAsync(pool.Provider.StartedPids);
+        var spare = pool.Provider.StartedPids[^1];
+        Assert.Equal(2, upstream.MessageRequests.Length);
+
+        var warmed = await pool.RunAsync(ClaudeTestHarness.Request("What is a pelican?", instructions: null));
+        Assert.Equal("Hello from the mock.", warmed.Text);
+        Assert.Equal(spare, pool.Provider.PidOf(warmed.Completed!.SessionId!));
+        var warmedRequest = upstream.MessageRequests[2];
+        Assert.Equal(3, upstream.MessageRequests.Length); // the warm-up itself sent nothing
+
+        var plain = await cold.RunAsync(ClaudeTestHarness.Request("What is a pelican?", instructions: null));
+        Assert.Equal("Hello from the mock.", plain.Text);
+        var plainRequest = upstream.MessageRequests[^1];
+
+        // The same conversation upstream as on a process that had no warm-up: one user message with
+        // claude's own reminders and the caller's text (the working folder differs: one per session and server).
+        static List<string> Texts(JsonNode request) => request["messages"]!.AsArray()
+            .SelectMany(m => m!["content"] is JsonArray blocks ? blocks.Select(b => (string?)b!["text"] ?? "") : [(string)m!["content"]!])
+            .Select(t => System.Text.RegularExpressions.Regex.Replace(t, "Primary working directory: [^\n]*", "Primary working directory: DIR"))
+            .ToList();
+        var warmedTexts = Texts(warmedRequest.Json);
+        output.WriteLine(string.Join("\n---\n", warmedTexts));
+        Assert.Single(warmedRequest.Json["messages"]!.AsArray());
+        Assert.Equal(Texts(plainRequest.Json), warmedTexts);
+        Assert.Equal("What is a pelican?", warmedTexts[^1]);
+        Assert.DoesNotContain(warmedTexts, t => t.Trim().Length == 0 || t.Contains("Blank prompt", StringComparison.Ordinal));
+        // The warm-up did run on that process: claude keeps it in the session's transcript as a notice, not a message.
+        var transcript = Directory.GetFiles(Path.Combine(pool.ClaudeHome!, ".claude", "projects"), warmed.Completed.SessionId + ".jsonl", SearchOption.AllDirectories);
+        var notice = Assert.Single(File.ReadAllLines(Assert.Single(transcript)), l => l.Contains("Blank prompt", StringComparison.Ordinal));
+        Assert.Equal("system", (string?)JsonNode.Parse(notice)!["type"]);
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Reaped_session_resumes_with_its_history_and_an_ended_one_is_gone_from_disk()
     {
