@@ -65,6 +65,12 @@ public sealed class FakeProvider(ProviderKind kind = ProviderKind.Codex) : ITurn
         }
         finally
         {
+            // CancelAsync runs the callbacks later, on the pool: a turn that ends at once on the cancelled
+            // token (Task.Delay throws at its start) disposes the registration before its callback ran.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                Cancelled.TrySetResult();
+            }
             Interlocked.Decrement(ref _running);
         }
     }
