@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import { check, runChecks } from "./checks.mjs";
 
 const [base, optionsJson] = process.argv.slice(2);
@@ -16,11 +16,7 @@ const outside = { "X-Forwarded-For": "203.0.113.9" };
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 mkdirSync(o.screenshots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"], // playwright gives it a fresh, empty profile
-});
+const browser = await launchChromium();
 const context = await browser.newContext({ extraHTTPHeaders: outside, viewport: { width: 1280, height: 900 } });
 await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
 const page = await context.newPage();

@@ -1,13 +1,10 @@
 // Prints what a person sees in the dashboard's CLI panels, as JSON {"codex": text, "claude": text},
 // from a real Chromium on this machine; the xunit test asserts on it.
 // Usage: node dashboard-check.mjs BASE_URL
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const base = process.argv[2];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(base + "/admin#dashboard");

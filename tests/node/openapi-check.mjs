@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { check, runChecks } from "./checks.mjs";
 import { Validator } from "@seriousme/openapi-schema-validator";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base] = process.argv.slice(2);
 const doc = await (await fetch(base + "/openapi.json")).json();
@@ -29,11 +29,7 @@ check("every $ref points at something in the document", () => {
   assert.deepEqual(missing, []);
 });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage();
 const errors = [];
 const foreign = [];

@@ -3,16 +3,12 @@
 // read the config and the master key, mint an admin key, change a setting.
 // Usage: node rebind-check.mjs BASE_URL   (BASE_URL is the server on 127.0.0.1)
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import { check, runChecks } from "./checks.mjs";
 
 const base = new URL(process.argv[2]);
 const attacker = `http://rebind.example:${base.port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP rebind.example 127.0.0.1"],
-});
+const browser = await launchChromium(["--host-resolver-rules=MAP rebind.example 127.0.0.1"]);
 const page = await browser.newPage();
 
 // Same-origin calls from the attacker's page: what its script would run after the rebinding.

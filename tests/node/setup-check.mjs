@@ -2,15 +2,11 @@
 // EXPECTED_JSON: {"masterKey": "...", "codex": "text the codex row must show", "claude": "..."}
 import assert from "node:assert/strict";
 import { check, runChecks } from "./checks.mjs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base, expectedJson] = process.argv.slice(2);
 const expected = JSON.parse(expectedJson);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage();
 const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
