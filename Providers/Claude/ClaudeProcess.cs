@@ -28,9 +28,9 @@ public sealed partial class ClaudeProcess
     private Task _lastWrite = Task.CompletedTask;
     private int _ended;
 
-    // A spare's warm-up (WarmUp): its output is dropped until its result line.
+    // A spare's warm-up (WarmUp): until its result line completes _warmed, stdout lines are dropped.
     private readonly TaskCompletionSource _warmed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _warming;
+    private volatile Task _warmedTask = Task.CompletedTask;
 
     /// <param name="tools">The client tools it was started with (<see cref="ClaudeSessionKey.Tools"/>), served to claude; empty for none.</param>
     public ClaudeProcess(Process process, ChildProcesses children, ILogger logger, ClaudeSessionKey key, string sessionId, string? scratchDir, object? scratchOwner, bool resumed, IReadOnlyList<ToolDefinition>? tools = null)
@@ -106,10 +106,10 @@ public sealed partial class ClaudeProcess
     /// ≈30 ms sooner (first text 54–64 ms after the user line instead of 76–97 ms, six runs each against a
     /// loopback mock). The next message goes upstream as it would without it, also after a --resume.
     /// </summary>
-    internal static readonly byte[] BlankPrompt = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n"u8.ToArray();
+    private static readonly byte[] BlankPrompt = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n"u8.ToArray();
 
     /// <summary>Done when the warm-up's answer has been read (at once when there was none, or the process ended): a turn writes its message after it.</summary>
-    public Task Warmed { get; private set; } = Task.CompletedTask;
+    public Task Warmed => _warmedTask;
 
     /// <summary>
     /// Sends <see cref="BlankPrompt"/> ahead of any turn, for a spare that waits for a conversation.
@@ -117,8 +117,7 @@ public sealed partial class ClaudeProcess
     /// </summary>
     public void WarmUp()
     {
-        Warmed = _warmed.Task;
-        Volatile.Write(ref _warming, 1);
+        _warmedTask = _warmed.Task;
         WriteFirst(BlankPrompt);
     }
 
@@ -218,12 +217,11 @@ public sealed partial class ClaudeProcess
                     _ = WriteQuietlyAsync(ClaudeToolServer.Answer(parsed, Tools));
                     continue;
                 }
-                if (Volatile.Read(ref _warming) == 1)
+                if (!_warmedTask.IsCompleted)
                 {
                     // The warm-up's own lines are nobody's turn.
                     if (parsed.Kind == ClaudeLineKind.Result)
                     {
-                        Volatile.Write(ref _warming, 0);
                         _warmed.TrySetResult();
                     }
                     continue;
