@@ -31,6 +31,26 @@ public sealed class ClaudePrestarted
         return new ClaudePrestarted(Children.Start(claude, args, cwd, env), cwd);
     }
 
+    /// <summary>
+    /// The spare's warm-up ClaudeProcess.WarmUp sends: a prompt of one space, which claude answers itself
+    /// (nothing goes upstream). Returns once its result line is read.
+    /// </summary>
+    public async Task WarmUpAsync()
+    {
+        await _process.StandardInput.WriteAsync("{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n");
+        await _process.StandardInput.FlushAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (await _process.StandardOutput.ReadLineAsync(timeout.Token) is { } output)
+        {
+            if (!output.Contains("\"stream_event\"", StringComparison.Ordinal) && output.Contains("\"result\"", StringComparison.Ordinal)
+                && (string?)JsonNode.Parse(output)?["type"] == "result")
+            {
+                return;
+            }
+        }
+        throw new IOException($"claude exited during its warm-up; stderr: {Children.StderrTail(_process)}");
+    }
+
     /// <summary>One user message; returns (time to the first text_delta, time to the result line). Ends the process.</summary>
     public async Task<(double FirstMs, double TotalMs)> TurnAsync(string prompt)
     {
