@@ -46,7 +46,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
 
     public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (process, error) = Acquire(request);
+        var (process, error, refillAtFirstOutput) = Acquire(request);
         if (error is not null)
         {
             yield return TurnEnded.Failed(error);
@@ -80,6 +80,11 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 }
                 foreach (var ev in decoder.Decode(line))
                 {
+                    if (refillAtFirstOutput && ev is TextDelta or ReasoningDelta or ToolCallsRequested or TurnEnded)
+                    {
+                        refillAtFirstOutput = false;
+                        _sessions.RefillSpares(process.Key, process.Tools);
+                    }
                     switch (ev)
                     {
                         case TurnEnded { Error: { } failure }:
@@ -125,9 +130,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 LogCancelled(_logger, process.Pid);
                 _sessions.Forget(process);
             }
-            if (request.SessionId is not null)
+            if (request.SessionId is not null || refillAtFirstOutput)
             {
-                // A spare ended for room or one that died is replaced once a conversation's turn is over.
+                // A spare ended for room or one that died is replaced once a conversation's turn is over; so is
+                // the one this turn took if it ended before any output.
                 _sessions.RefillSpares(process.Key, process.Tools);
             }
         }
@@ -148,15 +154,15 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
 
     public ValueTask DisposeAsync() => _sessions.DisposeAsync();
 
-    private (ClaudeProcess? Process, ProviderError? Error) Acquire(TurnRequest request)
+    private (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput) Acquire(TurnRequest request)
     {
         if (!request.Messages.Any(m => m.Role is not ("system" or "developer") && m.Parts.Count > 0))
         {
-            return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "the conversation has no user message"));
+            return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "the conversation has no user message"), false);
         }
         if (!ModelName.IsValid(request.Model.CliModel))
         {
-            return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name"));
+            return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name"), false);
         }
         return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode, AppendPrompt), ClaudeArgs.DeclaredTools(request), request.SessionId);
     }

@@ -82,17 +82,22 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     /// conversation, or one started now (with --resume for a known session whose process is gone).
     /// </summary>
     /// <param name="tools">The client tools of <paramref name="key"/> (its Tools digest), for a process started now.</param>
-    public (ClaudeProcess? Process, ProviderError? Error) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
+    /// <returns>
+    /// The process, or why there is none; and whether the caller refills the key's spares once the turn has
+    /// its first output (<see cref="RefillSpares"/>) rather than this doing it now.
+    /// </returns>
+    public (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
     {
         var path = _probe.ClaudePath;
         if (path is null)
         {
-            return (null, NotInstalled());
+            return (null, NotInstalled(), false);
         }
         try
         {
             ClaudeProcess? process = null;
             ClaudeProcess? stale = null;
+            var refillAtFirstOutput = false;
             lock (_lock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
@@ -103,7 +108,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                     {
                         if (!live.TryBeginTurn())
                         {
-                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)));
+                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)), false);
                         }
                         // The system prompt is left out: the CLI records it on a session's first request and
                         // keeps it on resume, so a restart with other instructions would change nothing.
@@ -121,7 +126,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                     }
                     else if (_endedSessions.Contains(id) || !Guid.TryParse(id, out _))
                     {
-                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"));
+                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"), false);
                     }
                 }
                 else
@@ -132,6 +137,9 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                         // Listed as a session at once: the memory budget must see it all the time.
                         process = spare;
                         _sessions[spare.SessionId] = spare;
+                        // Another spare is there for the next conversation: the replacement waits for this turn's
+                        // first output, as a claude starting meanwhile takes the CPU it needs (README, Warm spares).
+                        refillAtFirstOutput = _spares.TryGetValue(key, out var rest) && rest.Exists(p => !p.HasExited);
                     }
                 }
             }
@@ -150,28 +158,28 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 // The router reserved room for it; now it is listed and counts for itself.
                 _budget?.Started("claude");
             }
-            if (sessionId is null)
+            if (sessionId is null && !refillAtFirstOutput)
             {
-                // Refilled now, not once this turn has its first output: a spare's start (~0.5 s of CPU) does
-                // compete with this turn, but back-to-back new conversations measured faster this way
-                // (README, Warm spares); a key seen once is not refilled at all (SparesWanted).
+                // The last spare taken, or none: refilled now, not once this turn has its first output. A spare's
+                // start (~0.5 s of CPU) does compete with this turn, but back-to-back new conversations measured
+                // faster this way (README, Warm spares); a key seen once is not refilled at all (SparesWanted).
                 EnsureSpares(path, key, process.Tools);
             }
-            return (process, null);
+            return (process, null, refillAtFirstOutput);
         }
         catch (ObjectDisposedException)
         {
-            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"));
+            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"), false);
         }
         catch (Exception e) when (e is Win32Exception or FileNotFoundException)
         {
             LogStartFailed(_logger, path, e.Message);
-            return (null, NotInstalled());
+            return (null, NotInstalled(), false);
         }
         catch (IOException e)
         {
             LogStartFailed(_logger, path, e.Message);
-            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"));
+            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"), false);
         }
     }
 

@@ -46,6 +46,46 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
         Assert.InRange(listed.Count(p => p.Role == "spare"), 2, 3);
     }
 
+    [Fact(Timeout = 90_000)]
+    public async Task A_spare_taken_while_another_is_ready_is_replaced_after_the_turn_s_first_output_and_the_last_one_at_once()
+    {
+        stack.ResetMocks();
+        await using var server = await stack.StartServerAsync(maxSpares: 2);
+        // Two new conversations on one key: it wants two spares from then on.
+        for (var i = 0; i < 2; i++)
+        {
+            var (r, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi " + i)));
+            Assert.Equal(200, (int)r.StatusCode);
+        }
+        await Processes.ListedAsync(server.Client, l => l.Count(p => p.Role == "spare") == 2);
+        var started = server.Claude.StartedPids.Count;
+
+        // The next one takes a spare while the other is ready: the upstream holds its first token for 2 s.
+        stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude(["Hello."]) with { ChunkDelay = TimeSpan.FromSeconds(2) };
+        var before = stack.ClaudeUpstream.MessageRequests.Length;
+        var turn = server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi 2")));
+        await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length > before, TimeSpan.FromSeconds(20));
+        await Task.Delay(1000);
+        output.WriteLine($"while the turn waits for its first token: {server.Claude.StartedPids.Count - started} claude started");
+        Assert.Equal(started, server.Claude.StartedPids.Count);
+        var (response, _) = await turn;
+        Assert.Equal(200, (int)response.StatusCode);
+        await Processes.ListedAsync(server.Client, l => l.Count(p => p.Role == "spare") == 2);
+        Assert.Equal(started + 1, server.Claude.StartedPids.Count);
+
+        // Both spares taken at once: the second is the last, and its replacement starts before the turn has output.
+        started = server.Claude.StartedPids.Count;
+        before = stack.ClaudeUpstream.MessageRequests.Length;
+        var turns = new[] { "hi 3", "hi 4" }.Select(text => server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", text)))).ToArray();
+        await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length >= before + 2, TimeSpan.FromSeconds(20));
+        output.WriteLine($"while two turns wait for their first token: {server.Claude.StartedPids.Count - started} claude started");
+        Assert.True(server.Claude.StartedPids.Count > started, "the last spare taken is replaced at once");
+        foreach (var t in turns)
+        {
+            Assert.Equal(200, (int)(await t).Response.StatusCode);
+        }
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task Only_the_callers_turns_reach_the_upstream_in_chat_mode()
     {
