@@ -18,11 +18,17 @@ public static class ServerApp
     /// <param name="configureServices">Runs after the app's own registrations, so tests can replace or add services (e.g. ITurnProvider).</param>
     public static WebApplication Build(ServerSettings settings, ILoggerProvider? extraLogging = null, Action<IServiceCollection>? configureServices = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        // The empty builder, not the slim one: the server reads its settings itself (ServerSettings), so the
+        // default configuration sources (appsettings*.json watched for changes in the data dir, where SQLite
+        // writes all the time; environment variables; command line), host filtering and forwarded headers
+        // were start-up work, a watcher thread and code in the binary for nothing.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
         {
             Args = [],
             ContentRootPath = settings.DataDir,
         });
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
 
         var logBuffer = new LogBuffer();
         builder.Logging.ClearProviders();
