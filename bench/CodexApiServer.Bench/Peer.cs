@@ -55,6 +55,9 @@ public static class PeerBench
             Console.WriteLine($"  idle RSS after one conversation per CLI: ours {BenchContext.Mb(oursIdle)} (tree: {string.Join(", ", Tree.Breakdown(ours.Pid).Select(p => $"{Short(p.Command)} {p.RssKb / 1024}"))} MB)");
             Console.WriteLine($"                                           peer {BenchContext.Mb(peerIdle)} (claude-max-api-proxy's node; codex exec: nothing)");
 
+            // Before the spaced calls, so that nothing of theirs (a spare's refill, an exiting claude) is still running.
+            var floors = await CliFloorsAsync(b, runs);
+
             var figures = new Dictionary<(string Side, int Spacing), (List<double> First, List<double> Total)>();
             foreach (var spacing in new[] { 2000, 300 })
             {
@@ -88,8 +91,6 @@ public static class PeerBench
                 }
             }
 
-            var floors = await CliFloorsAsync(b, runs);
-
             foreach (var (cli, oursSide, peerSide) in new[] { ("claude", "ours claude", "peer proxy"), ("codex", "ours codex", "codex exec") })
             {
                 foreach (var spacing in new[] { 2000, 300 })
@@ -121,7 +122,7 @@ public static class PeerBench
     /// <summary>
     /// Each CLI driven directly, without our server, the way the server keeps it ready for a new conversation:
     /// claude started ahead and warmed with the blank prompt (as a spare is), codex on a thread started ahead
-    /// in a warm app-server. The median TTFT of <paramref name="runs"/> new conversations, 1 s apart.
+    /// in a warm app-server. The median TTFT of <paramref name="runs"/> new conversations, 1–2 s apart.
     /// </summary>
     private static async Task<Dictionary<string, double>> CliFloorsAsync(BenchContext b, int runs)
     {
@@ -130,7 +131,8 @@ public static class PeerBench
         {
             var prestarted = ClaudePrestarted.Start(b.Claude, BenchContext.ClaudeModel, ClaudeArgs.ChatEnvironment(b.ClaudeEnv));
             await prestarted.WarmUpAsync();
-            await Task.Delay(1000);
+            // As old as a spare the server took 2 s after the last conversation: claude goes on starting for a while after its first answer.
+            await Task.Delay(2000);
             claude.Add((await prestarted.TurnAsync($"Say hello (claude direct, {i}).")).FirstMs);
         }
         var codexLaunch = CodexLaunch.For(b.Codex, b.CodexEnv);
@@ -144,7 +146,7 @@ public static class PeerBench
                 codex.Add((await direct.NewConversationTurnAsync(BenchContext.CodexModel, $"Say hello (codex direct, {i}).", "You are a helpful assistant.")).FirstMs);
             }
         }
-        Console.WriteLine($"  the CLIs' own floor, driven directly (warm, 1 s apart): claude TTFT median {Chat.Median(claude):0.0} ms [{string.Join(" ", claude.Select(f => f.ToString("0")))}], codex {Chat.Median(codex):0.0} ms [{string.Join(" ", codex.Select(f => f.ToString("0")))}]");
+        Console.WriteLine($"  the CLIs' own floor, driven directly (warm, 1-2 s apart): claude TTFT median {Chat.Median(claude):0.0} ms [{string.Join(" ", claude.Select(f => f.ToString("0")))}], codex {Chat.Median(codex):0.0} ms [{string.Join(" ", codex.Select(f => f.ToString("0")))}]");
         return new() { ["claude"] = Chat.Median(claude), ["codex"] = Chat.Median(codex) };
     }
 
