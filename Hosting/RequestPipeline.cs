@@ -14,6 +14,7 @@ public static partial class RequestPipeline
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CodexApiServer.Requests");
         var usage = app.Services.GetRequiredService<UsageLog>();
         var metrics = app.Services.GetRequiredService<ServerMetrics>();
+        var idleTrim = app.Services.GetRequiredService<IdleTrim>();
 
         app.Use(async (context, next) =>
         {
@@ -31,12 +32,14 @@ public static partial class RequestPipeline
             });
             var started = Stopwatch.GetTimestamp();
             RequestInfo.Of(context).StartedAt = started;
+            idleTrim.RequestStarted();
             try
             {
                 await next(context);
             }
             finally
             {
+                idleTrim.RequestEnded();
                 var elapsed = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 var info = RequestInfo.Of(context);
                 var status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;

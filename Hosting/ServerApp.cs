@@ -112,6 +112,8 @@ public static class ServerApp
     {
         services.AddSingleton<StreamingOptions>();
         services.AddSingleton<ServerMetrics>();
+        services.AddSingleton(new IdleTrim(IdleTrim.DefaultPeriod));
+        services.AddHostedService(sp => sp.GetRequiredService<IdleTrim>());
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<TurnDriver>();
         services.AddSingleton<HeldTurns>();
