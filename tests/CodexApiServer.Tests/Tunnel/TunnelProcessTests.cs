@@ -281,7 +281,8 @@ public sealed class TunnelProcessTests
         var pid = tunnel["pid"]!.GetValue<int>();
 
         process.Signal(ServerProcess.SigTerm);
-        Assert.Equal(0, await process.WaitExitAsync(TimeSpan.FromSeconds(20)));
+        var exit = await process.WaitExitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(exit == 0, $"exit code {exit}; stderr: {process.Stderr}; stdout tail: {process.Stdout[^Math.Min(2000, process.Stdout.Length)..]}");
         await TunnelAssert.WaitGoneAsync(pid, 2);
         TempDir.Delete(dataDir);
     }
