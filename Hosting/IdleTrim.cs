@@ -2,7 +2,7 @@ namespace CodexApiServer.Hosting;
 
 /// <summary>
 /// Gives back to the system the memory that requests left committed, once the server has gone quiet:
-/// after a whole <see cref="Period"/> with no request started or running, one aggressive, compacting
+/// after a whole period with no request started or running, one aggressive, compacting
 /// collection (a few milliseconds for this heap), then nothing until requests come again. The GC
 /// otherwise keeps what a burst grew to until the next busy collection, which an idle server never has
 /// (one /health left ~1.7 MB of it committed).
@@ -13,8 +13,6 @@ public sealed class IdleTrim(TimeSpan period) : BackgroundService
     private int _running;
 
     public static readonly TimeSpan DefaultPeriod = TimeSpan.FromSeconds(5);
-
-    public TimeSpan Period => period;
 
     /// <summary>Collections this has made (tests).</summary>
     public int Trims { get; private set; }

@@ -106,7 +106,7 @@ public sealed partial class ClaudeProcess
     /// ≈30 ms sooner (first text 54–64 ms after the user line instead of 76–97 ms, six runs each against a
     /// loopback mock). The next message goes upstream as it would without it, also after a --resume.
     /// </summary>
-    private static readonly byte[] BlankPrompt = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n"u8.ToArray();
+    internal static readonly byte[] BlankPrompt = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n"u8.ToArray();
 
     /// <summary>Done when the warm-up's answer has been read (at once when there was none, or the process ended): a turn writes its message after it.</summary>
     public Task Warmed => _warmedTask;

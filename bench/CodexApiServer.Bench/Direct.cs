@@ -37,13 +37,12 @@ public sealed class ClaudePrestarted
     /// </summary>
     public async Task WarmUpAsync()
     {
-        await _process.StandardInput.WriteAsync("{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\" \"}}\n");
-        await _process.StandardInput.FlushAsync();
+        await _process.StandardInput.BaseStream.WriteAsync(ClaudeProcess.BlankPrompt);
+        await _process.StandardInput.BaseStream.FlushAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (await _process.StandardOutput.ReadLineAsync(timeout.Token) is { } output)
         {
-            if (!output.Contains("\"stream_event\"", StringComparison.Ordinal) && output.Contains("\"result\"", StringComparison.Ordinal)
-                && (string?)JsonNode.Parse(output)?["type"] == "result")
+            if (IsResult(output))
             {
                 return;
             }
@@ -79,8 +78,7 @@ public sealed class ClaudePrestarted
                 {
                     first = clock.Elapsed.TotalMilliseconds;
                 }
-                else if (!output.Contains("\"stream_event\"", StringComparison.Ordinal) && output.Contains("\"result\"", StringComparison.Ordinal)
-                    && (string?)JsonNode.Parse(output)?["type"] == "result")
+                else if (IsResult(output))
                 {
                     return (first, clock.Elapsed.TotalMilliseconds);
                 }
@@ -99,6 +97,11 @@ public sealed class ClaudePrestarted
         Children.End(_process);
         Tests.Support.TempDir.Delete(_cwd);
     }
+
+    /// <summary>claude's result line, the end of a turn (a stream event only mentions "result").</summary>
+    private static bool IsResult(string output) =>
+        !output.Contains("\"stream_event\"", StringComparison.Ordinal) && output.Contains("\"result\"", StringComparison.Ordinal)
+        && (string?)JsonNode.Parse(output)?["type"] == "result";
 }
 
 /// <summary>

@@ -64,7 +64,7 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
         stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude(["Hello."]) with { ChunkDelay = TimeSpan.FromSeconds(2) };
         var before = stack.ClaudeUpstream.MessageRequests.Length;
         var turn = server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi 2")));
-        await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length > before, TimeSpan.FromSeconds(20));
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length > before, TimeSpan.FromSeconds(20)));
         await Task.Delay(1000);
         output.WriteLine($"while the turn waits for its first token: {server.Claude.StartedPids.Count - started} claude started");
         Assert.Equal(started, server.Claude.StartedPids.Count);
@@ -77,7 +77,7 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
         started = server.Claude.StartedPids.Count;
         before = stack.ClaudeUpstream.MessageRequests.Length;
         var turns = new[] { "hi 3", "hi 4" }.Select(text => server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", text)))).ToArray();
-        await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length >= before + 2, TimeSpan.FromSeconds(20));
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => stack.ClaudeUpstream.MessageRequests.Length >= before + 2, TimeSpan.FromSeconds(20)));
         output.WriteLine($"while two turns wait for their first token: {server.Claude.StartedPids.Count - started} claude started");
         Assert.True(server.Claude.StartedPids.Count > started, "the last spare taken is replaced at once");
         foreach (var t in turns)
