@@ -31,6 +31,9 @@ public enum ClaudeLineKind
     /// <summary>Any other control request claude asks of us (RequestId, Subtype): answered with an error.</summary>
     ControlRequest,
 
+    /// <summary>claude's answer to a control request of ours (RequestId, Subtype, IsError, Error).</summary>
+    ControlResponse,
+
     /// <summary>A rate_limit_event: the subscription's usage windows (<see cref="ClaudeLine.RateLimit"/>).</summary>
     RateLimit,
 }

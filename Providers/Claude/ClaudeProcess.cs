@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using CodexApiServer.Children;
@@ -21,6 +22,9 @@ public sealed partial class ClaudeProcess
     private readonly Channel<ClaudeLine> _lines = Channel.CreateUnbounded<ClaudeLine>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly StderrTail _stderr = new();
 
+    // Our control requests waiting for claude's control_response, by request id.
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<ClaudeLine?>> _replies = new(StringComparer.Ordinal);
+
     // One line at a time on stdin, in the order asked: a turn's user message and the answers to
     // claude's control requests (written from the stdout reader) must not interleave. Each write
     // starts when the one before it has ended.
@@ -40,7 +44,7 @@ public sealed partial class ClaudeProcess
         _children = children;
         _logger = logger;
         Key = key;
-        SessionId = sessionId;
+        SessionId = CliSessionId = sessionId;
         ScratchDir = scratchDir;
         ScratchOwner = scratchOwner;
         Resumed = resumed;
@@ -59,7 +63,27 @@ public sealed partial class ClaudeProcess
 
     /// <summary>The claude executable it runs: after a claudePath change, its next turn goes to a new process.</summary>
     public string CliPath { get; init; } = "";
-    public string SessionId { get; }
+    /// <summary>
+    /// The session as the server knows it (what a turn reports, what a continuation names): claude's own
+    /// session id, until the process is recycled (<see cref="Recycle"/>) and serves a new conversation under a new one.
+    /// </summary>
+    public string SessionId { get; private set; }
+
+    /// <summary>claude's session id (--session-id/--resume): its transcript's and scratch folder's name.</summary>
+    public string CliSessionId { get; }
+
+    /// <summary>
+    /// Rewound and serving another conversation than its first: its session is not resumable from disk
+    /// (the transcript holds the earlier conversation too), so once the process is gone its conversation is replayed.
+    /// </summary>
+    public bool Recycled { get; private set; }
+
+    /// <summary>Taken for a new conversation on a key whose conversations are not continued: expected back among the spares after the turn.</summary>
+    public bool OnLoan { get; set; }
+
+    /// <summary>The ids we gave the user messages of the current conversation, for rewinding it (null when it has none).</summary>
+    private string? _firstUserUuid;
+    private string? _lastUserUuid;
     public string? ScratchDir { get; }
 
     /// <summary>Which start of this session the scratch folder belongs to (ClaudeSessions decides who removes it).</summary>
@@ -122,6 +146,60 @@ public sealed partial class ClaudeProcess
     }
 
     public ChannelReader<ClaudeLine> Lines => _lines.Reader;
+
+    /// <summary>An id for the next user message (<see cref="ClaudeProtocol.UserLine"/>), remembered for <see cref="RewindAsync"/>.</summary>
+    public string NextUserUuid()
+    {
+        var uuid = Guid.NewGuid().ToString();
+        _firstUserUuid ??= uuid;
+        _lastUserUuid = uuid;
+        return uuid;
+    }
+
+    /// <summary>
+    /// Empties claude's conversation (rewind_conversation to before its first user message), leaving the
+    /// process as warm as a turn made it. False when claude refused, did not answer within
+    /// <paramref name="timeout"/>, or ended; the caller ends it then.
+    /// </summary>
+    public async Task<bool> RewindAsync(TimeSpan timeout)
+    {
+        if (_firstUserUuid is not { } first || _lastUserUuid is not { } last)
+        {
+            return false;
+        }
+        var requestId = "rewind_" + Guid.NewGuid().ToString("N")[..12];
+        var reply = new TaskCompletionSource<ClaudeLine?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _replies[requestId] = reply;
+        try
+        {
+            await WriteAsync(ClaudeProtocol.RewindLine(requestId, first, last), CancellationToken.None).WaitAsync(timeout);
+            var line = await reply.Task.WaitAsync(timeout);
+            if (line is null || line.IsError)
+            {
+                LogRewindRefused(_logger, Pid, line?.Error ?? "no answer");
+                return false;
+            }
+            _firstUserUuid = _lastUserUuid = null;
+            return true;
+        }
+        catch (Exception e) when (e is TimeoutException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            LogRewindRefused(_logger, Pid, e.Message);
+            return false;
+        }
+        finally
+        {
+            _replies.TryRemove(requestId, out _);
+        }
+    }
+
+    /// <summary>Rewound: from now on the process serves a new conversation, known as <paramref name="sessionId"/>.</summary>
+    public void Recycle(string sessionId)
+    {
+        SessionId = sessionId;
+        Recycled = true;
+        TurnsDone = 0;
+    }
 
     /// <summary>
     /// Queues <paramref name="line"/> as the first thing on stdin without waiting for it: claude reads
@@ -217,6 +295,14 @@ public sealed partial class ClaudeProcess
                     _ = WriteQuietlyAsync(ClaudeToolServer.Answer(parsed, Tools));
                     continue;
                 }
+                if (parsed.Kind == ClaudeLineKind.ControlResponse)
+                {
+                    if (parsed.RequestId is { } id && _replies.TryRemove(id, out var waiting))
+                    {
+                        waiting.TrySetResult(parsed);
+                    }
+                    continue;
+                }
                 if (!_warmedTask.IsCompleted)
                 {
                     // The warm-up's own lines are nobody's turn.
@@ -241,6 +327,10 @@ public sealed partial class ClaudeProcess
         {
             _warmed.TrySetResult();
             _lines.Writer.TryComplete();
+            foreach (var waiting in _replies.Values)
+            {
+                waiting.TrySetResult(null);
+            }
         }
     }
 
@@ -261,6 +351,9 @@ public sealed partial class ClaudeProcess
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} control request {Subtype} {Method}")]
     private static partial void LogControlRequest(ILogger logger, int pid, string subtype, string method);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "claude {Pid} could not rewind its conversation ({Reason}); it ends instead of serving another")]
+    private static partial void LogRewindRefused(ILogger logger, int pid, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove scratch directory {Dir}: {Reason}")]
     private static partial void LogScratchNotRemoved(ILogger logger, string dir, string reason);

@@ -56,6 +56,8 @@ public static class ClaudeProtocol
                 return ParseAssistant(root);
             case "control_request":
                 return ParseControlRequest(root);
+            case "control_response":
+                return ParseControlResponse(root);
             case "rate_limit_event":
                 return ParseRateLimit(root);
             default:
@@ -156,6 +158,29 @@ public static class ClaudeProtocol
         return new ClaudeLine(ClaudeLineKind.McpRequest) { RequestId = requestId, Server = server, Method = method, RpcId = rpcId };
     }
 
+    /// <summary>
+    /// claude's answer to a control request of ours:
+    /// `{"type":"control_response","response":{"subtype":"success"|"error","request_id":..,"response":{..}|"error":..}}`.
+    /// IsError when it is an error, or a rewind_conversation that did not rewind (`"rewound":false`, with its `error`).
+    /// </summary>
+    private static ClaudeLine? ParseControlResponse(JsonElement root)
+    {
+        if (!root.TryGetProperty("response", out var response) || response.ValueKind != JsonValueKind.Object || Str(response, "request_id") is not { } requestId)
+        {
+            return null;
+        }
+        var subtype = Str(response, "subtype");
+        var refused = response.TryGetProperty("response", out var inner) && inner.ValueKind == JsonValueKind.Object
+            && inner.TryGetProperty("rewound", out var rewound) && rewound.ValueKind == JsonValueKind.False;
+        return new ClaudeLine(ClaudeLineKind.ControlResponse)
+        {
+            RequestId = requestId,
+            Subtype = subtype,
+            IsError = subtype != "success" || refused,
+            Error = refused ? Str(inner, "error") : Str(response, "error"),
+        };
+    }
+
     /// <summary>`{"type":"rate_limit_event","rate_limit_info":{"status","resetsAt","rateLimitType","unifiedWindows":{"five_hour":{"utilization","resetsAt"},..}}}`.</summary>
     private static ClaudeLine ParseRateLimit(JsonElement root)
     {
@@ -247,6 +272,29 @@ public static class ClaudeProtocol
     }
 
     /// <summary>
+    /// Rewinds claude's conversation to before the user message <paramref name="firstUuid"/>: with the
+    /// conversation's first message, to nothing at all, in the same process (claude 2.1.331; it refuses with
+    /// "stale target" unless <paramref name="lastUuid"/> is the last user message it has).
+    /// </summary>
+    public static byte[] RewindLine(string requestId, string firstUuid, string lastUuid)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "control_request");
+            w.WriteString("request_id", requestId);
+            w.WriteStartObject("request");
+            w.WriteString("subtype", "rewind_conversation");
+            w.WriteString("target_message_uuid", firstUuid);
+            w.WriteString("last_seen_user_message_uuid", lastUuid);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return [.. buffer.WrittenSpan, (byte)'\n'];
+    }
+
+    /// <summary>
     /// One stdin line carrying the turn's input. Earlier messages (a new session's history, or several
     /// new messages) go first as a transcript block that names each role; the last message follows
     /// as itself. System/developer messages are not here: they belong to the system prompt.
@@ -261,7 +309,8 @@ public static class ClaudeProtocol
     /// and costs one line, one turn, one upstream request.
     /// </remarks>
     /// <param name="instruction">A line added after the message (<see cref="ToolChoice.Instruction"/>), or null.</param>
-    public static byte[] UserLine(IReadOnlyList<TurnMessage> messages, string? instruction = null)
+    /// <param name="uuid">The message's id in claude's conversation (claude keeps the one given), which rewind_conversation names; or null for one of claude's.</param>
+    public static byte[] UserLine(IReadOnlyList<TurnMessage> messages, string? instruction = null, string? uuid = null)
     {
         var conversation = messages.Where(m => m.Role is not ("system" or "developer")).ToList();
         var buffer = new ArrayBufferWriter<byte>();
@@ -269,6 +318,10 @@ public static class ClaudeProtocol
         {
             w.WriteStartObject();
             w.WriteString("type", "user");
+            if (uuid is not null)
+            {
+                w.WriteString("uuid", uuid);
+            }
             w.WriteStartObject("message");
             w.WriteString("role", "user");
             w.WriteStartArray("content");

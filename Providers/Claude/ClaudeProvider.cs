@@ -53,12 +53,14 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
             yield break;
         }
         var finished = false;
+        var released = false;
+        var calledTools = false;
         var decoder = new ClaudeTurnDecoder(process!.SessionId, process.Resumed && process.TurnsDone == 0, structured: request.OutputSchema is not null);
         try
         {
             // A spare may still be answering its warm-up: its lines must not be taken for this turn's.
             await process.Warmed.WaitAsync(cancellationToken);
-            var writeError = await WriteAsync(process, ClaudeProtocol.UserLine(request.Messages, ToolChoice.Instruction(request)), cancellationToken);
+            var writeError = await WriteAsync(process, ClaudeProtocol.UserLine(request.Messages, ToolChoice.Instruction(request), process.NextUserUuid()), cancellationToken);
             if (writeError is not null)
             {
                 yield return Fail(process, writeError);
@@ -92,13 +94,14 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                             yield return Fail(process, failure);
                             yield break;
                         case TurnEnded:
-                            finished = true;
-                            ClaudeSessions.Release(process);
+                            finished = released = true;
+                            _sessions.Release(process, mayRecycle: !calledTools);
                             yield return ev;
                             yield break;
                         case ToolCallsRequested calls:
                             // claude waits in its tools/call meanwhile; TurnRun stops the turn's clocks.
                             LogToolCalls(_logger, process.Pid, calls.Calls.Count);
+                            calledTools = true;
                             yield return calls;
                             decoder.Answer(calls, await calls.Results.WaitAsync(cancellationToken));
                             break;
@@ -130,10 +133,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 LogCancelled(_logger, process.Pid);
                 _sessions.Forget(process);
             }
-            if (request.SessionId is not null || refillAtFirstOutput)
+            if (request.SessionId is not null || refillAtFirstOutput || !released)
             {
                 // A spare ended for room or one that died is replaced once a conversation's turn is over; so is
-                // the one this turn took if it ended before any output.
+                // the one this turn took if it ended before any output, or ended at all (one on loan, Release).
                 _sessions.RefillSpares(process.Key, process.Tools);
             }
         }

@@ -14,6 +14,12 @@ internal sealed partial class ClaudeSessions
     /// </summary>
     private static readonly TimeSpan DemandWindow = TimeSpan.FromMinutes(1);
 
+    /// <summary>New conversations on a key, none continued, before its processes are recycled (<see cref="Recycles"/>).</summary>
+    private const int OneShotConversations = 3;
+
+    /// <summary>How long claude may take to answer a rewind (it takes 1–5 ms) before the process is ended instead.</summary>
+    private static readonly TimeSpan RewindTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// Tops up the spares for <paramref name="key"/> in the background, to as many as its recent demand
     /// asks for (<see cref="SparesWanted"/>). A tool set is part of the key, so spares are per tool set too,
@@ -74,6 +80,65 @@ internal sealed partial class ClaudeSessions
         return Math.Clamp((int)Math.Round(demand.RecentAt(Environment.TickCount64)), 1, max);
     }
 
+    /// <summary>
+    /// Whether a new conversation's process on <paramref name="key"/> goes back to the spares after its first
+    /// turn: in chat mode, once the key has had <see cref="OneShotConversations"/> new conversations and not one
+    /// continuation since it was last idle (a batch job, a client's one-off calls), and spares are wanted for it.
+    /// Such a process has run a whole turn, so the next conversation's first token comes sooner than on a fresh
+    /// spare (about half the CLI's time, README, Warm spares), and no claude has to start for it. A
+    /// continuation stops it for the key: a conversation that goes on keeps its process. Caller holds the lock.
+    /// </summary>
+    private bool Recycles(ClaudeSessionKey key) =>
+        !AgentMode && _demand.TryGetValue(key, out var demand) && demand.Conversations >= OneShotConversations && demand.Continued == 0
+        && SparesWanted(key) > 0;
+
+    /// <summary>
+    /// Rewinds a process whose conversation ended with its first turn (Release) and puts it first among its key's
+    /// spares, ending the spares beyond what the key wants; or ends it when claude would not rewind.
+    /// </summary>
+    private async Task RecycleAsync(ClaudeProcess process)
+    {
+        var rewound = await process.RewindAsync(RewindTimeout);
+        var surplus = new List<ClaudeProcess>();
+        lock (_lock)
+        {
+            _recycling.Remove(process);
+            process.OnLoan = false;
+            if (rewound && !_disposed && !process.HasExited && _keysUsed.ContainsKey(process.Key) && process.CliPath == _probe.ClaudePath)
+            {
+                process.Recycle(Guid.NewGuid().ToString());
+                process.LastUsed = DateTimeOffset.UtcNow;
+                process.EndTurn();
+                var list = _spares.TryGetValue(process.Key, out var l) ? l : _spares[process.Key] = [];
+                list.Insert(0, process);
+                var wanted = Math.Max(1, SparesWanted(process.Key) - Loaned(process.Key));
+                while (list.Count > wanted)
+                {
+                    surplus.Add(list[^1]);
+                    list.RemoveAt(list.Count - 1);
+                }
+                LogRecycled(_logger, process.Pid);
+            }
+            else
+            {
+                rewound = false;
+            }
+        }
+        foreach (var spare in surplus)
+        {
+            End(spare);
+        }
+        if (!rewound)
+        {
+            End(process);
+            RefillSpares(process.Key, process.Tools);
+        }
+    }
+
+    /// <summary>Processes of <paramref name="key"/> out with a conversation that are expected back (<see cref="ClaudeProcess.OnLoan"/>). Caller holds the lock.</summary>
+    private int Loaned(ClaudeSessionKey key) =>
+        _sessions.Values.Concat(_recycling).Count(p => p.OnLoan && p.Key == key && !p.HasExited);
+
     /// <summary>New conversations on one key: a count that decays over <see cref="DemandWindow"/>.</summary>
     private sealed class Demand
     {
@@ -87,6 +152,9 @@ internal sealed partial class ClaudeSessions
 
         /// <summary>Warmed at start from the usage log: wanted before its second conversation here.</summary>
         public bool Known { get; set; }
+
+        /// <summary>Turns that continued a conversation (named a session) since the key was last idle.</summary>
+        public int Continued { get; set; }
 
         public double RecentAt(long now) => Recent * Math.Exp(-(now - At) / DemandWindow.TotalMilliseconds);
     }
@@ -183,7 +251,8 @@ internal sealed partial class ClaudeSessions
             }
             var list = _spares.TryGetValue(key, out var l) ? l : _spares[key] = [];
             list.RemoveAll(p => p.HasExited);
-            return list.Count < SparesWanted(key);
+            // A process out with a one-off conversation comes back as a spare: none is started for it meanwhile.
+            return list.Count + Loaned(key) < SparesWanted(key);
         }
     }
 
@@ -243,6 +312,9 @@ internal sealed partial class ClaudeSessions
         }
         return path;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} rewound after a one-off conversation; a spare again")]
+    private static partial void LogRecycled(ILogger logger, int pid);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Started claude {Pid} for {Model} (resume: {Resume})")]
     private static partial void LogStarted(ILogger logger, int pid, string model, bool resume);

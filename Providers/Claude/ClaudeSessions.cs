@@ -19,6 +19,9 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     private readonly MemoryBudget? _budget;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ClaudeProcess> _sessions = new(StringComparer.Ordinal);
+
+    // Being rewound on their way back to the spares (ClaudeSessions.Spares.cs, RecycleAsync): in no other table meanwhile.
+    private readonly HashSet<ClaudeProcess> _recycling = [];
     private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
     private readonly Dictionary<ClaudeSessionKey, DateTimeOffset> _keysUsed = [];
     private readonly Dictionary<ClaudeSessionKey, Demand> _demand = [];
@@ -97,6 +100,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         {
             ClaudeProcess? process = null;
             ClaudeProcess? stale = null;
+            var sessionGone = false;
             var refillAtFirstOutput = false;
             lock (_lock)
             {
@@ -104,6 +108,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 _keysUsed[key] = DateTimeOffset.UtcNow;
                 if (sessionId is { } id)
                 {
+                    DemandOf(key).Continued++;
                     if (_sessions.TryGetValue(id, out var live))
                     {
                         if (!live.TryBeginTurn())
@@ -122,6 +127,12 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                             // Another model, schema, effort, tool set or claude, or it died: continue the same session in a new process.
                             _sessions.Remove(id);
                             stale = live;
+                            if (live.Recycled)
+                            {
+                                // Its transcript holds an earlier conversation too: not resumed; the caller replays this one.
+                                MarkEnded(id);
+                                sessionGone = true;
+                            }
                         }
                     }
                     else if (_endedSessions.Contains(id) || !Guid.TryParse(id, out _))
@@ -137,6 +148,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                         // Listed as a session at once: the memory budget must see it all the time.
                         process = spare;
                         _sessions[spare.SessionId] = spare;
+                        spare.OnLoan = Recycles(key);
                         // Another spare is there for the next conversation: the replacement waits for this turn's
                         // first output, as a claude starting meanwhile takes the CPU it needs (README, Warm spares).
                         refillAtFirstOutput = _spares.TryGetValue(key, out var rest) && rest.Exists(p => !p.HasExited);
@@ -147,6 +159,10 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
             {
                 End(stale);
             }
+            if (sessionGone)
+            {
+                return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {sessionId} is not resumable"), false);
+            }
             if (process is null)
             {
                 process = Start(path, key, tools, sessionId ?? Guid.NewGuid().ToString(), sessionId is not null);
@@ -154,6 +170,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 lock (_lock)
                 {
                     _sessions[process.SessionId] = process;
+                    process.OnLoan = sessionId is null && Recycles(key);
                 }
                 // The router reserved room for it; now it is listed and counts for itself.
                 _budget?.Started("claude");
@@ -186,12 +203,37 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     private static ProviderError NotInstalled() =>
         new(ProviderErrorKind.NotInstalled, "Claude Code (claude) is not installed on the server", CliProbe.InstallHint("claude"));
 
-    /// <summary>The turn on <paramref name="process"/> ended well: its session keeps it for the next one.</summary>
-    public static void Release(ClaudeProcess process)
+    /// <summary>
+    /// The turn on <paramref name="process"/> ended well: its session keeps it for the next one; or, the first
+    /// turn of a conversation on a key whose conversations are not continued, it is rewound and becomes a spare
+    /// again (<see cref="Recycles"/>). <paramref name="mayRecycle"/> is false for a turn that called client tools.
+    /// </summary>
+    public void Release(ClaudeProcess process, bool mayRecycle)
     {
         process.TurnsDone++;
         process.LastUsed = DateTimeOffset.UtcNow;
+        var loaned = process.OnLoan;
+        lock (_lock)
+        {
+            if (mayRecycle && process.OnLoan && process.TurnsDone == 1 && !process.Resumed && !_disposed && Recycles(process.Key)
+                && _sessions.TryGetValue(process.SessionId, out var current) && current == process)
+            {
+                // Its conversation ends here: a continuation is told the session is gone and replays the
+                // conversation on another process. The process stays claimed until it is among the spares.
+                _sessions.Remove(process.SessionId);
+                MarkEnded(process.SessionId);
+                _recycling.Add(process);
+                _ = Task.Run(() => RecycleAsync(process));
+                return;
+            }
+            process.OnLoan = false;
+        }
         process.EndTurn();
+        if (loaned)
+        {
+            // It was counted as a spare to come: it stays with its conversation after all (a continuation on the key meanwhile).
+            RefillSpares(process.Key, process.Tools);
+        }
     }
 
     /// <summary>Ends the process; its session stays resumable from disk unless ended explicitly.</summary>
@@ -213,14 +255,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         ClaudeProcess? process;
         lock (_lock)
         {
-            if (_endedSessions.Add(sessionId))
-            {
-                _endedOrder.Enqueue(sessionId);
-                if (_endedOrder.Count > 10_000)
-                {
-                    _endedSessions.Remove(_endedOrder.Dequeue());
-                }
-            }
+            MarkEnded(sessionId);
             _sessions.Remove(sessionId, out process);
         }
         if (process is not null)
@@ -233,12 +268,25 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         }
     }
 
+    /// <summary>A session that cannot be continued (nor resumed) any more. Caller holds the lock.</summary>
+    private void MarkEnded(string sessionId)
+    {
+        if (_endedSessions.Add(sessionId))
+        {
+            _endedOrder.Enqueue(sessionId);
+            if (_endedOrder.Count > 10_000)
+            {
+                _endedSessions.Remove(_endedOrder.Dequeue());
+            }
+        }
+    }
+
     public IReadOnlyList<CliProcessEntry> CliProcesses()
     {
         lock (_lock)
         {
             var list = new List<CliProcessEntry>(_sessions.Count + _spares.Count);
-            foreach (var p in _sessions.Values.Where(p => !p.HasExited))
+            foreach (var p in _sessions.Values.Concat(_recycling).Where(p => !p.HasExited))
             {
                 list.Add(new CliProcessEntry(p.Pid, "claude", "session", !p.IsBusy, p.LastUsed, p.StartedAt));
             }
@@ -293,17 +341,29 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the process, and removes its scratch folder unless a newer process of the session has it.</summary>
+    /// <summary>
+    /// Ends the process, and removes its scratch folder unless a newer process of the session has it. A
+    /// recycled one's session ends with it, and its transcript (which holds its earlier conversations) is removed.
+    /// </summary>
     private void End(ClaudeProcess process)
     {
         process.End();
         lock (_lock)
         {
-            if (process.ScratchOwner is { } owner && _scratchOwners.TryGetValue(process.SessionId, out var current) && current == owner)
+            process.OnLoan = false;
+            if (process.ScratchOwner is { } owner && _scratchOwners.TryGetValue(process.CliSessionId, out var current) && current == owner)
             {
-                _scratchOwners.Remove(process.SessionId);
+                _scratchOwners.Remove(process.CliSessionId);
                 process.RemoveScratchDir();
             }
+            if (process.Recycled)
+            {
+                MarkEnded(process.SessionId);
+            }
+        }
+        if (process.Recycled)
+        {
+            ClaudeTranscripts.Delete(process.CliSessionId, _options.Environment, _logger);
         }
     }
 
@@ -393,9 +453,10 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 return;
             }
             _disposed = true;
-            all = [.. _sessions.Values, .. _spares.Values.SelectMany(l => l)];
+            all = [.. _sessions.Values, .. _spares.Values.SelectMany(l => l), .. _recycling];
             _sessions.Clear();
             _spares.Clear();
+            _recycling.Clear();
         }
         await _reaper.DisposeAsync();
         foreach (var process in all)

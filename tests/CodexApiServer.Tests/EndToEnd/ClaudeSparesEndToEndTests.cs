@@ -51,12 +51,17 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
     {
         stack.ResetMocks();
         await using var server = await stack.StartServerAsync(maxSpares: 2);
-        // Two new conversations on one key: it wants two spares from then on.
+        // Two new conversations on one key: it wants two spares from then on. One of them goes on, so the
+        // key's processes stay with their conversations (none is rewound into a spare, see the test below).
+        string? answer = null;
         for (var i = 0; i < 2; i++)
         {
-            var (r, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi " + i)));
+            var (r, body) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi " + i)));
             Assert.Equal(200, (int)r.StatusCode);
+            answer ??= (string)body["choices"]![0]!["message"]!["content"]!;
         }
+        var (continued, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", "hi 0"), ("assistant", answer!), ("user", "and then?")));
+        Assert.Equal(200, (int)continued.StatusCode);
         await Processes.ListedAsync(server.Client, l => l.Count(p => p.Role == "spare") == 2);
         var started = server.Claude.StartedPids.Count;
 
@@ -84,6 +89,66 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
         {
             Assert.Equal(200, (int)(await t).Response.StatusCode);
         }
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task New_conversations_that_are_not_continued_reuse_a_rewound_process_and_a_continuation_is_replayed_elsewhere()
+    {
+        stack.ResetMocks();
+        await using var server = await stack.StartServerAsync(maxSpares: 1);
+        var answers = 0;
+        stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude([$"answer-{Interlocked.Increment(ref answers)}"]);
+        var secrets = Enumerable.Range(0, 7).Select(i => $"secret-{i}-{Guid.NewGuid():N}").ToArray();
+        var replies = new List<string>();
+        var started = new List<int>();
+        var before = stack.ClaudeUpstream.MessageRequests.Length;
+
+        // Six one-off conversations on one key, one after another (a batch job).
+        for (var i = 0; i < 6; i++)
+        {
+            var (response, body) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", secrets[i] + " say hi")));
+            Assert.Equal(200, (int)response.StatusCode);
+            replies.Add((string)body["choices"]![0]!["message"]!["content"]!);
+            await Task.Delay(300);
+            started.Add(server.Claude.StartedPids.Count);
+        }
+        output.WriteLine($"claude processes started after each conversation: {string.Join(" ", started)}");
+        // From the third on, the process of each is rewound and serves the next: no claude starts any more.
+        Assert.Equal(started[2], started[5]);
+        Assert.True(started[5] <= 3, $"{started[5]} claude processes for six one-off conversations");
+        // ...and each conversation's upstream request holds its own message, nothing of another's.
+        var sent = stack.ClaudeUpstream.MessageRequests.Skip(before).Select(r => r.Body).ToArray();
+        Assert.Equal(6, sent.Length);
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.Contains(secrets[i], sent[i], StringComparison.Ordinal);
+            Assert.DoesNotContain("answer-", sent[i], StringComparison.Ordinal);
+            foreach (var other in secrets.Where((_, j) => j != i))
+            {
+                Assert.DoesNotContain(other, sent[i], StringComparison.Ordinal);
+            }
+        }
+
+        // The fifth conversation goes on after all: its process serves the sixth's (or is a spare) by now, so
+        // the server replays it as a new conversation on another process, with its whole history and only that.
+        var (goOn, goOnBody) = await server.PostJsonAsync("/v1/chat/completions",
+            Wire.Chat(Model, false, ("user", secrets[4] + " say hi"), ("assistant", replies[4]), ("user", "and then?")));
+        Assert.Equal(200, (int)goOn.StatusCode);
+        var replayed = stack.ClaudeUpstream.MessageRequests[^1].Body;
+        Assert.Contains(secrets[4], replayed, StringComparison.Ordinal);
+        Assert.Contains(replies[4], replayed, StringComparison.Ordinal);
+        Assert.Contains("and then?", replayed, StringComparison.Ordinal);
+        Assert.DoesNotContain(secrets[5], replayed, StringComparison.Ordinal);
+        Assert.DoesNotContain(replies[5], replayed, StringComparison.Ordinal);
+        output.WriteLine($"the continuation was answered {(string)goOnBody["choices"]![0]!["message"]!["content"]!}");
+
+        // A conversation went on: the key's processes stay with their conversations from now on, so a new
+        // one keeps the spare it takes and another claude starts to be the next spare.
+        var count = server.Claude.StartedPids.Count;
+        var (next, _) = await server.PostJsonAsync("/v1/chat/completions", Wire.Chat(Model, false, ("user", secrets[6] + " say hi")));
+        Assert.Equal(200, (int)next.StatusCode);
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => server.Claude.StartedPids.Count > count, TimeSpan.FromSeconds(10)),
+            "a spare is started once a new conversation keeps its process");
     }
 
     [Fact(Timeout = 120_000)]
