@@ -78,8 +78,11 @@ public sealed partial class ClaudeProcess
     /// </summary>
     public bool Recycled { get; private set; }
 
-    /// <summary>Taken for a new conversation on a key whose conversations are not continued: expected back among the spares after the turn.</summary>
-    public bool OnLoan { get; set; }
+    /// <summary>
+    /// Its conversation has had one turn, which called no client tool, and the process was not resumed: it can be
+    /// rewound for a new conversation (ClaudeSessions, Recycles). Set as each turn ends.
+    /// </summary>
+    public bool Rewindable { get; set; }
 
     /// <summary>The ids we gave the user messages of the current conversation, for rewinding it (null when it has none).</summary>
     private string? _firstUserUuid;

@@ -46,14 +46,13 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
 
     public async IAsyncEnumerable<TurnEvent> RunAsync(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (process, error, refillAtFirstOutput) = Acquire(request);
+        var (process, error, refillAtFirstOutput) = await AcquireAsync(request);
         if (error is not null)
         {
             yield return TurnEnded.Failed(error);
             yield break;
         }
         var finished = false;
-        var released = false;
         var calledTools = false;
         var decoder = new ClaudeTurnDecoder(process!.SessionId, process.Resumed && process.TurnsDone == 0, structured: request.OutputSchema is not null);
         try
@@ -94,8 +93,8 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                             yield return Fail(process, failure);
                             yield break;
                         case TurnEnded:
-                            finished = released = true;
-                            _sessions.Release(process, mayRecycle: !calledTools);
+                            finished = true;
+                            ClaudeSessions.Release(process, calledTools);
                             yield return ev;
                             yield break;
                         case ToolCallsRequested calls:
@@ -133,10 +132,10 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
                 LogCancelled(_logger, process.Pid);
                 _sessions.Forget(process);
             }
-            if (request.SessionId is not null || refillAtFirstOutput || !released)
+            if (request.SessionId is not null || refillAtFirstOutput)
             {
                 // A spare ended for room or one that died is replaced once a conversation's turn is over; so is
-                // the one this turn took if it ended before any output, or ended at all (one on loan, Release).
+                // the one this turn took if it ended before any output.
                 _sessions.RefillSpares(process.Key, process.Tools);
             }
         }
@@ -157,7 +156,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
 
     public ValueTask DisposeAsync() => _sessions.DisposeAsync();
 
-    private (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput) Acquire(TurnRequest request)
+    private async Task<(ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput)> AcquireAsync(TurnRequest request)
     {
         if (!request.Messages.Any(m => m.Role is not ("system" or "developer") && m.Parts.Count > 0))
         {
@@ -167,7 +166,7 @@ public sealed partial class ClaudeProvider : ITurnProvider, ICliProcessOwner, IA
         {
             return (null, new ProviderError(ProviderErrorKind.InvalidRequest, "invalid model name"), false);
         }
-        return _sessions.Acquire(ClaudeArgs.KeyOf(request, AgentMode, AppendPrompt), ClaudeArgs.DeclaredTools(request), request.SessionId);
+        return await _sessions.AcquireAsync(ClaudeArgs.KeyOf(request, AgentMode, AppendPrompt), ClaudeArgs.DeclaredTools(request), request.SessionId);
     }
 
     public IReadOnlyList<CliProcessEntry> CliProcesses() => _sessions.CliProcesses();

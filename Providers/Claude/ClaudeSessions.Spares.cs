@@ -17,7 +17,7 @@ internal sealed partial class ClaudeSessions
     /// <summary>New conversations on a key, none continued, before its processes are recycled (<see cref="Recycles"/>).</summary>
     private const int OneShotConversations = 3;
 
-    /// <summary>How long claude may take to answer a rewind (it takes 1–5 ms) before the process is ended instead.</summary>
+    /// <summary>How long claude may take to answer a rewind (it takes 1-5 ms) before the process is ended instead.</summary>
     private static readonly TimeSpan RewindTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
@@ -81,63 +81,37 @@ internal sealed partial class ClaudeSessions
     }
 
     /// <summary>
-    /// Whether a new conversation's process on <paramref name="key"/> goes back to the spares after its first
-    /// turn: in chat mode, once the key has had <see cref="OneShotConversations"/> new conversations and not one
-    /// continuation since it was last idle (a batch job, a client's one-off calls), and spares are wanted for it.
-    /// Such a process has run a whole turn, so the next conversation's first token comes sooner than on a fresh
-    /// spare (about half the CLI's time, README, Warm spares), and no claude has to start for it. A
-    /// continuation stops it for the key: a conversation that goes on keeps its process. Caller holds the lock.
+    /// Whether a new conversation on <paramref name="key"/> may take the process of a finished one-off
+    /// conversation (one turn, idle) rather than a spare: in chat mode with spares on (maxSparesPerModel),
+    /// once the key has had <see cref="OneShotConversations"/> new conversations and not one continuation
+    /// since it was last idle (a batch job, a client's one-off calls). Such a process has run a whole turn, so
+    /// the next first token comes sooner than on a fresh spare (about half the CLI's time, README, Warm
+    /// spares), and no claude starts for it. A continuation stops it for the key. Caller holds the lock.
     /// </summary>
     private bool Recycles(ClaudeSessionKey key) =>
-        !AgentMode && _demand.TryGetValue(key, out var demand) && demand.Conversations >= OneShotConversations && demand.Continued == 0
-        && SparesWanted(key) > 0;
+        !AgentMode && _settings.Config.MaxSparesPerModel > 0
+        && _demand.TryGetValue(key, out var demand) && demand.Conversations >= OneShotConversations && demand.Continued == 0;
+
+    /// <summary>Idle processes of <paramref name="key"/> whose conversation had one turn (<see cref="ClaudeProcess.Rewindable"/>). Caller holds the lock.</summary>
+    private IEnumerable<ClaudeProcess> FinishedOneOffs(ClaudeSessionKey key, string? path) =>
+        _sessions.Values.Where(p => p.Key == key && p.Rewindable && !p.IsBusy && p.CliPath == path && !p.HasExited);
 
     /// <summary>
-    /// Rewinds a process whose conversation ended with its first turn (Release) and puts it first among its key's
-    /// spares, ending the spares beyond what the key wants; or ends it when claude would not rewind.
+    /// Claims the least recently used finished one-off conversation's process of <paramref name="key"/> and ends
+    /// its conversation: a continuation of it is told the session is gone, and the server replays it on another
+    /// process. Null when there is none. Caller holds the lock.
     /// </summary>
-    private async Task RecycleAsync(ClaudeProcess process)
+    private ClaudeProcess? TakeFinishedOneOff(ClaudeSessionKey key, string path)
     {
-        var rewound = await process.RewindAsync(RewindTimeout);
-        var surplus = new List<ClaudeProcess>();
-        lock (_lock)
+        if (FinishedOneOffs(key, path).MinBy(p => p.LastUsed) is not { } process || !process.TryBeginTurn())
         {
-            _recycling.Remove(process);
-            process.OnLoan = false;
-            if (rewound && !_disposed && !process.HasExited && _keysUsed.ContainsKey(process.Key) && process.CliPath == _probe.ClaudePath)
-            {
-                process.Recycle(Guid.NewGuid().ToString());
-                process.LastUsed = DateTimeOffset.UtcNow;
-                process.EndTurn();
-                var list = _spares.TryGetValue(process.Key, out var l) ? l : _spares[process.Key] = [];
-                list.Insert(0, process);
-                var wanted = Math.Max(1, SparesWanted(process.Key) - Loaned(process.Key));
-                while (list.Count > wanted)
-                {
-                    surplus.Add(list[^1]);
-                    list.RemoveAt(list.Count - 1);
-                }
-                LogRecycled(_logger, process.Pid);
-            }
-            else
-            {
-                rewound = false;
-            }
+            return null;
         }
-        foreach (var spare in surplus)
-        {
-            End(spare);
-        }
-        if (!rewound)
-        {
-            End(process);
-            RefillSpares(process.Key, process.Tools);
-        }
+        _sessions.Remove(process.SessionId);
+        MarkEnded(process.SessionId);
+        process.Rewindable = false;
+        return process;
     }
-
-    /// <summary>Processes of <paramref name="key"/> out with a conversation that are expected back (<see cref="ClaudeProcess.OnLoan"/>). Caller holds the lock.</summary>
-    private int Loaned(ClaudeSessionKey key) =>
-        _sessions.Values.Concat(_recycling).Count(p => p.OnLoan && p.Key == key && !p.HasExited);
 
     /// <summary>New conversations on one key: a count that decays over <see cref="DemandWindow"/>.</summary>
     private sealed class Demand
@@ -251,8 +225,7 @@ internal sealed partial class ClaudeSessions
             }
             var list = _spares.TryGetValue(key, out var l) ? l : _spares[key] = [];
             list.RemoveAll(p => p.HasExited);
-            // A process out with a one-off conversation comes back as a spare: none is started for it meanwhile.
-            return list.Count + Loaned(key) < SparesWanted(key);
+            return list.Count < SparesWanted(key);
         }
     }
 
@@ -313,7 +286,7 @@ internal sealed partial class ClaudeSessions
         return path;
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} rewound after a one-off conversation; a spare again")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "claude {Pid} rewound: a finished one-off conversation's process serves a new one")]
     private static partial void LogRecycled(ILogger logger, int pid);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Started claude {Pid} for {Model} (resume: {Resume})")]

@@ -19,9 +19,6 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     private readonly MemoryBudget? _budget;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ClaudeProcess> _sessions = new(StringComparer.Ordinal);
-
-    // Being rewound on their way back to the spares (ClaudeSessions.Spares.cs, RecycleAsync): in no other table meanwhile.
-    private readonly HashSet<ClaudeProcess> _recycling = [];
     private readonly Dictionary<ClaudeSessionKey, List<ClaudeProcess>> _spares = [];
     private readonly Dictionary<ClaudeSessionKey, DateTimeOffset> _keysUsed = [];
     private readonly Dictionary<ClaudeSessionKey, Demand> _demand = [];
@@ -81,20 +78,51 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     private bool AgentMode => _settings.Config.Mode == "agent";
 
     /// <summary>
-    /// The process for a turn, already claimed for it: the session's live one, a spare for a new
-    /// conversation, or one started now (with --resume for a known session whose process is gone).
+    /// The process for a turn, already claimed for it: the session's live one; for a new conversation, a
+    /// finished one-off conversation's process rewound (<see cref="Recycles"/>) or a spare; or one started now
+    /// (with --resume for a known session whose process is gone).
     /// </summary>
     /// <param name="tools">The client tools of <paramref name="key"/> (its Tools digest), for a process started now.</param>
     /// <returns>
     /// The process, or why there is none; and whether the caller refills the key's spares once the turn has
     /// its first output (<see cref="RefillSpares"/>) rather than this doing it now.
     /// </returns>
-    public (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
+    public async Task<(ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput)> AcquireAsync(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
+    {
+        var (process, error, refillAtFirstOutput, rewind) = Acquire(key, tools, sessionId, reuse: true);
+        if (!rewind)
+        {
+            return (process, error, refillAtFirstOutput);
+        }
+        // 1-5 ms; claude's next turn then takes about half the time it does on a fresh spare (README, Warm spares).
+        if (await process!.RewindAsync(RewindTimeout))
+        {
+            lock (_lock)
+            {
+                if (!_disposed)
+                {
+                    process.Recycle(Guid.NewGuid().ToString());
+                    _sessions[process.SessionId] = process;
+                    LogRecycled(_logger, process.Pid);
+                    return (process, null, false);
+                }
+            }
+        }
+        End(process);
+        (process, error, refillAtFirstOutput, _) = Acquire(key, tools, sessionId, reuse: false);
+        return (process, error, refillAtFirstOutput);
+    }
+
+    /// <summary>
+    /// <see cref="AcquireAsync"/> up to a rewind: <c>Rewind</c> when the process is a finished one-off
+    /// conversation's, claimed and out of every table, to be rewound before it serves this one.
+    /// </summary>
+    private (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput, bool Rewind) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId, bool reuse)
     {
         var path = _probe.ClaudePath;
         if (path is null)
         {
-            return (null, NotInstalled(), false);
+            return (null, NotInstalled(), false, false);
         }
         try
         {
@@ -113,7 +141,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                     {
                         if (!live.TryBeginTurn())
                         {
-                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)), false);
+                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)), false, false);
                         }
                         // The system prompt is left out: the CLI records it on a session's first request and
                         // keeps it on resume, so a restart with other instructions would change nothing.
@@ -137,18 +165,24 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                     }
                     else if (_endedSessions.Contains(id) || !Guid.TryParse(id, out _))
                     {
-                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"), false);
+                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"), false, false);
                     }
                 }
                 else
                 {
-                    CountNewConversation(key);
+                    if (reuse)
+                    {
+                        CountNewConversation(key);
+                        if (Recycles(key) && TakeFinishedOneOff(key, path) is { } finished)
+                        {
+                            return (finished, null, false, true);
+                        }
+                    }
                     if (TakeSpare(key) is { } spare)
                     {
                         // Listed as a session at once: the memory budget must see it all the time.
                         process = spare;
                         _sessions[spare.SessionId] = spare;
-                        spare.OnLoan = Recycles(key);
                         // Another spare is there for the next conversation: the replacement waits for this turn's
                         // first output, as a claude starting meanwhile takes the CPU it needs (README, Warm spares).
                         refillAtFirstOutput = _spares.TryGetValue(key, out var rest) && rest.Exists(p => !p.HasExited);
@@ -161,7 +195,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
             }
             if (sessionGone)
             {
-                return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {sessionId} is not resumable"), false);
+                return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {sessionId} is not resumable"), false, false);
             }
             if (process is null)
             {
@@ -170,7 +204,6 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 lock (_lock)
                 {
                     _sessions[process.SessionId] = process;
-                    process.OnLoan = sessionId is null && Recycles(key);
                 }
                 // The router reserved room for it; now it is listed and counts for itself.
                 _budget?.Started("claude");
@@ -182,21 +215,21 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 // faster this way (README, Warm spares); a key seen once is not refilled at all (SparesWanted).
                 EnsureSpares(path, key, process.Tools);
             }
-            return (process, null, refillAtFirstOutput);
+            return (process, null, refillAtFirstOutput, false);
         }
         catch (ObjectDisposedException)
         {
-            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"), false);
+            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"), false, false);
         }
         catch (Exception e) when (e is Win32Exception or FileNotFoundException)
         {
             LogStartFailed(_logger, path, e.Message);
-            return (null, NotInstalled(), false);
+            return (null, NotInstalled(), false, false);
         }
         catch (IOException e)
         {
             LogStartFailed(_logger, path, e.Message);
-            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"), false);
+            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"), false, false);
         }
     }
 
@@ -204,36 +237,15 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         new(ProviderErrorKind.NotInstalled, "Claude Code (claude) is not installed on the server", CliProbe.InstallHint("claude"));
 
     /// <summary>
-    /// The turn on <paramref name="process"/> ended well: its session keeps it for the next one; or, the first
-    /// turn of a conversation on a key whose conversations are not continued, it is rewound and becomes a spare
-    /// again (<see cref="Recycles"/>). <paramref name="mayRecycle"/> is false for a turn that called client tools.
+    /// The turn on <paramref name="process"/> ended well: its session keeps it for the next one.
+    /// <paramref name="calledTools"/>: the turn called client tools, so the process is never rewound for another conversation.
     /// </summary>
-    public void Release(ClaudeProcess process, bool mayRecycle)
+    public static void Release(ClaudeProcess process, bool calledTools)
     {
         process.TurnsDone++;
         process.LastUsed = DateTimeOffset.UtcNow;
-        var loaned = process.OnLoan;
-        lock (_lock)
-        {
-            if (mayRecycle && process.OnLoan && process.TurnsDone == 1 && !process.Resumed && !_disposed && Recycles(process.Key)
-                && _sessions.TryGetValue(process.SessionId, out var current) && current == process)
-            {
-                // Its conversation ends here: a continuation is told the session is gone and replays the
-                // conversation on another process. The process stays claimed until it is among the spares.
-                _sessions.Remove(process.SessionId);
-                MarkEnded(process.SessionId);
-                _recycling.Add(process);
-                _ = Task.Run(() => RecycleAsync(process));
-                return;
-            }
-            process.OnLoan = false;
-        }
+        process.Rewindable = !calledTools && process.TurnsDone == 1 && !process.Resumed;
         process.EndTurn();
-        if (loaned)
-        {
-            // It was counted as a spare to come: it stays with its conversation after all (a continuation on the key meanwhile).
-            RefillSpares(process.Key, process.Tools);
-        }
     }
 
     /// <summary>Ends the process; its session stays resumable from disk unless ended explicitly.</summary>
@@ -286,7 +298,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         lock (_lock)
         {
             var list = new List<CliProcessEntry>(_sessions.Count + _spares.Count);
-            foreach (var p in _sessions.Values.Concat(_recycling).Where(p => !p.HasExited))
+            foreach (var p in _sessions.Values.Where(p => !p.HasExited))
             {
                 list.Add(new CliProcessEntry(p.Pid, "claude", "session", !p.IsBusy, p.LastUsed, p.StartedAt));
             }
@@ -337,7 +349,8 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
             {
                 return !(_sessions.TryGetValue(id, out var live) && !live.HasExited);
             }
-            return !(_spares.TryGetValue(key, out var list) && list.Exists(p => !p.HasExited));
+            return !(_spares.TryGetValue(key, out var list) && list.Exists(p => !p.HasExited))
+                && !(Recycles(key) && FinishedOneOffs(key, _probe.ClaudePath).Any());
         }
     }
 
@@ -350,7 +363,6 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
         process.End();
         lock (_lock)
         {
-            process.OnLoan = false;
             if (process.ScratchOwner is { } owner && _scratchOwners.TryGetValue(process.CliSessionId, out var current) && current == owner)
             {
                 _scratchOwners.Remove(process.CliSessionId);
@@ -453,10 +465,9 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 return;
             }
             _disposed = true;
-            all = [.. _sessions.Values, .. _spares.Values.SelectMany(l => l), .. _recycling];
+            all = [.. _sessions.Values, .. _spares.Values.SelectMany(l => l)];
             _sessions.Clear();
             _spares.Clear();
-            _recycling.Clear();
         }
         await _reaper.DisposeAsync();
         foreach (var process in all)

@@ -113,7 +113,7 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
             started.Add(server.Claude.StartedPids.Count);
         }
         output.WriteLine($"claude processes started after each conversation: {string.Join(" ", started)}");
-        // From the third on, the process of each is rewound and serves the next: no claude starts any more.
+        // From the third on, each takes the process of a finished one (rewound): no claude starts any more.
         Assert.Equal(started[2], started[5]);
         Assert.True(started[5] <= 3, $"{started[5]} claude processes for six one-off conversations");
         // ...and each conversation's upstream request holds its own message, nothing of another's.
@@ -129,17 +129,20 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
             }
         }
 
-        // The fifth conversation goes on after all: its process serves the sixth's (or is a spare) by now, so
-        // the server replays it as a new conversation on another process, with its whole history and only that.
+        // The first conversation goes on after all: its process has served others since, so the server replays
+        // it as a new conversation on another process, with its whole history and only that.
         var (goOn, goOnBody) = await server.PostJsonAsync("/v1/chat/completions",
-            Wire.Chat(Model, false, ("user", secrets[4] + " say hi"), ("assistant", replies[4]), ("user", "and then?")));
+            Wire.Chat(Model, false, ("user", secrets[0] + " say hi"), ("assistant", replies[0]), ("user", "and then?")));
         Assert.Equal(200, (int)goOn.StatusCode);
         var replayed = stack.ClaudeUpstream.MessageRequests[^1].Body;
-        Assert.Contains(secrets[4], replayed, StringComparison.Ordinal);
-        Assert.Contains(replies[4], replayed, StringComparison.Ordinal);
+        Assert.Contains(secrets[0], replayed, StringComparison.Ordinal);
+        Assert.Contains(replies[0], replayed, StringComparison.Ordinal);
         Assert.Contains("and then?", replayed, StringComparison.Ordinal);
-        Assert.DoesNotContain(secrets[5], replayed, StringComparison.Ordinal);
-        Assert.DoesNotContain(replies[5], replayed, StringComparison.Ordinal);
+        for (var i = 1; i < 6; i++)
+        {
+            Assert.DoesNotContain(secrets[i], replayed, StringComparison.Ordinal);
+            Assert.DoesNotContain(replies[i], replayed, StringComparison.Ordinal);
+        }
         output.WriteLine($"the continuation was answered {(string)goOnBody["choices"]![0]!["message"]!["content"]!}");
 
         // A conversation went on: the key's processes stay with their conversations from now on, so a new

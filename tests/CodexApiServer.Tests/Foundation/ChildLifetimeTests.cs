@@ -119,6 +119,14 @@ public sealed class ChildLifetimeTests(ITestOutputHelper output) : IAsyncLifetim
         }
         var server = ServerProcess.Start(["--port", "0", "--data-dir", _dir], env);
         using var client = new HttpClient { BaseAddress = await server.WaitListeningAsync(), Timeout = TimeSpan.FromSeconds(120) };
+        // Conversations that go on (one does first), so each keeps its process: none is rewound for another (README: Warm spares).
+        using (var opening = await client.PostAsync("/v1/chat/completions", new StringContent(Wire.Chat(RealStackFixture.ClaudeModel, stream: false, ("user", "conversation")).ToJsonString(), Encoding.UTF8, "application/json")))
+        {
+            var answer = (string)JsonNode.Parse(await opening.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]!;
+            using var goOn = await client.PostAsync("/v1/chat/completions", new StringContent(
+                Wire.Chat(RealStackFixture.ClaudeModel, stream: false, ("user", "conversation"), ("assistant", answer), ("user", "and on")).ToJsonString(), Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, goOn.StatusCode);
+        }
         var turns = Enumerable.Range(0, ClaudeSessions).Select(i => Chat(client, RealStackFixture.ClaudeModel, $"conversation {i}"))
             .Append(Chat(client, RealStackFixture.CodexModel, "a codex conversation"));
         Assert.All(await Task.WhenAll(turns), status => Assert.Equal(HttpStatusCode.OK, status));

@@ -120,11 +120,14 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
     {
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1, maxRetries: 10);
-        // Two first conversations leave a started spare, as on a server that has been running.
-        await h.RunAsync(ClaudeTestHarness.Request("warm up"));
-        await h.RunAsync(ClaudeTestHarness.Request("warm up again"));
+        // Two first conversations leave a started spare, as on a server that has been running; one goes on,
+        // so the next new conversation takes that spare (not a finished one-off's process, README: Warm spares).
+        var first = await h.RunAsync(ClaudeTestHarness.Request("warm up"));
+        await h.RunAsync(ClaudeTestHarness.Request("and on", first.Completed!.SessionId));
+        var again = await h.RunAsync(ClaudeTestHarness.Request("warm up again"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
+        var spare = SpareOf(h, first, again);
         upstream.Reply = _ => MockReply.Error(401);
         var before = upstream.MessageRequests.Length;
 
@@ -137,8 +140,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         output.WriteLine($"401 → NotAuthenticated after {result.Elapsed.TotalMilliseconds:0} ms ({(failedAt - first401).TotalMilliseconds:0} ms after the first 401; {upstream.MessageRequests.Length - before} upstream attempts of 11 allowed)");
         Assert.True(result.Elapsed < TimeSpan.FromSeconds(3), $"took {result.Elapsed}");
         Assert.True(failedAt - first401 < TimeSpan.FromSeconds(2));
-        var pid = h.Provider.StartedPids[2];
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(pid), TimeSpan.FromSeconds(2)));
+        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => !ClaudeTestHarness.IsAlive(spare), TimeSpan.FromSeconds(2)));
     }
 
     [Fact(Timeout = 60_000)]
@@ -252,19 +254,21 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         await using var upstream = await MockAnthropicUpstream.StartAsync();
         await using var cold = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 0);
         await using var pool = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1);
-        // A key seen twice keeps a spare; it is sent the blank prompt as soon as it starts.
-        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool", instructions: null))).Completed);
-        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("fills the pool again", instructions: null))).Completed);
+        // A key seen twice keeps a spare; it is sent the blank prompt as soon as it starts. One conversation
+        // goes on, so the next new one takes the spare (not a finished one-off's process, README: Warm spares).
+        var filled = await pool.RunAsync(ClaudeTestHarness.Request("fills the pool", instructions: null));
+        Assert.NotNull((await pool.RunAsync(ClaudeTestHarness.Request("and on", filled.Completed!.SessionId, instructions: null))).Completed);
+        var again = await pool.RunAsync(ClaudeTestHarness.Request("fills the pool again", instructions: null));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => pool.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(pool.Provider.StartedPids);
-        var spare = pool.Provider.StartedPids[^1];
-        Assert.Equal(2, upstream.MessageRequests.Length);
+        var spare = SpareOf(pool, filled, again);
+        Assert.Equal(3, upstream.MessageRequests.Length);
 
         var warmed = await pool.RunAsync(ClaudeTestHarness.Request("What is a pelican?", instructions: null));
         Assert.Equal("Hello from the mock.", warmed.Text);
         Assert.Equal(spare, pool.Provider.PidOf(warmed.Completed!.SessionId!));
-        var warmedRequest = upstream.MessageRequests[2];
-        Assert.Equal(3, upstream.MessageRequests.Length); // the warm-up itself sent nothing
+        var warmedRequest = upstream.MessageRequests[3];
+        Assert.Equal(4, upstream.MessageRequests.Length); // the warm-up itself sent nothing
 
         var plain = await cold.RunAsync(ClaudeTestHarness.Request("What is a pelican?", instructions: null));
         Assert.Equal("Hello from the mock.", plain.Text);
@@ -408,5 +412,12 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
             TempDir.Delete(home);
         }
         return upstream.MessageRequests.Skip(before).First();
+    }
+
+    /// <summary>The started claude that serves neither conversation: the spare (it may have started before the second one's own).</summary>
+    private static int SpareOf(ClaudeTestHarness h, params TurnResult[] conversations)
+    {
+        var serving = conversations.Select(c => h.Provider.PidOf(c.Completed!.SessionId!)).ToList();
+        return Assert.Single(h.Provider.StartedPids, p => !serving.Contains(p));
     }
 }
