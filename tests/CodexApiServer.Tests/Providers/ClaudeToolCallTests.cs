@@ -148,26 +148,31 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
         await using var h = ClaudeTestHarness.WithRealClaude(upstream, maxSpares: 1);
         ToolDefinition[] weather = [Tool("get_weather")], time = [Tool("get_time")];
 
-        // Each key twice: a key seen once keeps no spare.
-        await h.RunAsync(Request("warm weather", weather));
-        await h.RunAsync(Request("warm weather again", weather));
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
-        var weatherSpare = h.Provider.StartedPids[^1];
-        await h.RunAsync(Request("warm time", time));
-        await h.RunAsync(Request("warm time again", time));
+        // Each key twice (a key seen once keeps no spare), and one of its conversations goes on (so the next new
+        // one takes the spare, not a finished one-off conversation's process: README, Warm spares).
+        var serving = new List<int>();
+        foreach (var (name, tools) in new[] { ("weather", weather), ("time", time) })
+        {
+            var first = await h.RunAsync(Request("warm " + name, tools));
+            Assert.NotNull((await h.RunAsync(Request("and on", tools, sessionId: first.Completed!.SessionId))).Completed);
+            var again = await h.RunAsync(Request($"warm {name} again", tools));
+            serving.AddRange([h.Provider.PidOf(first.Completed.SessionId!)!.Value, h.Provider.PidOf(again.Completed!.SessionId!)!.Value]);
+        }
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 2, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
-        var timeTurnPid = h.Provider.StartedPids[3];
-        Assert.NotEqual(weatherSpare, timeTurnPid);
-        var started = h.Provider.StartedPids.Count;
+        var spares = h.Provider.StartedPids.Except(serving).ToList();
+        Assert.Equal(2, spares.Count);
 
         var asked = new List<ToolCallsRequested>();
         var onTime = await h.RunAsync(Request(ToolScript.Marker("get_time", """{"city":"Oslo"}"""), time), Answering(asked, c => new ToolResult(c.Id, "noon")));
         var onWeather = await h.RunAsync(Request(ToolScript.Marker("get_weather", """{"city":"Oslo"}"""), weather), Answering(asked, c => new ToolResult(c.Id, "snow")));
 
         // Both new conversations ran on the spares of their tool sets, which listed their own tools.
-        Assert.DoesNotContain(h.Provider.PidOf(onTime.Completed!.SessionId!)!.Value, h.Provider.StartedPids.Skip(started));
-        Assert.Equal(weatherSpare, h.Provider.PidOf(onWeather.Completed!.SessionId!));
+        var onTimePid = h.Provider.PidOf(onTime.Completed!.SessionId!)!.Value;
+        var onWeatherPid = h.Provider.PidOf(onWeather.Completed!.SessionId!)!.Value;
+        Assert.Contains(onTimePid, spares);
+        Assert.Contains(onWeatherPid, spares);
+        Assert.NotEqual(onTimePid, onWeatherPid);
         Assert.Equal(["get_time", "get_weather"], asked.Select(a => Assert.Single(a.Calls).Name));
         Assert.EndsWith(ToolScript.FinalAnswer([("noon", false)]), onTime.Text, StringComparison.Ordinal);
         Assert.EndsWith(ToolScript.FinalAnswer([("snow", false)]), onWeather.Text, StringComparison.Ordinal);
