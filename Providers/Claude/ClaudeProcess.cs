@@ -25,6 +25,10 @@ public sealed partial class ClaudeProcess
     // Our control requests waiting for claude's control_response, by request id.
     private readonly ConcurrentDictionary<string, TaskCompletionSource<ClaudeLine?>> _replies = new(StringComparer.Ordinal);
 
+    // The ids we gave the user messages of the current conversation, for rewinding it (null when it has none).
+    private string? _firstUserUuid;
+    private string? _lastUserUuid;
+
     // One line at a time on stdin, in the order asked: a turn's user message and the answers to
     // claude's control requests (written from the stdout reader) must not interleave. Each write
     // starts when the one before it has ended.
@@ -84,9 +88,6 @@ public sealed partial class ClaudeProcess
     /// </summary>
     public bool Rewindable { get; set; }
 
-    /// <summary>The ids we gave the user messages of the current conversation, for rewinding it (null when it has none).</summary>
-    private string? _firstUserUuid;
-    private string? _lastUserUuid;
     public string? ScratchDir { get; }
 
     /// <summary>Which start of this session the scratch folder belongs to (ClaudeSessions decides who removes it).</summary>

@@ -50,9 +50,13 @@ public sealed class ClaudePrestarted
         throw new IOException($"claude exited during its warm-up; stderr: {Children.StderrTail(_process)}");
     }
 
-    /// <summary>One user message; returns (time to the first text_delta, time to the result line). Ends the process.</summary>
-    public async Task<(double FirstMs, double TotalMs)> TurnAsync(string prompt)
+    /// <summary>
+    /// One user message (with <paramref name="uuid"/> as its id, as ClaudeProvider gives one); returns (time to
+    /// the first text_delta, time to the result line). Ends the process unless <paramref name="keep"/>.
+    /// </summary>
+    public async Task<(double FirstMs, double TotalMs)> TurnAsync(string prompt, bool keep = false, string? uuid = null)
     {
+        var ended = true;
         try
         {
             var clock = Stopwatch.StartNew();
@@ -65,6 +69,10 @@ public sealed class ClaudePrestarted
                     ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = prompt }),
                 },
             };
+            if (uuid is not null)
+            {
+                line["uuid"] = uuid;
+            }
             await _process.StandardInput.WriteAsync(line.ToJsonString() + "\n");
             await _process.StandardInput.FlushAsync();
             double first = -1;
@@ -80,6 +88,7 @@ public sealed class ClaudePrestarted
                 }
                 else if (IsResult(output))
                 {
+                    ended = !keep;
                     return (first, clock.Elapsed.TotalMilliseconds);
                 }
             }
@@ -87,9 +96,34 @@ public sealed class ClaudePrestarted
         }
         finally
         {
-            Children.End(_process);
-            Tests.Support.TempDir.Delete(_cwd);
+            if (ended)
+            {
+                Abandon();
+            }
         }
+    }
+
+    /// <summary>
+    /// What the server does before a finished one-off conversation's process serves a new one: rewinds the
+    /// conversation (one user message, <paramref name="uuid"/>) to nothing. Returns once claude has answered.
+    /// </summary>
+    public async Task RewindAsync(string uuid)
+    {
+        await _process.StandardInput.BaseStream.WriteAsync(ClaudeProtocol.RewindLine("rewind_bench", uuid, uuid));
+        await _process.StandardInput.BaseStream.FlushAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (await _process.StandardOutput.ReadLineAsync(timeout.Token) is { } output)
+        {
+            if (output.Contains("\"control_response\"", StringComparison.Ordinal))
+            {
+                if (!output.Contains("\"rewound\":true", StringComparison.Ordinal))
+                {
+                    throw new IOException("claude did not rewind: " + output);
+                }
+                return;
+            }
+        }
+        throw new IOException($"claude exited during the rewind; stderr: {Children.StderrTail(_process)}");
     }
 
     public void Abandon()
