@@ -47,4 +47,28 @@ public sealed class ClaudeProtocolTests
         Assert.Equal(1, bytes.Count(b => b == (byte)'\n'));
         Assert.Equal("""{"type":"user","message":{"role":"user","content":[{"type":"text","text":"a\nb \u0022q\u0022 \u65E5\u672C"}]}}""" + "\n", Encoding.UTF8.GetString(bytes));
     }
+
+    [Theory]
+    // As claude 2.1.331 answers rewind_conversation (seen in the real CLI's output).
+    [InlineData("""{"type":"control_response","response":{"subtype":"success","request_id":"rw1","response":{"rewound":true,"targetMessageUuid":"u","prefillText":"hi","precedingAssistantUuid":null}}}""", false, null)]
+    [InlineData("""{"type":"control_response","response":{"subtype":"success","request_id":"rw1","response":{"rewound":false,"prefillText":null,"error":"stale target","reason":"stale_target"}}}""", true, "stale target")]
+    [InlineData("""{"type":"control_response","response":{"subtype":"error","request_id":"rw1","error":"rewind_conversation: target_message_uuid must be a string"}}""", true, "rewind_conversation: target_message_uuid must be a string")]
+    public void A_control_response_names_its_request_and_says_whether_it_failed(string json, bool isError, string? error)
+    {
+        var line = ClaudeProtocol.Parse(Encoding.UTF8.GetBytes(json))!;
+        Assert.Equal(ClaudeLineKind.ControlResponse, line.Kind);
+        Assert.Equal("rw1", line.RequestId);
+        Assert.Equal(isError, line.IsError);
+        Assert.Equal(error, line.Error);
+    }
+
+    [Fact]
+    public void A_user_line_carries_the_uuid_given_and_a_rewind_names_the_first_and_last_messages()
+    {
+        var user = Encoding.UTF8.GetString(ClaudeProtocol.UserLine([TurnMessage.User("hi")], uuid: "11111111-1111-1111-1111-111111111111"));
+        Assert.StartsWith("""{"type":"user","uuid":"11111111-1111-1111-1111-111111111111","message":""", user, StringComparison.Ordinal);
+        Assert.Equal(
+            """{"type":"control_request","request_id":"r","request":{"subtype":"rewind_conversation","target_message_uuid":"a","last_seen_user_message_uuid":"b"}}""" + "\n",
+            Encoding.UTF8.GetString(ClaudeProtocol.RewindLine("r", "a", "b")));
+    }
 }
