@@ -155,6 +155,45 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task A_stored_response_whose_process_was_reused_continues_from_its_own_chain()
+    {
+        stack.ResetMocks();
+        await using var server = await stack.StartServerAsync(maxSpares: 1);
+        var answers = 0;
+        stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude([$"answer-{Interlocked.Increment(ref answers)}"]);
+        var secrets = Enumerable.Range(0, 5).Select(i => $"secret-{i}-{Guid.NewGuid():N}").ToArray();
+        var ids = new List<string>();
+        var texts = new List<string>();
+        // Five one-off Responses calls on one key: from the third on, each runs on a finished one's process.
+        foreach (var secret in secrets)
+        {
+            var (response, body) = await server.PostJsonAsync("/v1/responses", Wire.Response(Model, secret + " say hi", stream: false));
+            Assert.Equal(200, (int)response.StatusCode);
+            ids.Add((string)body["id"]!);
+            texts.Add((string)body["output"]![0]!["content"]![0]!["text"]!);
+        }
+        Assert.True(server.Claude.StartedPids.Count <= 3, $"{server.Claude.StartedPids.Count} claude processes for five one-off conversations");
+        var store = server.App.Services.GetRequiredService<CodexApiServer.Storage.ResponseStore>();
+
+        // The first goes on with previous_response_id: its process has served others since, so the stored
+        // chain is replayed on another process, with only that conversation in it.
+        var (next, nextBody) = await server.PostJsonAsync("/v1/responses", Wire.Response(Model, "and then?", stream: false, previous: ids[0]));
+        Assert.Equal(200, (int)next.StatusCode);
+        var replayed = stack.ClaudeUpstream.MessageRequests[^1].Body;
+        Assert.Contains(secrets[0], replayed, StringComparison.Ordinal);
+        Assert.Contains(texts[0], replayed, StringComparison.Ordinal);
+        Assert.Contains("and then?", replayed, StringComparison.Ordinal);
+        for (var i = 1; i < secrets.Length; i++)
+        {
+            Assert.DoesNotContain(secrets[i], replayed, StringComparison.Ordinal);
+            Assert.DoesNotContain(texts[i], replayed, StringComparison.Ordinal);
+        }
+        // A new session took it up (a live continuation would have kept the first one's).
+        Assert.NotEqual(store.Get(ids[0])!.SessionId, store.Get((string)nextBody["id"]!)!.SessionId);
+        output.WriteLine($"continued as {(string)nextBody["id"]!}: {(string)nextBody["output"]![0]!["content"]![0]!["text"]!}");
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task Only_the_callers_turns_reach_the_upstream_in_chat_mode()
     {
         stack.ResetMocks();
