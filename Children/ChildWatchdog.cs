@@ -110,6 +110,8 @@ public sealed partial class ChildWatchdog : IDisposable
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => c.Cancel = true);
         using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
+        // The same executable as the server: its start-up type data is as dead here (Hosting/StartupData.cs).
+        CodexApiServer.Hosting.StartupData.Release();
         var watched = new Dictionary<int, long>();
         using var reader = new StreamReader(input);
         try
