@@ -94,11 +94,8 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
     [Fact(Timeout = 120_000)]
     public async Task New_conversations_that_are_not_continued_reuse_a_rewound_process_and_a_continuation_is_replayed_elsewhere()
     {
-        stack.ResetMocks();
-        await using var server = await stack.StartServerAsync(maxSpares: 1);
-        var answers = 0;
-        stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude([$"answer-{Interlocked.Increment(ref answers)}"]);
-        var secrets = Enumerable.Range(0, 7).Select(i => $"secret-{i}-{Guid.NewGuid():N}").ToArray();
+        await using var server = await StartNumberingAnswersAsync();
+        var secrets = Secrets(7);
         var replies = new List<string>();
         var started = new List<int>();
         var before = stack.ClaudeUpstream.MessageRequests.Length;
@@ -157,11 +154,8 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
     [Fact(Timeout = 120_000)]
     public async Task A_stored_response_whose_process_was_reused_continues_from_its_own_chain()
     {
-        stack.ResetMocks();
-        await using var server = await stack.StartServerAsync(maxSpares: 1);
-        var answers = 0;
-        stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude([$"answer-{Interlocked.Increment(ref answers)}"]);
-        var secrets = Enumerable.Range(0, 5).Select(i => $"secret-{i}-{Guid.NewGuid():N}").ToArray();
+        await using var server = await StartNumberingAnswersAsync();
+        var secrets = Secrets(5);
         var ids = new List<string>();
         var texts = new List<string>();
         // Five one-off Responses calls on one key: from the third on, each runs on a finished one's process.
@@ -279,6 +273,19 @@ public sealed class ClaudeSparesEndToEndTests(RealStackFixture stack, ITestOutpu
         Assert.Equal(200, (int)codex.StatusCode);
         Assert.Equal(appServer, second.Codex.AppServerPid);
     }
+
+    /// <summary>A server with one spare per key at most, on a mock whose answers are numbered (answer-1, answer-2, ...): each is told apart upstream.</summary>
+    private async Task<RealStackServer> StartNumberingAnswersAsync()
+    {
+        stack.ResetMocks();
+        var server = await stack.StartServerAsync(maxSpares: 1);
+        var answers = 0;
+        stack.ClaudeUpstream.Reply = _ => RealStackFixture.Claude([$"answer-{Interlocked.Increment(ref answers)}"]);
+        return server;
+    }
+
+    /// <summary>Words only the conversation they start can have sent upstream.</summary>
+    private static string[] Secrets(int count) => Enumerable.Range(0, count).Select(i => $"secret-{i}-{Guid.NewGuid():N}").ToArray();
 
     /// <summary>One new conversation on claude started directly in <paramref name="environment"/>; the upstream bodies it caused.</summary>
     private async Task<string[]> DirectTurnRequestsAsync(IReadOnlyDictionary<string, string?> environment)
