@@ -28,23 +28,26 @@ internal static partial class StartupData
         try
         {
             var exe = Path.GetFullPath(Environment.ProcessPath ?? "");
-            if (ModulesSectionAddress(exe) is not { } modules || ReadOnlyMappings(exe) is not { Count: > 0 } mappings)
+            if (ModulesSection(exe) is not { } modules || Mappings(exe) is not { Count: > 0 } mappings)
             {
                 return 0;
             }
-            var loadBase = mappings.Where(m => m.Offset == 0).Select(m => m.Start).DefaultIfEmpty(0).Min();
-            if (loadBase == 0)
+            // A position-independent executable's addresses are relative to where its first segment was loaded.
+            var loadBase = modules.Pie ? mappings.Where(m => m.Offset == 0).Select(m => m.Start).DefaultIfEmpty(0).Min() : 0;
+            var slot = loadBase + modules.Address;
+            // Nothing is read that is not inside the executable's own mappings: a wrong address would end the process.
+            if ((modules.Pie && loadBase == 0) || !Inside(mappings, slot, 8))
             {
                 return 0;
             }
-            var header = Marshal.ReadIntPtr((nint)(loadBase + modules));
-            if (header == 0 || (uint)Marshal.ReadInt32(header) != ReadyToRunSignature)
+            var header = Marshal.ReadIntPtr((nint)slot);
+            if (!Inside(mappings, header, 16) || (uint)Marshal.ReadInt32(header) != ReadyToRunSignature)
             {
                 return 0;
             }
             var count = (ushort)Marshal.ReadInt16(header, 12);
             var entrySize = Marshal.ReadByte(header, 14);
-            if (entrySize < 24)
+            if (entrySize < 24 || !Inside(mappings, header + 16, (long)count * entrySize))
             {
                 return 0;
             }
@@ -59,7 +62,7 @@ internal static partial class StartupData
                 var start = ((long)Marshal.ReadIntPtr(row, 8) + page - 1) / page * page;
                 var end = (long)Marshal.ReadIntPtr(row, 16) / page * page;
                 // Only whole pages of a read-only mapping of the executable itself: never memory anything writes.
-                if (end <= start || !mappings.Exists(m => m.Start <= start && end <= m.End))
+                if (end <= start || !mappings.Exists(m => m.ReadOnly && m.Start <= start && end <= m.End))
                 {
                     return 0;
                 }
@@ -73,14 +76,25 @@ internal static partial class StartupData
         }
     }
 
-    /// <summary>The link-time address of the executable's __modules section (a pointer to its module header), from its ELF section headers.</summary>
-    private static long? ModulesSectionAddress(string exe)
+    private static bool Inside(List<Mapping> mappings, long address, long length) =>
+        address > 0 && length >= 0 && mappings.Exists(m => m.Start <= address && address + length <= m.End);
+
+    /// <summary>
+    /// The link-time address of the executable's __modules section (a pointer to its module header), from its
+    /// ELF section headers, and whether the executable is position-independent (ELF type ET_DYN).
+    /// </summary>
+    private static (long Address, bool Pie)? ModulesSection(string exe)
     {
         using var file = File.OpenRead(exe);
         Span<byte> elf = stackalloc byte[64];
         if (file.Read(elf) != 64 || !elf[..4].SequenceEqual("\u007fELF"u8) || elf[4] != 2 || elf[5] != 1)
         {
             return null; // not a little-endian ELF64
+        }
+        var type = BinaryPrimitives.ReadUInt16LittleEndian(elf[0x10..]);
+        if (type is not (2 or 3))
+        {
+            return null; // neither ET_EXEC nor ET_DYN
         }
         var shoff = BinaryPrimitives.ReadInt64LittleEndian(elf[0x28..]);
         var shentsize = BinaryPrimitives.ReadUInt16LittleEndian(elf[0x3A..]);
@@ -115,28 +129,28 @@ internal static partial class StartupData
             var length = rest.IndexOf((byte)0);
             if (length >= 0 && rest[..length].SequenceEqual("__modules"u8))
             {
-                return BinaryPrimitives.ReadInt64LittleEndian(section[0x10..]);
+                return (BinaryPrimitives.ReadInt64LittleEndian(section[0x10..]), type == 3);
             }
         }
         return null;
     }
 
-    private readonly record struct Mapping(long Start, long End, long Offset);
+    private readonly record struct Mapping(long Start, long End, long Offset, bool ReadOnly);
 
-    /// <summary>The executable's mappings from /proc/self/maps that are read-only (r--p); the one at file offset 0 gives the load address.</summary>
-    private static List<Mapping> ReadOnlyMappings(string exe)
+    /// <summary>The executable's own mappings from /proc/self/maps; the one at file offset 0 gives a PIE's load address.</summary>
+    private static List<Mapping> Mappings(string exe)
     {
         var list = new List<Mapping>();
         foreach (var line in File.ReadLines("/proc/self/maps"))
         {
             // start-end perms offset dev inode path
             var parts = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 6 || parts[1] != "r--p" || parts[5].Trim() != exe)
+            if (parts.Length < 6 || parts[5].Trim() != exe)
             {
                 continue;
             }
             var range = parts[0].Split('-');
-            list.Add(new Mapping(Convert.ToInt64(range[0], 16), Convert.ToInt64(range[1], 16), Convert.ToInt64(parts[2], 16)));
+            list.Add(new Mapping(Convert.ToInt64(range[0], 16), Convert.ToInt64(range[1], 16), Convert.ToInt64(parts[2], 16), parts[1] == "r--p"));
         }
         return list;
     }
