@@ -80,7 +80,7 @@ public sealed partial class ClaudeProcess
     /// Rewound and serving another conversation than its first: its session is not resumable from disk
     /// (the transcript holds the earlier conversation too), so once the process is gone its conversation is replayed.
     /// </summary>
-    public bool Recycled { get; private set; }
+    public bool Recycled => SessionId != CliSessionId;
 
     /// <summary>
     /// Its conversation has had one turn, which called no client tool, and the process was not resumed: it can be
@@ -201,7 +201,6 @@ public sealed partial class ClaudeProcess
     public void Recycle(string sessionId)
     {
         SessionId = sessionId;
-        Recycled = true;
         TurnsDone = 0;
     }
 

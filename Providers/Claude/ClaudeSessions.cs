@@ -89,40 +89,48 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
     /// </returns>
     public async Task<(ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput)> AcquireAsync(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
     {
-        var (process, error, refillAtFirstOutput, rewind) = Acquire(key, tools, sessionId, reuse: true);
-        if (!rewind)
+        ClaudeProcess? finished = null;
+        if (sessionId is null)
         {
-            return (process, error, refillAtFirstOutput);
+            lock (_lock)
+            {
+                // Counted before Recycles asks whether this key's new conversations are one-offs.
+                CountNewConversation(key);
+                if (!_disposed && Recycles(key) && _probe.ClaudePath is { } path)
+                {
+                    finished = TakeFinishedOneOff(key, path);
+                }
+            }
         }
         // 1-5 ms; claude's next turn then takes about half the time it does on a fresh spare (README, Warm spares).
-        if (await process!.RewindAsync(RewindTimeout))
+        if (finished is not null && await finished.RewindAsync(RewindTimeout))
         {
             lock (_lock)
             {
                 if (!_disposed)
                 {
-                    process.Recycle(Guid.NewGuid().ToString());
-                    _sessions[process.SessionId] = process;
-                    LogRecycled(_logger, process.Pid);
-                    return (process, null, false);
+                    _keysUsed[key] = DateTimeOffset.UtcNow;
+                    finished.Recycle(Guid.NewGuid().ToString());
+                    _sessions[finished.SessionId] = finished;
+                    LogRecycled(_logger, finished.Pid);
+                    return (finished, null, false);
                 }
             }
         }
-        End(process);
-        (process, error, refillAtFirstOutput, _) = Acquire(key, tools, sessionId, reuse: false);
-        return (process, error, refillAtFirstOutput);
+        if (finished is not null)
+        {
+            End(finished);
+        }
+        return Acquire(key, tools, sessionId);
     }
 
-    /// <summary>
-    /// <see cref="AcquireAsync"/> up to a rewind: <c>Rewind</c> when the process is a finished one-off
-    /// conversation's, claimed and out of every table, to be rewound before it serves this one.
-    /// </summary>
-    private (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput, bool Rewind) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId, bool reuse)
+    /// <summary><see cref="AcquireAsync"/> but for reusing a finished one-off conversation's process (a new conversation is counted already).</summary>
+    private (ClaudeProcess? Process, ProviderError? Error, bool RefillAtFirstOutput) Acquire(ClaudeSessionKey key, IReadOnlyList<ToolDefinition>? tools, string? sessionId)
     {
         var path = _probe.ClaudePath;
         if (path is null)
         {
-            return (null, NotInstalled(), false, false);
+            return (null, NotInstalled(), false);
         }
         try
         {
@@ -141,7 +149,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                     {
                         if (!live.TryBeginTurn())
                         {
-                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)), false, false);
+                            return (null, new ProviderError(ProviderErrorKind.Busy, "a turn is already running in this session", RetryAfter: TimeSpan.FromSeconds(1)), false);
                         }
                         // The system prompt is left out: the CLI records it on a session's first request and
                         // keeps it on resume, so a restart with other instructions would change nothing.
@@ -165,19 +173,11 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                     }
                     else if (_endedSessions.Contains(id) || !Guid.TryParse(id, out _))
                     {
-                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"), false, false);
+                        return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {id} is not known"), false);
                     }
                 }
                 else
                 {
-                    if (reuse)
-                    {
-                        CountNewConversation(key);
-                        if (Recycles(key) && TakeFinishedOneOff(key, path) is { } finished)
-                        {
-                            return (finished, null, false, true);
-                        }
-                    }
                     if (TakeSpare(key) is { } spare)
                     {
                         // Listed as a session at once: the memory budget must see it all the time.
@@ -195,7 +195,7 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
             }
             if (sessionGone)
             {
-                return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {sessionId} is not resumable"), false, false);
+                return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"session {sessionId} is not resumable"), false);
             }
             if (process is null)
             {
@@ -215,21 +215,21 @@ internal sealed partial class ClaudeSessions : IAsyncDisposable
                 // faster this way (README, Warm spares); a key seen once is not refilled at all (SparesWanted).
                 EnsureSpares(path, key, process.Tools);
             }
-            return (process, null, refillAtFirstOutput, false);
+            return (process, null, refillAtFirstOutput);
         }
         catch (ObjectDisposedException)
         {
-            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"), false, false);
+            return (null, new ProviderError(ProviderErrorKind.Crashed, "the server is shutting down"), false);
         }
         catch (Exception e) when (e is Win32Exception or FileNotFoundException)
         {
             LogStartFailed(_logger, path, e.Message);
-            return (null, NotInstalled(), false, false);
+            return (null, NotInstalled(), false);
         }
         catch (IOException e)
         {
             LogStartFailed(_logger, path, e.Message);
-            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"), false, false);
+            return (null, new ProviderError(ProviderErrorKind.Crashed, $"claude could not be started: {e.Message}"), false);
         }
     }
 
