@@ -127,7 +127,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         var again = await h.RunAsync(ClaudeTestHarness.Request("warm up again"));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
-        var spare = SpareOf(h, first, again);
+        var spare = h.SpareBesides([first, again]);
         upstream.Reply = _ => MockReply.Error(401);
         var before = upstream.MessageRequests.Length;
 
@@ -261,7 +261,7 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
         var again = await pool.RunAsync(ClaudeTestHarness.Request("fills the pool again", instructions: null));
         Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => pool.Provider.SpareCount == 1, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(pool.Provider.StartedPids);
-        var spare = SpareOf(pool, filled, again);
+        var spare = pool.SpareBesides([filled, again]);
         Assert.Equal(3, upstream.MessageRequests.Length);
 
         var warmed = await pool.RunAsync(ClaudeTestHarness.Request("What is a pelican?", instructions: null));
@@ -412,12 +412,5 @@ public sealed class ClaudeRealCliTests(ITestOutputHelper output)
             TempDir.Delete(home);
         }
         return upstream.MessageRequests.Skip(before).First();
-    }
-
-    /// <summary>The started claude that serves neither conversation: the spare (it may have started before the second one's own).</summary>
-    private static int SpareOf(ClaudeTestHarness h, params TurnResult[] conversations)
-    {
-        var serving = conversations.Select(c => h.Provider.PidOf(c.Completed!.SessionId!)).ToList();
-        return Assert.Single(h.Provider.StartedPids, p => !serving.Contains(p));
     }
 }

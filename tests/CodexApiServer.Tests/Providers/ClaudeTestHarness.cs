@@ -34,6 +34,16 @@ public sealed class ClaudeTestHarness : IAsyncDisposable
     public ServerSettings Settings { get; }
     public ChildProcesses Children { get; }
     public ClaudeProvider Provider { get; }
+
+    /// <summary>
+    /// The claude started here that is neither serving one of <paramref name="conversations"/> nor one of
+    /// <paramref name="known"/>: a spare (it may have started before a conversation's own process).
+    /// </summary>
+    public int SpareBesides(IEnumerable<TurnResult> conversations, params int[] known)
+    {
+        var serving = conversations.Select(c => Provider.PidOf(c.Completed!.SessionId!)).ToList();
+        return Assert.Single(Provider.StartedPids, p => !serving.Contains(p) && !known.Contains(p));
+    }
     public CapturingLoggerProvider Log { get; } = new();
 
     /// <summary>Where fake-claude records each start (pid.json) and its sessions.</summary>

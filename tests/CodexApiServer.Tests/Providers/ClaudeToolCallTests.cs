@@ -150,29 +150,26 @@ public sealed class ClaudeToolCallTests(ITestOutputHelper output)
 
         // Each key twice (a key seen once keeps no spare), and one of its conversations goes on (so the next new
         // one takes the spare, not a finished one-off conversation's process: README, Warm spares).
-        var serving = new List<int>();
+        var conversations = new List<TurnResult>();
+        var spares = new List<int>();
         foreach (var (name, tools) in new[] { ("weather", weather), ("time", time) })
         {
             var first = await h.RunAsync(Request("warm " + name, tools));
             Assert.NotNull((await h.RunAsync(Request("and on", tools, sessionId: first.Completed!.SessionId))).Completed);
-            var again = await h.RunAsync(Request($"warm {name} again", tools));
-            serving.AddRange([h.Provider.PidOf(first.Completed.SessionId!)!.Value, h.Provider.PidOf(again.Completed!.SessionId!)!.Value]);
+            conversations.AddRange([first, await h.RunAsync(Request($"warm {name} again", tools))]);
+            Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == spares.Count + 1, TimeSpan.FromSeconds(5)));
+            spares.Add(h.SpareBesides(conversations, [.. spares]));
         }
-        Assert.True(await ClaudeTestHarness.WaitUntilAsync(() => h.Provider.SpareCount == 2, TimeSpan.FromSeconds(5)));
         await Processes.AssertSpareLoadedAsync(h.Provider.StartedPids);
-        var spares = h.Provider.StartedPids.Except(serving).ToList();
-        Assert.Equal(2, spares.Count);
+        var (weatherSpare, timeSpare) = (spares[0], spares[1]);
 
         var asked = new List<ToolCallsRequested>();
         var onTime = await h.RunAsync(Request(ToolScript.Marker("get_time", """{"city":"Oslo"}"""), time), Answering(asked, c => new ToolResult(c.Id, "noon")));
         var onWeather = await h.RunAsync(Request(ToolScript.Marker("get_weather", """{"city":"Oslo"}"""), weather), Answering(asked, c => new ToolResult(c.Id, "snow")));
 
         // Both new conversations ran on the spares of their tool sets, which listed their own tools.
-        var onTimePid = h.Provider.PidOf(onTime.Completed!.SessionId!)!.Value;
-        var onWeatherPid = h.Provider.PidOf(onWeather.Completed!.SessionId!)!.Value;
-        Assert.Contains(onTimePid, spares);
-        Assert.Contains(onWeatherPid, spares);
-        Assert.NotEqual(onTimePid, onWeatherPid);
+        Assert.Equal(timeSpare, h.Provider.PidOf(onTime.Completed!.SessionId!));
+        Assert.Equal(weatherSpare, h.Provider.PidOf(onWeather.Completed!.SessionId!));
         Assert.Equal(["get_time", "get_weather"], asked.Select(a => Assert.Single(a.Calls).Name));
         Assert.EndsWith(ToolScript.FinalAnswer([("noon", false)]), onTime.Text, StringComparison.Ordinal);
         Assert.EndsWith(ToolScript.FinalAnswer([("snow", false)]), onWeather.Text, StringComparison.Ordinal);
