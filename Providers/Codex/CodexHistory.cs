@@ -3,11 +3,11 @@ using System.Text.Json;
 namespace CodexApiServer.Providers.Codex;
 
 /// <summary>
-/// A conversation with tool calls in a Codex thread. codex 0.169's app-server takes raw Responses items
-/// into a thread's history (thread/inject_items; checked: they reach the model as function_call and
+/// A conversation's earlier turns in a Codex thread. codex 0.169's app-server takes raw Responses items
+/// into a thread's history (thread/inject_items; checked: they reach the model as message, function_call and
 /// function_call_output items, in order, before the turn's input, and a turn with no input of its own then
-/// answers from them). So an earlier call and its result go to the model as what they were, with their
-/// ids, not as lines of text it could mistake for something the user wrote. Pure: messages in, JSON out.
+/// answers from them). So an earlier message, call or result goes to the model as what it was (calls with their
+/// ids), not as lines of text it could mistake for something the user wrote. Pure: messages in, JSON out.
 /// </summary>
 internal static class CodexHistory
 {
@@ -15,20 +15,22 @@ internal static class CodexHistory
     public const string FailedPrefix = "[tool call failed] ";
 
     /// <summary>
-    /// The messages to inject as history, and the ones to send as the turn's input. Only a conversation with
-    /// tool parts is split: everything before its trailing user messages is history (so after a tool result
-    /// the input may be empty: the model answers the result). Otherwise all of it is input, as before.
+    /// The messages to inject as history, and the ones to send as the turn's input: everything before the trailing
+    /// user messages is history (a conversation replayed into a new thread, a tool result and what led to it), so
+    /// after a tool result the input may be empty and the model answers the result. All of it is input when there is
+    /// no earlier turn (only user messages), or when it ends with the assistant's words and has no tool parts.
     /// </summary>
     public static (IReadOnlyList<TurnMessage> History, IReadOnlyList<TurnMessage> Input) Split(IReadOnlyList<TurnMessage> messages)
     {
-        if (!messages.Any(m => m.Parts.Any(p => p is ToolCallPart or ToolResultPart)))
-        {
-            return ([], messages);
-        }
         var start = messages.Count;
         while (start > 0 && messages[start - 1].Role == "user")
         {
             start--;
+        }
+        var tools = messages.Any(m => m.Parts.Any(p => p is ToolCallPart or ToolResultPart));
+        if (start == 0 || (start == messages.Count && !tools))
+        {
+            return ([], messages);
         }
         return ([.. messages.Take(start)], [.. messages.Skip(start)]);
     }

@@ -8,7 +8,8 @@ namespace CodexApiServer.Providers.Codex;
 /// <summary>
 /// The Codex threads loaded in the app-server: one per conversation, and one spare started ahead per
 /// (model, instructions, client tool set) in use, so a new conversation does not wait for thread/start. The number
-/// loaded is bounded; an unloaded thread stays on disk and is resumed when its conversation goes on.
+/// loaded is bounded. A chat thread is ephemeral: once unloaded (or its app-server gone) its conversation is replayed
+/// into a new thread when it goes on. An agent's thread stays on disk and is resumed.
 /// </summary>
 /// <param name="currentServer">The app-server running now, if any: threads are unloaded and deleted there.</param>
 /// <param name="stopped">True once the provider is disposed: no more spares are started.</param>
@@ -64,18 +65,19 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
             known.LastUsed = Stopwatch.GetTimestamp();
             return (known, null);
         }
-        if (known?.ToolsDigest is not null || CodexThreadSettings.ToolsDigest(request) is not null)
+        if (!AgentMode || known?.ToolsDigest is not null || CodexThreadSettings.ToolsDigest(request) is not null)
         {
-            // thread/resume cannot turn on the raw events that say when the model's step of tool calls is over
-            // (nor check which tools a thread of an earlier run had): a conversation with tools is replayed in a new thread.
+            // A chat thread is ephemeral: nothing of it is on disk to resume. And thread/resume cannot turn on the raw
+            // events that say when the model's step of tool calls is over (nor check which tools a thread of an earlier
+            // run had). Either way the conversation is replayed in a new thread.
             if (known is not null && _sessions.TryRemove(new KeyValuePair<string, CodexThread>(request.SessionId, known)))
             {
                 CodexScratchDirs.Delete(known.ScratchDir);
             }
-            return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"Codex thread {request.SessionId} with client tools is no longer loaded"));
+            return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"Codex thread {request.SessionId} is no longer loaded"));
         }
 
-        // A thread of an earlier process (ours, or before a restart of the whole server): codex
+        // An agent's thread of an earlier process (ours, or before a restart of the whole server): codex
         // keeps non-ephemeral threads on disk, so resume it.
         var scratch = known?.ScratchDir ?? CodexScratchDirs.Create(settings.DataDir);
         try
@@ -212,8 +214,8 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
         CodexScratchDirs.RemoveStale(settings.DataDir, _sessions.Values.Concat(_spares.Values).Select(s => s.ScratchDir).ToHashSet(StringComparer.Ordinal));
 
     /// <summary>
-    /// Keeps the number of loaded threads bounded. An evicted thread stays on disk, so a later
-    /// turn on it resumes it: eviction costs a resume, never the conversation.
+    /// Keeps the number of loaded threads bounded. A later turn on an evicted thread replays its conversation
+    /// (chat) or resumes it from disk (agent): eviction costs that, never the conversation.
     /// </summary>
     private void EvictIdle()
     {

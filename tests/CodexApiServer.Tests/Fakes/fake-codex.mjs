@@ -60,6 +60,7 @@ function appServer() {
   const knownThreads = new Set((process.env.FAKE_CODEX_RESUMABLE ?? '').split(',').filter(Boolean));
   const waiting = new Map(); // id of our request -> resolve
   const active = new Map(); // threadId -> turnId
+  const injected = new Map(); // threadId -> items injected since its last turn
   console.error('fake codex app-server starting, mode ' + mode);
 
   let frozen = false; // 'freeze': a hung app-server, which answers nothing more
@@ -97,6 +98,10 @@ function appServer() {
       case 'thread/resume':
         if (knownThreads.has(p.threadId)) await write({ id: msg.id, result: { thread: { id: p.threadId } } });
         else await write({ id: msg.id, error: { code: -32600, message: 'no rollout found for thread id ' + p.threadId } });
+        return;
+      case 'thread/inject_items':
+        injected.set(p.threadId, [...(injected.get(p.threadId) ?? []), ...p.items]);
+        await write({ id: msg.id, result: {} });
         return;
       case 'thread/unsubscribe':
         await write({ id: msg.id, result: {} });
@@ -141,12 +146,16 @@ function appServer() {
     // A notification for another turn of the same thread must not leak into this one.
     await write({ method: 'item/agentMessage/delta', params: { threadId, turnId: 'some-old-turn', itemId: 'x', delta: 'LEAK' } });
     const input = (p.input ?? []).filter(i => i.type === 'text').map(i => i.text).join('|');
+    // Items injected before this turn, as "role:text" ("type" for calls and results), then " > " and the input.
+    const items = injected.get(threadId) ?? [];
+    injected.delete(threadId);
+    const history = items.map(i => i.type === 'message' ? i.role + ':' + i.content.map(c => c.text ?? c.type).join(' ') : i.type).map(x => x + ' > ').join('');
     let text = ['Hello', ' from', ' fake', ' codex.'];
     // "#mode=NAME" in the message picks the behaviour of this turn only.
     const turnMode = (/#mode=([a-z-]+)/.exec(input) || [])[1] ?? mode;
 
     switch (turnMode) {
-      case 'echo': text = ['echo:', input]; break;
+      case 'echo': text = ['echo:', history + input]; break;
       case 'crash-once':
         if (firstTime()) { await delta('partial '); await sleep(50); process.exit(3); }
         break;

@@ -10,14 +10,15 @@ namespace CodexApiServer.Tests.Providers;
 /// <summary>CodexProvider against a fake app-server that misbehaves on demand.</summary>
 public sealed class CodexFakeTests
 {
-    private static CodexHarness Fake(string mode, string? log = null, string? state = null, TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? resumable = null) =>
+    private static CodexHarness Fake(string mode, string? log = null, string? state = null, TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? resumable = null,
+        string? agentDirectory = null) =>
         CodexHarness.Create(CodexHarness.FakeCodexPath(), new Dictionary<string, string?>
         {
             ["FAKE_CODEX_MODE"] = mode,
             ["FAKE_CODEX_LOG"] = log,
             ["FAKE_CODEX_STATE"] = state,
             ["FAKE_CODEX_RESUMABLE"] = resumable,
-        }, requestTimeout, maxLineBytes);
+        }, requestTimeout, maxLineBytes, agentDirectory: agentDirectory);
 
     [Fact]
     public async Task A_turn_streams_deltas_usage_and_completes_with_the_thread_as_session()
@@ -121,7 +122,7 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
-    public async Task History_for_a_new_thread_keeps_roles_and_a_live_thread_gets_only_new_messages()
+    public async Task History_for_a_new_thread_goes_in_as_items_and_a_live_thread_gets_only_new_messages()
     {
         await using var codex = Fake("echo");
         var history = new List<TurnMessage>
@@ -132,7 +133,8 @@ public sealed class CodexFakeTests
             new("user", [new TextPart("And 3+3?"), new ImageUrlPart("https://example.com/a.png")]),
         };
         var first = await codex.RunAsync(new TurnRequest(CodexHarness.Model(), null, history));
-        Assert.Equal("echo:[system]: Rules.\n\n[user]: What is 2+2?\n\n[assistant]: 4\n\n[user]: And 3+3? (1 image attached)", first.Text());
+        // The earlier turns as items of their own (thread/inject_items), the last message as the turn's input.
+        Assert.Equal("echo:developer:Rules. > user:What is 2+2? > assistant:4 > And 3+3?", first.Text());
 
         var second = await codex.RunAsync(CodexHarness.Ask("thanks", first.Completed().SessionId));
         Assert.Equal("echo:thanks", second.Text());
@@ -291,9 +293,23 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
-    public async Task A_session_of_a_dead_process_is_resumed_and_an_unknown_one_is_session_not_found()
+    public async Task A_chat_session_not_loaded_is_session_not_found_without_a_resume()
     {
-        await using var codex = Fake("normal", resumable: "thr-old-1");
+        var log = Path.Combine(TempDir.Create("fake-codex-log"), "log.jsonl");
+        await using var codex = Fake("normal", log: log, resumable: "thr-old-1");
+        Assert.Equal("Hello from fake codex.", (await codex.RunAsync(CodexHarness.Ask("hi"))).Text());
+        // A chat thread is ephemeral: nothing to resume, the conversation is replayed instead (TurnRun).
+        var missing = await codex.RunAsync(CodexHarness.Ask("hi", sessionId: "thr-old-1"));
+        Assert.Equal(ProviderErrorKind.SessionNotFound, missing.Failed().Kind);
+        var sent = File.ReadAllText(log);
+        Assert.Contains("thread/start", sent, StringComparison.Ordinal);
+        Assert.DoesNotContain("thread/resume", sent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_agent_session_of_a_dead_process_is_resumed_and_an_unknown_one_is_session_not_found()
+    {
+        await using var codex = Fake("normal", resumable: "thr-old-1", agentDirectory: TempDir.Create("fake-codex-agent"));
         var resumed = await codex.RunAsync(CodexHarness.Ask("hi", sessionId: "thr-old-1"));
         Assert.Equal("thr-old-1", resumed.Completed().SessionId);
 

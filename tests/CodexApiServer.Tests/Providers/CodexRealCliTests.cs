@@ -211,12 +211,48 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
         Assert.Equal(["question 0", "question 1", "question 2"], mock.Requests.Select(NewestUserText).Order());
     }
 
+    /// <summary>The user and assistant messages of an upstream request, in order, as (role, text).</summary>
+    private static List<(string Role, string Text)> Messages(JsonNode request) =>
+        [.. request["input"]!.AsArray()
+            .Where(i => (string?)i!["type"] == "message" && (string?)i["role"] is "user" or "assistant")
+            .Select(i => ((string)i!["role"]!, string.Concat(i["content"]!.AsArray().Select(c => (string?)c!["text"]))))];
+
     [Fact]
-    public async Task A_session_survives_the_app_server_dying_by_thread_resume()
+    public async Task A_chat_conversation_whose_app_server_died_is_replayed_with_its_turns_as_items()
     {
-        var (mock, codex) = await StartAsync();
-        await using var _ = mock;
-        await using var __ = codex;
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        var environment = mock.CodexEnvironment();
+        await using var codex = CodexHarness.Create(RealClis.Codex, environment);
+        var first = await codex.RunAsync(CodexHarness.Ask("remember the word kumquat"));
+        var session = first.Completed().SessionId!;
+        var pid = codex.Provider.AppServerPid!.Value;
+        // An ephemeral thread: codex wrote no rollout of it.
+        Assert.Empty(Directory.GetFiles(environment["CODEX_HOME"]!, "*.jsonl", SearchOption.AllDirectories));
+
+        using (var process = Process.GetProcessById(pid))
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        await CodexFakeTests.WaitForAsync(() => codex.Provider.AppServerPid is null);
+
+        // Nothing to resume: the server replays the conversation (TurnRun), as this second request does.
+        var gone = await codex.RunAsync(CodexHarness.Ask("which word?", session));
+        Assert.Equal(ProviderErrorKind.SessionNotFound, gone.Failed().Kind);
+        Assert.Single(mock.Requests);
+        var replay = await codex.RunAsync(new TurnRequest(CodexHarness.Model(), null,
+            [TurnMessage.User("remember the word kumquat"), new TurnMessage("assistant", [new TextPart(first.Text())]), TurnMessage.User("which word?")]));
+
+        Assert.Equal("Hello from the mock.", replay.Text());
+        Assert.NotEqual(pid, codex.Provider.AppServerPid);
+        // The earlier turn as messages of their own, as a resumed thread would send them, then the new one.
+        Assert.Equal([("user", "remember the word kumquat"), ("assistant", "Hello from the mock."), ("user", "which word?")], Messages(mock.Requests[^1]));
+    }
+
+    [Fact]
+    public async Task An_agent_session_survives_the_app_server_dying_by_thread_resume()
+    {
+        await using var mock = await MockResponsesUpstream.StartAsync();
+        await using var codex = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), agentDirectory: TempDir.Create("codex-agent"));
         var first = await codex.RunAsync(CodexHarness.Ask("remember the word kumquat"));
         var session = first.Completed().SessionId!;
         var pid = codex.Provider.AppServerPid!.Value;
@@ -230,27 +266,32 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
         var second = await codex.RunAsync(CodexHarness.Ask("which word?", session));
         Assert.Equal(session, second.Completed().SessionId);
         Assert.NotEqual(pid, codex.Provider.AppServerPid);
-        var input = mock.Requests[^1]["input"]!.ToJsonString();
-        Assert.Contains("remember the word kumquat", input);
+        Assert.Contains("remember the word kumquat", mock.Requests[^1]["input"]!.ToJsonString());
         Assert.Equal("which word?", NewestUserText(mock.Requests[^1]));
     }
 
     [Fact]
-    public async Task Threads_beyond_the_live_limit_are_unloaded_and_resumed_when_used_again()
+    public async Task Threads_beyond_the_live_limit_are_unloaded_then_replayed_in_chat_and_resumed_as_an_agent()
     {
         await using var mock = await MockResponsesUpstream.StartAsync();
-        await using var codex = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), maxLiveSessions: 1);
-        var a = (await codex.RunAsync(CodexHarness.Ask("thread A says apricot"))).Completed().SessionId!;
-        var b = (await codex.RunAsync(CodexHarness.Ask("thread B says banana"))).Completed().SessionId!;
-        await CodexFakeTests.WaitForAsync(() => codex.Logs.Lines.Any(l => l.Contains("Unloading idle Codex thread " + a)));
+        await using var chat = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), maxLiveSessions: 1);
+        var a = (await chat.RunAsync(CodexHarness.Ask("thread A says apricot"))).Completed().SessionId!;
+        await chat.RunAsync(CodexHarness.Ask("thread B says banana"));
+        await CodexFakeTests.WaitForAsync(() => chat.Logs.Lines.Any(l => l.Contains("Unloading idle Codex thread " + a)));
+        Assert.Equal(ProviderErrorKind.SessionNotFound, (await chat.RunAsync(CodexHarness.Ask("and now?", a))).Failed().Kind);
 
-        var again = await codex.RunAsync(CodexHarness.Ask("and now?", a));
+        await using var agent = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), maxLiveSessions: 1, agentDirectory: TempDir.Create("codex-agent"));
+        var c = (await agent.RunAsync(CodexHarness.Ask("thread C says cherry"))).Completed().SessionId!;
+        var d = (await agent.RunAsync(CodexHarness.Ask("thread D says durian"))).Completed().SessionId!;
+        await CodexFakeTests.WaitForAsync(() => agent.Logs.Lines.Any(l => l.Contains("Unloading idle Codex thread " + c)));
 
-        Assert.Equal(a, again.Completed().SessionId);
+        var again = await agent.RunAsync(CodexHarness.Ask("and now?", c));
+
+        Assert.Equal(c, again.Completed().SessionId);
         var input = mock.Requests[^1]["input"]!.ToJsonString();
-        Assert.Contains("thread A says apricot", input);
-        Assert.DoesNotContain("banana", input);
-        Assert.NotEqual(a, b);
+        Assert.Contains("thread C says cherry", input);
+        Assert.DoesNotContain("durian", input);
+        Assert.NotEqual(c, d);
     }
 
     [Fact]

@@ -31,8 +31,8 @@ public sealed class CodexThreadSettingsTests
         Assert.Equal("read-only", (string?)p["sandbox"]);
         Assert.Equal("Answer in French.", (string?)p["baseInstructions"]);
         Assert.Null(p["developerInstructions"]);
-        // Kept on disk, so the conversation can be resumed after a restart.
-        Assert.False((bool)p["ephemeral"]!);
+        // In memory only: no rollout written each turn (a conversation whose thread is gone is replayed).
+        Assert.True((bool)p["ephemeral"]!);
     }
 
     [Fact]
@@ -83,6 +83,8 @@ public sealed class CodexThreadSettingsTests
         Assert.Equal("Use tabs.", (string?)p["developerInstructions"]);
         Assert.Null(p["baseInstructions"]);
         Assert.Null(p["config"]);
+        // Kept on disk, as codex's own threads are, so it is resumed after a restart.
+        Assert.False((bool)p["ephemeral"]!);
         Assert.True(CodexThreadSettings.IsAgentMode(Agent));
         Assert.False(CodexThreadSettings.IsAgentMode(Chat));
     }

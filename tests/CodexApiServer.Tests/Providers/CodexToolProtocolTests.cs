@@ -101,12 +101,16 @@ public sealed class CodexToolProtocolTests
     }
 
     [Fact]
-    public void A_history_without_tool_parts_is_all_input_as_before_and_exec_text_shows_tool_parts()
+    public void Earlier_turns_are_history_the_trailing_user_messages_input_and_exec_text_shows_tool_parts()
     {
-        TurnMessage[] plain = [TurnMessage.User("a"), new("assistant", [new TextPart("b")]), TurnMessage.User("c")];
+        TurnMessage[] plain = [TurnMessage.User("a"), new("assistant", [new TextPart("b")]), TurnMessage.User("c"), TurnMessage.User("d")];
         var (history, input) = CodexHistory.Split(plain);
-        Assert.Empty(history);
-        Assert.Equal(3, input.Count);
+        Assert.Equal(["a", "b"], history.Select(m => ((TextPart)m.Parts[0]).Text));
+        Assert.Equal(["c", "d"], input.Select(m => ((TextPart)m.Parts[0]).Text));
+        // Only user messages: no earlier turn. Ending with the assistant's words (no tool parts): nothing to answer after, all input.
+        Assert.Empty(CodexHistory.Split([TurnMessage.User("a"), TurnMessage.User("b")]).History);
+        Assert.Empty(CodexHistory.Split(plain[..2]).History);
+        Assert.Equal(2, CodexHistory.Split(plain[..2]).Input.Count);
 
         var text = CodexProtocol.FlattenText([TurnMessage.User("q"), new("assistant", [new ToolCallPart("call_1", "f", "{}")]), new("tool", [new ToolResultPart("call_1", "r")])]);
         Assert.Equal("[user]: q\n\n[assistant]: [called tool f (call call_1) with arguments {}]\n\n[tool]: [result of tool call call_1] r", text);

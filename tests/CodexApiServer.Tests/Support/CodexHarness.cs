@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using CodexApiServer.Children;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
@@ -32,12 +33,18 @@ public sealed class CodexHarness : IAsyncDisposable
     public CodexProvider Provider { get; }
     public CapturingLoggerProvider Logs { get; }
 
+    /// <param name="agentDirectory">Runs the provider in agent mode with this working directory (else chat mode).</param>
     public static CodexHarness Create(string? codexPath, IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? forceMode = null, int maxLiveSessions = 256)
+        TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? forceMode = null, int maxLiveSessions = 256, string? agentDirectory = null)
     {
         var dataDir = TempDir.Create("codex");
-        var config = codexPath is null ? "{\"codexPath\": \"/nonexistent/codex\"}" : $"{{\"codexPath\": \"{codexPath}\"}}";
-        File.WriteAllText(Path.Combine(dataDir, "config.json"), config);
+        var config = new JsonObject { ["codexPath"] = codexPath ?? "/nonexistent/codex" };
+        if (agentDirectory is not null)
+        {
+            config["mode"] = "agent";
+            config["agentWorkingDirectory"] = agentDirectory;
+        }
+        File.WriteAllText(Path.Combine(dataDir, "config.json"), config.ToJsonString());
         var settings = ServerSettings.Load(CommandLine.Parse(["--port", "0", "--data-dir", dataDir]), _ => null);
         var logs = new CapturingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
