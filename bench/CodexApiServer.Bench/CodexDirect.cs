@@ -171,26 +171,11 @@ public sealed class CodexDirect : IAsyncDisposable
         return JsonNode.Parse(buffer.ToArray())!.AsObject();
     }
 
+    /// <summary>A thread as CodexProvider starts one for a chat request with these instructions (CodexThreadSettings).</summary>
     private async Task<string> StartThreadAsync(string model, string baseInstructions)
     {
-        using var config = new MemoryStream();
-        using (var w = new Utf8JsonWriter(config))
-        {
-            w.WriteStartObject();
-            CodexThreadSettings.WriteChatConfig(w, []);
-            w.WriteEndObject();
-        }
-        var thread = new JsonObject
-        {
-            ["model"] = model,
-            ["cwd"] = _cwd,
-            ["sandbox"] = "read-only",
-            ["approvalPolicy"] = "never",
-            ["ephemeral"] = false,
-            ["baseInstructions"] = baseInstructions,
-            ["config"] = JsonNode.Parse(config.ToArray())!["config"]!.DeepClone(),
-        };
-        var started = await RequestAsync("thread/start", thread);
+        var request = new TurnRequest(new ModelEntry(model, ProviderKind.Codex, 0, model), baseInstructions, []);
+        var started = await RequestAsync("thread/start", Params(w => CodexThreadSettings.WriteThreadStart(w, new ServerConfig(), request, _cwd, [])));
         return (string)started["thread"]!["id"]!;
     }
 
