@@ -92,7 +92,7 @@ public static partial class ResponsesApi
         // as the Codex CLI and the Agents SDK): that continues its live session with the items after our last answer.
         var history = previous is null ? [] : ResponseChain.History(store, previous);
         var full = new TurnRequest(route.Model, p.Instructions, [.. history, .. p.Messages], p.Effort, p.Schema,
-            Tools: p.Tools, ToolChoice: p.ToolChoice, ParallelToolCalls: p.Body.ParallelToolCalls != false);
+            Tools: p.Tools, ToolChoice: p.ToolChoice, ParallelToolCalls: p.Body.ParallelToolCalls != false, Resumable: save);
         var (request, replay) = (full, (TurnRequest?)null);
         if (resumed is null && previous?.SessionId is { } sessionId && previous.Model == p.Model)
         {

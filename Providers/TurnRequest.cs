@@ -14,6 +14,11 @@ namespace CodexApiServer.Providers;
 /// <param name="Tools">The client's tools the model may call (<see cref="ToolCallsRequested"/>); null or empty for none. Part of a session's key.</param>
 /// <param name="ToolChoice">The request's tool_choice (null: auto); see <see cref="Providers.ToolChoice.Instruction"/>.</param>
 /// <param name="ParallelToolCalls">False: one call per model step.</param>
+/// <param name="Resumable">
+/// A later request may continue this conversation by id, after a restart too (a stored response's previous_response_id):
+/// the CLI's own session must stay on disk to be resumed. Claude always keeps its transcript; Codex keeps a chat thread
+/// only then.
+/// </param>
 public sealed record TurnRequest(
     ModelEntry Model,
     string? Instructions,
@@ -23,4 +28,5 @@ public sealed record TurnRequest(
     string? SessionId = null,
     IReadOnlyList<ToolDefinition>? Tools = null,
     ToolChoice? ToolChoice = null,
-    bool ParallelToolCalls = true);
+    bool ParallelToolCalls = true,
+    bool Resumable = false);

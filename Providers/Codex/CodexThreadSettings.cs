@@ -15,16 +15,20 @@ internal static class CodexThreadSettings
     public static bool IsAgentMode(ServerConfig config) => config.Mode == "agent";
 
     /// <summary>
-    /// thread/start: a new thread. In chat mode it is ephemeral: codex keeps it in memory only, and writes no
+    /// Whether a new thread for <paramref name="request"/> is ephemeral: codex keeps it in memory only and writes no
     /// rollout file or thread record for it, which takes ~8 ms off the start of every turn (codex 0.169, measured
-    /// against the loopback mock). A conversation whose thread is gone (the app-server restarted, or the thread was
-    /// unloaded) is replayed into a new thread with its earlier turns as items (<see cref="CodexHistory"/>). An
-    /// agent's thread is kept on disk, so it outlives a restart of the app-server (thread/resume), as codex's own are.
+    /// against the loopback mock). So are chat threads that nothing will ask to continue by id: a conversation whose
+    /// thread is gone (the app-server restarted, or the thread was unloaded) is replayed into a new thread with its
+    /// earlier turns as items (<see cref="CodexHistory"/>). A stored response's thread (<see cref="TurnRequest.Resumable"/>)
+    /// and an agent's are kept on disk, so they outlive a restart (thread/resume), as codex's own are.
     /// </summary>
+    public static bool Ephemeral(ServerConfig config, TurnRequest request) => !IsAgentMode(config) && !request.Resumable;
+
+    /// <summary>thread/start: a new thread, ephemeral or kept on disk (<see cref="Ephemeral"/>).</summary>
     public static void WriteThreadStart(Utf8JsonWriter w, ServerConfig config, TurnRequest request, string scratch, IReadOnlyList<string> mcpServers, bool codexBaseInstructions = false)
     {
         WriteThreadSettings(w, config, request, scratch, mcpServers, codexBaseInstructions);
-        w.WriteBoolean("ephemeral", !IsAgentMode(config));
+        w.WriteBoolean("ephemeral", Ephemeral(config, request));
         WriteDynamicTools(w, DeclaredTools(request));
     }
 

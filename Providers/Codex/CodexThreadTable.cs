@@ -8,8 +8,8 @@ namespace CodexApiServer.Providers.Codex;
 /// <summary>
 /// The Codex threads loaded in the app-server: one per conversation, and one spare started ahead per
 /// (model, instructions, client tool set) in use, so a new conversation does not wait for thread/start. The number
-/// loaded is bounded. A chat thread is ephemeral: once unloaded (or its app-server gone) its conversation is replayed
-/// into a new thread when it goes on. An agent's thread stays on disk and is resumed.
+/// loaded is bounded. An ephemeral thread's conversation is replayed into a new thread when it goes on after the thread
+/// was unloaded or its app-server ended; a thread kept on disk (a stored response's, an agent's) is resumed.
 /// </summary>
 /// <param name="currentServer">The app-server running now, if any: threads are unloaded and deleted there.</param>
 /// <param name="stopped">True once the provider is disposed: no more spares are started.</param>
@@ -65,11 +65,11 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
             known.LastUsed = Stopwatch.GetTimestamp();
             return (known, null);
         }
-        if (!AgentMode || known?.ToolsDigest is not null || CodexThreadSettings.ToolsDigest(request) is not null)
+        if (known is { Ephemeral: true } || known?.ToolsDigest is not null || CodexThreadSettings.ToolsDigest(request) is not null)
         {
-            // A chat thread is ephemeral: nothing of it is on disk to resume. And thread/resume cannot turn on the raw
-            // events that say when the model's step of tool calls is over (nor check which tools a thread of an earlier
-            // run had). Either way the conversation is replayed in a new thread.
+            // Nothing of an ephemeral thread is on disk to resume. And thread/resume cannot turn on the raw events that
+            // say when the model's step of tool calls is over (nor check which tools a thread of an earlier run had).
+            // Either way the conversation is replayed in a new thread.
             if (known is not null && _sessions.TryRemove(new KeyValuePair<string, CodexThread>(request.SessionId, known)))
             {
                 CodexScratchDirs.Delete(known.ScratchDir);
@@ -77,8 +77,8 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
             return (null, new ProviderError(ProviderErrorKind.SessionNotFound, $"Codex thread {request.SessionId} is no longer loaded"));
         }
 
-        // An agent's thread of an earlier process (ours, or before a restart of the whole server): codex
-        // keeps non-ephemeral threads on disk, so resume it.
+        // A thread of an earlier process (ours, or before a restart of the whole server): codex keeps non-ephemeral
+        // threads on disk, so resume it (an ephemeral one unloaded since is not found, and is replayed).
         var scratch = known?.ScratchDir ?? CodexScratchDirs.Create(settings.DataDir);
         try
         {
@@ -119,7 +119,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
                 options.RequestTimeout, cancellationToken);
             var threadId = CodexProtocol.Str(CodexProtocol.Prop(result, "thread"), "id")
                 ?? throw new InvalidOperationException("thread/start answered without a thread id");
-            return new CodexThread(threadId, scratch, CodexThreadSettings.ToolsDigest(request)) { Generation = server.Generation };
+            return new CodexThread(threadId, scratch, CodexThreadSettings.ToolsDigest(request), CodexThreadSettings.Ephemeral(config, request)) { Generation = server.Generation };
         }
         catch
         {
@@ -129,7 +129,8 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
     }
 
     private SpareKey SpareKeyOf(TurnRequest request) =>
-        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? settings.Config.AgentWorkingDirectory : null, CodexThreadSettings.ToolsDigest(request), CodexBaseInstructions);
+        new(request.Model.CliModel, request.Instructions ?? "", AgentMode ? settings.Config.AgentWorkingDirectory : null, CodexThreadSettings.ToolsDigest(request), CodexBaseInstructions,
+            CodexThreadSettings.Ephemeral(settings.Config, request));
 
     private CodexThread? TakeSpare(CodexAppServer server, TurnRequest request)
     {
@@ -214,8 +215,8 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
         CodexScratchDirs.RemoveStale(settings.DataDir, _sessions.Values.Concat(_spares.Values).Select(s => s.ScratchDir).ToHashSet(StringComparer.Ordinal));
 
     /// <summary>
-    /// Keeps the number of loaded threads bounded. A later turn on an evicted thread replays its conversation
-    /// (chat) or resumes it from disk (agent): eviction costs that, never the conversation.
+    /// Keeps the number of loaded threads bounded. A later turn on an evicted thread resumes it from disk, or replays
+    /// its conversation if it was ephemeral: eviction costs that, never the conversation.
     /// </summary>
     private void EvictIdle()
     {
@@ -289,7 +290,7 @@ internal sealed partial class CodexThreadTable(ServerSettings settings, CodexPro
     }
 
     /// <param name="Tools">The digest of the client tools the thread declares: conversations with other tools never share a spare.</param>
-    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir, string? Tools, bool CodexBaseInstructions);
+    private readonly record struct SpareKey(string Model, string Instructions, string? AgentDir, string? Tools, bool CodexBaseInstructions, bool Ephemeral);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex thread {ThreadId} could not be resumed: {Reason}")]
     private static partial void LogResumeFailed(ILogger logger, string threadId, string reason);

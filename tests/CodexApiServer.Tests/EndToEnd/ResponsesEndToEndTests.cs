@@ -72,7 +72,7 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
     [Theory(Timeout = 90_000)]
     [InlineData(RealStackFixture.CodexModel)]
     [InlineData(RealStackFixture.ClaudeModel)]
-    public async Task After_a_restart_previous_response_id_continues_the_conversation_and_no_child_survives(string model)
+    public async Task After_a_restart_previous_response_id_resumes_the_cli_session_and_no_child_survives(string model)
     {
         stack.ResetMocks();
         var first = await stack.StartServerAsync();
@@ -111,18 +111,12 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
         Assert.Equal(200, (int)next.StatusCode);
         Assert.Equal(RealStackFixture.Text, (string?)nextBody["output"]![0]!["content"]![0]!["text"]);
         Assert.Equal(before + 1, Upstream.Count(stack, model));
-        // The earlier turn arrives as its own turn, not as a transcript flattened into the new message: claude's
-        // stored session came back (--resume); codex's chat thread was ephemeral, so the server replayed the
-        // conversation into a new thread, the earlier messages as items of their own.
+        // The CLI's own stored session came back (thread/resume, --resume): the earlier turn arrives as its
+        // own turn, not as a transcript we replayed into the new message.
         AssertContinued(model, "ペリカンという言葉を覚えて 🐦", "覚えた言葉は?");
-        var nextSession = second.App.Services.GetRequiredService<ResponseStore>().Get((string)nextBody["id"]!)!.SessionId;
-        if (model == RealStackFixture.CodexModel)
+        Assert.Equal(session, second.App.Services.GetRequiredService<ResponseStore>().Get((string)nextBody["id"]!)!.SessionId);
+        if (model == RealStackFixture.ClaudeModel)
         {
-            Assert.NotEqual(session, nextSession);
-        }
-        else
-        {
-            Assert.Equal(session, nextSession);
             var argv = Processes.CommandLine(second.Claude.PidOf(session)!.Value);
             Assert.Contains("--resume " + session, argv, StringComparison.Ordinal);
         }
@@ -144,19 +138,11 @@ public sealed class ResponsesEndToEndTests(RealStackFixture stack, ITestOutputHe
         Assert.Equal(200, (int)response.StatusCode);
         var id = (string)body["id"]!;
         var session = server.App.Services.GetRequiredService<ResponseStore>().Get(id)!.SessionId!;
-        // codex would keep rollouts under CODEX_HOME/sessions, claude keeps its transcripts under HOME/.claude/projects.
+        // codex keeps rollouts under CODEX_HOME/sessions, claude its transcripts under HOME/.claude/projects.
         var home = model == RealStackFixture.CodexModel ? stack.CodexEnvironment["CODEX_HOME"]! : stack.ClaudeEnvironment["HOME"]!;
-        string[] Transcripts() => Directory.GetFiles(home, "*.jsonl", SearchOption.AllDirectories).Where(f => File.ReadAllText(f).Contains("青い象", StringComparison.Ordinal)).ToArray();
-        if (model == RealStackFixture.CodexModel)
-        {
-            // A chat thread is ephemeral: codex writes the conversation nowhere.
-            await Task.Delay(500);
-            Assert.Empty(Transcripts());
-        }
-        else
-        {
-            Assert.True(await Providers.ClaudeTestHarness.WaitUntilAsync(() => Transcripts().Length > 0, TimeSpan.FromSeconds(10)), "the CLI wrote no transcript to remove");
-        }
+        string[] Transcripts() => Directory.GetFiles(home, "*.jsonl", SearchOption.AllDirectories).Where(f => Path.GetFileName(f).Contains(session, StringComparison.Ordinal)).ToArray();
+        Assert.True(await Providers.ClaudeTestHarness.WaitUntilAsync(() => Transcripts().Length > 0, TimeSpan.FromSeconds(10)), "the CLI wrote no transcript to remove");
+        Assert.Contains(Transcripts(), f => File.ReadAllText(f).Contains("青い象", StringComparison.Ordinal));
 
         using var deleted = await server.Client.DeleteAsync("/v1/responses/" + id);
 

@@ -10,15 +10,14 @@ namespace CodexApiServer.Tests.Providers;
 /// <summary>CodexProvider against a fake app-server that misbehaves on demand.</summary>
 public sealed class CodexFakeTests
 {
-    private static CodexHarness Fake(string mode, string? log = null, string? state = null, TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? resumable = null,
-        string? agentDirectory = null) =>
+    private static CodexHarness Fake(string mode, string? log = null, string? state = null, TimeSpan? requestTimeout = null, int? maxLineBytes = null, string? resumable = null) =>
         CodexHarness.Create(CodexHarness.FakeCodexPath(), new Dictionary<string, string?>
         {
             ["FAKE_CODEX_MODE"] = mode,
             ["FAKE_CODEX_LOG"] = log,
             ["FAKE_CODEX_STATE"] = state,
             ["FAKE_CODEX_RESUMABLE"] = resumable,
-        }, requestTimeout, maxLineBytes, agentDirectory: agentDirectory);
+        }, requestTimeout, maxLineBytes);
 
     [Fact]
     public async Task A_turn_streams_deltas_usage_and_completes_with_the_thread_as_session()
@@ -293,23 +292,29 @@ public sealed class CodexFakeTests
     }
 
     [Fact]
-    public async Task A_chat_session_not_loaded_is_session_not_found_without_a_resume()
+    public async Task An_ephemeral_thread_whose_app_server_died_is_session_not_found_without_a_resume()
     {
         var log = Path.Combine(TempDir.Create("fake-codex-log"), "log.jsonl");
-        await using var codex = Fake("normal", log: log, resumable: "thr-old-1");
-        Assert.Equal("Hello from fake codex.", (await codex.RunAsync(CodexHarness.Ask("hi"))).Text());
-        // A chat thread is ephemeral: nothing to resume, the conversation is replayed instead (TurnRun).
-        var missing = await codex.RunAsync(CodexHarness.Ask("hi", sessionId: "thr-old-1"));
+        await using var codex = Fake("normal", log: log);
+        var session = (await codex.RunAsync(CodexHarness.Ask("hi"))).Completed().SessionId!;
+        using (var process = Process.GetProcessById(codex.Provider.AppServerPid!.Value))
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        await WaitForAsync(() => codex.Provider.AppServerPid is null);
+
+        // Nothing of it is on disk: the conversation is replayed instead (TurnRun), with no thread/resume tried.
+        var missing = await codex.RunAsync(CodexHarness.Ask("again", session));
         Assert.Equal(ProviderErrorKind.SessionNotFound, missing.Failed().Kind);
         var sent = File.ReadAllText(log);
-        Assert.Contains("thread/start", sent, StringComparison.Ordinal);
+        Assert.Contains("\"ephemeral\":true", sent, StringComparison.Ordinal);
         Assert.DoesNotContain("thread/resume", sent, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task An_agent_session_of_a_dead_process_is_resumed_and_an_unknown_one_is_session_not_found()
+    public async Task A_session_of_a_dead_process_is_resumed_and_an_unknown_one_is_session_not_found()
     {
-        await using var codex = Fake("normal", resumable: "thr-old-1", agentDirectory: TempDir.Create("fake-codex-agent"));
+        await using var codex = Fake("normal", resumable: "thr-old-1");
         var resumed = await codex.RunAsync(CodexHarness.Ask("hi", sessionId: "thr-old-1"));
         Assert.Equal("thr-old-1", resumed.Completed().SessionId);
 

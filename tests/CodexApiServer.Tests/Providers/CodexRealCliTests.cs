@@ -249,11 +249,13 @@ public sealed class CodexRealCliTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task An_agent_session_survives_the_app_server_dying_by_thread_resume()
+    public async Task A_stored_responses_thread_survives_the_app_server_dying_by_thread_resume()
     {
-        await using var mock = await MockResponsesUpstream.StartAsync();
-        await using var codex = CodexHarness.Create(RealClis.Codex, mock.CodexEnvironment(), agentDirectory: TempDir.Create("codex-agent"));
-        var first = await codex.RunAsync(CodexHarness.Ask("remember the word kumquat"));
+        var (mock, codex) = await StartAsync();
+        await using var _ = mock;
+        await using var __ = codex;
+        // A stored response's conversation may be continued by previous_response_id: its thread is kept on disk.
+        var first = await codex.RunAsync(CodexHarness.Ask("remember the word kumquat") with { Resumable = true });
         var session = first.Completed().SessionId!;
         var pid = codex.Provider.AppServerPid!.Value;
 

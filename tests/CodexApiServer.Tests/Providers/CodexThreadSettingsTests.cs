@@ -31,8 +31,11 @@ public sealed class CodexThreadSettingsTests
         Assert.Equal("read-only", (string?)p["sandbox"]);
         Assert.Equal("Answer in French.", (string?)p["baseInstructions"]);
         Assert.Null(p["developerInstructions"]);
-        // In memory only: no rollout written each turn (a conversation whose thread is gone is replayed).
+        // In memory only: no rollout written each turn (a conversation whose thread is gone is replayed)...
         Assert.True((bool)p["ephemeral"]!);
+        // ... unless a stored response's conversation may be continued by id after a restart: then on disk, to be resumed.
+        var stored = Render(w => CodexThreadSettings.WriteThreadStart(w, Chat, Request("Answer in French.") with { Resumable = true }, "/data/scratch/codex-1", []));
+        Assert.False((bool)stored["ephemeral"]!);
     }
 
     [Fact]
