@@ -23,6 +23,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
     private readonly CodexThreadTable _threads;
     private readonly CodexExec _exec;
     private readonly MemoryBudget? _budget;
+    private readonly CodexCertificates _certificates;
     private volatile string? _mode;
 
     /// <summary>
@@ -50,6 +51,7 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         _appServer = new CodexAppServerSupervisor(settings, children, catalog, _options, logger, budget,
             _threads.RemoveStaleScratchDirs, () => _disposed);
         _exec = new CodexExec(settings, children, _options, logger);
+        _certificates = new CodexCertificates(settings.DataDir, _options.Environment, logger);
         _budget = budget;
         budget?.AddOwner(this);
         settings.Changed += OnConfigChanged;
@@ -331,14 +333,18 @@ public sealed partial class CodexProvider : ITurnProvider, ICliProcessOwner, IAs
         _probe.SetCodexInstructionsFallback(true);
     }
 
-    /// <summary>The native binary behind the npm wrapper, looked up again only when codexPath changes.</summary>
+    /// <summary>
+    /// The native binary behind the npm wrapper, looked up again only when codexPath changes; and codex's
+    /// certificates in one file, written again before the turn if their sources changed.
+    /// </summary>
     private CodexLaunch LaunchFor(string path)
     {
         if (_launch is { } known && known.Path == path)
         {
+            _certificates.Refresh();
             return known.Launch;
         }
-        var launch = CodexLaunch.For(path, _options.Environment);
+        var launch = CodexLaunch.For(path, _certificates.Environment());
         _launch = new LaunchOfPath(path, launch);
         if (launch.Native)
         {

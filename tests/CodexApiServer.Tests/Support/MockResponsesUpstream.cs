@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -67,11 +68,18 @@ public sealed class MockResponsesUpstream : IAsyncDisposable
 
     public sealed record TokenCounts(long Input, long Output, long Cached, long Reasoning);
 
-    public static async Task<MockResponsesUpstream> StartAsync()
+    /// <param name="tls">Serves HTTPS with this certificate (and its private key) instead of HTTP.</param>
+    public static async Task<MockResponsesUpstream> StartAsync(X509Certificate2? tls = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (tls is not null)
+            {
+                listen.UseHttps(tls);
+            }
+        }));
         var app = builder.Build();
         var mock = new MockResponsesUpstream(app);
         app.MapGet("/v1/models", () => Results.Text("""{"object":"list","data":[],"models":[]}""", "application/json"));
