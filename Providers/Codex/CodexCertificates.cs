@@ -79,7 +79,7 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
             {
                 // Codex keeps the last bundle written (its sources were readable then); with none, it reads its sources itself.
-                LogNotWritten(logger, e.Message);
+                LogNotWritten(logger, e.Message, _written ? "keeps the last file written" : "reads them itself");
             }
             return _written;
         }
@@ -186,6 +186,6 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
     [LoggerMessage(Level = LogLevel.Information, Message = "Codex gets the {Certificates} certificates of SSL_CERT_FILE and SSL_CERT_DIR ({Files} files, which it would read on every model request) as one file, {Path}")]
     private static partial void LogWritten(ILogger logger, int certificates, int files, string path);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Codex reads SSL_CERT_FILE and SSL_CERT_DIR itself: they could not be put in one file ({Reason})")]
-    private static partial void LogNotWritten(ILogger logger, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The certificates of SSL_CERT_FILE and SSL_CERT_DIR could not be put in one file ({Reason}): codex {Outcome}")]
+    private static partial void LogNotWritten(ILogger logger, string reason, string outcome);
 }
