@@ -39,7 +39,7 @@ try
         services.AddSingleton(sp => CodexApiServer.Children.ChildWatchdog.Start(sp.GetRequiredService<ILogger<CodexApiServer.Children.ChildWatchdog>>())!));
     await app.StartListeningAsync(settings);
     // Start-up's garbage (configuration, service graph, route tables) would stay committed until the first busy GC.
-    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    IdleTrim.GiveBack();
     // Native AOT's compressed type data was read once to build the type data and is not read again.
     StartupData.Release();
     Console.WriteLine($"codex-api-server {AppInfo.Version} listening on {app.Address()} (data: {settings.DataDir})");

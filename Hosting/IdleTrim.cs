@@ -14,6 +14,9 @@ public sealed class IdleTrim(TimeSpan period) : BackgroundService
 
     public static readonly TimeSpan DefaultPeriod = TimeSpan.FromSeconds(5);
 
+    /// <summary>One aggressive, compacting collection: what the heap grew to goes back to the system.</summary>
+    public static void GiveBack() => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+
     /// <summary>Collections this has made (tests).</summary>
     public int Trims { get; private set; }
 
@@ -43,7 +46,7 @@ public sealed class IdleTrim(TimeSpan period) : BackgroundService
                 }
                 if (!trimmed)
                 {
-                    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    GiveBack();
                     Trims++;
                     trimmed = true;
                 }
