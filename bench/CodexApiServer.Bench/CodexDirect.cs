@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using CodexApiServer.Hosting;
 using CodexApiServer.Providers;
 using CodexApiServer.Providers.Codex;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CodexApiServer.Bench;
 
@@ -19,22 +20,27 @@ public sealed class CodexDirect : IAsyncDisposable
     private readonly ConcurrentDictionary<int, TaskCompletionSource<JsonNode>> _pending = new();
     private readonly Channel<JsonNode> _notifications = Channel.CreateUnbounded<JsonNode>();
     private readonly string _cwd;
+    private readonly string _certificatesDir;
     private int _nextId;
     private string? _spare;
     private string? _toolSpare;
 
-    private CodexDirect(Process process, string cwd)
+    private CodexDirect(Process process, string cwd, string certificatesDir)
     {
         _process = process;
         _cwd = cwd;
+        _certificatesDir = certificatesDir;
         _ = Task.Run(ReadAsync);
     }
 
+    /// <summary>Starts `codex app-server` as CodexProvider starts it: the native binary behind the npm wrapper, its certificates in one file.</summary>
     public static async Task<CodexDirect> StartAsync(string codex, IReadOnlyDictionary<string, string?> env)
     {
         var cwd = Tests.Support.TempDir.Create("codex-direct");
-        var p = Children.Start(codex, ["app-server"], cwd, env);
-        var client = new CodexDirect(p, cwd);
+        var certificatesDir = Tests.Support.TempDir.Create("codex-direct-certificates");
+        var launch = CodexLaunch.For(codex, new CodexCertificates(certificatesDir, env, NullLogger.Instance).Environment());
+        var p = Children.Start(launch.File, ["app-server"], cwd, launch.Environment ?? env);
+        var client = new CodexDirect(p, cwd, certificatesDir);
         await client.RequestAsync("initialize", new JsonObject
         {
             ["clientInfo"] = new JsonObject { ["name"] = "bench", ["version"] = "1" },
@@ -246,6 +252,7 @@ public sealed class CodexDirect : IAsyncDisposable
     {
         Children.End(_process);
         Tests.Support.TempDir.Delete(_cwd);
+        Tests.Support.TempDir.Delete(_certificatesDir);
         return ValueTask.CompletedTask;
     }
 }

@@ -7,7 +7,7 @@ using CodexApiServer.Providers.Claude;
 
 namespace CodexApiServer.Bench;
 
-/// <summary>A `claude -p` stream-json process started ahead of time with the flags ClaudeProvider uses in chat mode.</summary>
+/// <summary>A `claude -p` stream-json process started ahead of time as ClaudeProvider starts one in chat mode (ClaudeArgs, ClaudeProtocol).</summary>
 public sealed class ClaudePrestarted
 {
     private readonly Process _process;
@@ -22,12 +22,8 @@ public sealed class ClaudePrestarted
     public static ClaudePrestarted Start(string claude, string model, IReadOnlyDictionary<string, string?> env)
     {
         var cwd = Tests.Support.TempDir.Create("claude-direct");
-        string[] args =
-        [
-            "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-            "--include-partial-messages", "--model=" + model, "--system-prompt=" + ClaudeArgs.DefaultChatPrompt,
-            .. ClaudeArgs.ChatModeFlags, "--session-id", Guid.NewGuid().ToString(),
-        ];
+        var key = ClaudeArgs.KeyOf(new TurnRequest(new ModelEntry(model, ProviderKind.Claude, 0, model), null, []), agentMode: false);
+        var args = ClaudeArgs.Build(key, Guid.NewGuid().ToString(), resume: false, agentMode: false, systemPromptFile: null);
         return new ClaudePrestarted(Children.Start(claude, args, cwd, env), cwd);
     }
 
@@ -60,21 +56,8 @@ public sealed class ClaudePrestarted
         try
         {
             var clock = Stopwatch.StartNew();
-            var line = new JsonObject
-            {
-                ["type"] = "user",
-                ["message"] = new JsonObject
-                {
-                    ["role"] = "user",
-                    ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = prompt }),
-                },
-            };
-            if (uuid is not null)
-            {
-                line["uuid"] = uuid;
-            }
-            await _process.StandardInput.WriteAsync(line.ToJsonString() + "\n");
-            await _process.StandardInput.FlushAsync();
+            await _process.StandardInput.BaseStream.WriteAsync(ClaudeProtocol.UserLine([TurnMessage.User(prompt)], uuid: uuid));
+            await _process.StandardInput.BaseStream.FlushAsync();
             double first = -1;
             var seen = new List<string>();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using CodexApiServer.Providers.Claude;
 using CodexApiServer.Providers.Codex;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CodexApiServer.Bench;
 
@@ -148,11 +147,8 @@ public static class PeerBench
             await used.RewindAsync(uuid);
             rewound.Add((await used.TurnAsync($"Say hello (claude direct, rewound, {i}).")).FirstMs);
         }
-        // Started as the provider starts it: the native binary, and its certificates in one file.
-        var certificatesDir = Tests.Support.TempDir.Create("floor-certificates");
-        var codexLaunch = CodexLaunch.For(b.Codex, new CodexCertificates(certificatesDir, b.CodexEnv, NullLogger.Instance).Environment());
         var codex = new List<double>();
-        await using (var direct = await CodexDirect.StartAsync(codexLaunch.File, codexLaunch.Environment ?? b.CodexEnv))
+        await using (var direct = await CodexDirect.StartAsync(b.Codex, b.CodexEnv))
         {
             await direct.NewConversationTurnAsync(BenchContext.CodexModel, "Warm up, direct.", "You are a helpful assistant.");
             for (var i = 0; i < runs; i++)
@@ -161,7 +157,6 @@ public static class PeerBench
                 codex.Add((await direct.NewConversationTurnAsync(BenchContext.CodexModel, $"Say hello (codex direct, {i}).", "You are a helpful assistant.")).FirstMs);
             }
         }
-        Tests.Support.TempDir.Delete(certificatesDir);
         Console.WriteLine($"  the CLIs' own floor, driven directly (warm, 1-2 s apart): claude TTFT median {Chat.Median(claude):0.0} ms [{string.Join(" ", claude.Select(f => f.ToString("0")))}], claude rewound after a turn {Chat.Median(rewound):0.0} ms [{string.Join(" ", rewound.Select(f => f.ToString("0")))}], codex {Chat.Median(codex):0.0} ms [{string.Join(" ", codex.Select(f => f.ToString("0")))}]");
         return new()
         {
