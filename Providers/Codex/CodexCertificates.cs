@@ -92,7 +92,8 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
     /// <summary>
     /// The file as it is, then each certificate of a regular file in the directory (links followed) that is not
     /// in it yet. Codex reads the file as its custom CA bundle too, so it sees the file's own blocks as before; a
-    /// certificate from the directory that does not parse throws, as it would fail codex's loader there.
+    /// certificate added from the directory that does not parse throws, as it would fail codex's loader there (one
+    /// the file has already is not parsed again: codex loads it from the file as before).
     /// </summary>
     internal static (string Text, int Certificates, int Files) Read(string? file, string dir)
     {
@@ -107,7 +108,7 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
             {
                 text.Append('\n');
             }
-            seen.UnionWith(Certificates(original, file, parse: false));
+            seen.UnionWith(Certificates(original, file));
             files++;
         }
         foreach (var entry in Directory.EnumerateFileSystemEntries(dir).Order(StringComparer.Ordinal))
@@ -119,16 +120,11 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
                 continue;
             }
             files++;
-            foreach (var body in Certificates(File.ReadAllText(entry), entry, parse: true))
+            foreach (var body in Certificates(File.ReadAllText(entry), entry))
             {
                 if (seen.Add(body))
                 {
-                    text.Append("-----BEGIN CERTIFICATE-----\n");
-                    for (var at = 0; at < body.Length; at += 64)
-                    {
-                        text.Append(body.AsSpan(at, Math.Min(64, body.Length - at))).Append('\n');
-                    }
-                    text.Append("-----END CERTIFICATE-----\n");
+                    text.Append(PemEncoding.WriteString("CERTIFICATE", Parsed(body, entry))).Append('\n');
                 }
             }
         }
@@ -136,7 +132,7 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
     }
 
     /// <summary>The base64 body of each CERTIFICATE block, whitespace removed; other blocks are skipped, as codex skips them.</summary>
-    private static IEnumerable<string> Certificates(string pem, string source, bool parse)
+    private static IEnumerable<string> Certificates(string pem, string source)
     {
         const string Begin = "-----BEGIN CERTIFICATE-----", End = "-----END CERTIFICATE-----";
         var at = 0;
@@ -148,25 +144,28 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
             {
                 throw new FormatException($"{source}: a certificate has no END line");
             }
-            var body = string.Concat(pem.AsSpan(bodyAt, endAt - bodyAt).ToString().Where(c => !char.IsWhiteSpace(c)));
-            if (parse)
-            {
-                try
-                {
-                    X509CertificateLoader.LoadCertificate(Convert.FromBase64String(body)).Dispose();
-                }
-                catch (Exception e) when (e is FormatException or CryptographicException)
-                {
-                    throw new FormatException($"{source}: a certificate does not parse ({e.Message})", e);
-                }
-            }
-            yield return body;
+            yield return string.Concat(pem.AsSpan(bodyAt, endAt - bodyAt).ToString().Where(c => !char.IsWhiteSpace(c)));
             at = endAt + End.Length;
         }
     }
 
+    /// <summary>The certificate's DER bytes once .NET has parsed them as X.509; a FormatException names the file otherwise.</summary>
+    private static byte[] Parsed(string body, string source)
+    {
+        try
+        {
+            var der = Convert.FromBase64String(body);
+            X509CertificateLoader.LoadCertificate(der).Dispose();
+            return der;
+        }
+        catch (Exception e) when (e is FormatException or CryptographicException)
+        {
+            throw new FormatException($"{source}: a certificate does not parse ({e.Message})", e);
+        }
+    }
+
     /// <summary>What says a source changed: the file's size and time, the directory's time (an added or removed file changes it).</summary>
-    private sealed record Stamp(string? File, long FileLength, DateTime FileWritten, string Dir, DateTime DirWritten)
+    private sealed record Stamp(long FileLength, DateTime FileWritten, DateTime DirWritten)
     {
         public static Stamp Of(string? file, string dir)
         {
@@ -179,7 +178,7 @@ internal sealed partial class CodexCertificates(string dataDir, IReadOnlyDiction
             {
                 throw new IOException("a certificate source is missing");
             }
-            return new Stamp(file, info?.Length ?? 0, info?.LastWriteTimeUtc ?? default, dir, Directory.GetLastWriteTimeUtc(dir));
+            return new Stamp(info?.Length ?? 0, info?.LastWriteTimeUtc ?? default, Directory.GetLastWriteTimeUtc(dir));
         }
     }
 
